@@ -1,0 +1,218 @@
+//! A blocking facade over [`Client`] on one shared tokio runtime, for the FFI layers (C, Go, Python's sync
+//! client) and for programs without an async runtime. Each call can be cancelled from another thread.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use tokio::sync::Notify;
+
+use crate::client::{Client, EventStream};
+use crate::credential::Mode;
+use crate::error::{Error, Result};
+use crate::request::{Request, Response};
+use crate::sse::Event;
+
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8))
+        .thread_name("cozefallback")
+        .enable_all()
+        .build()
+        .expect("cannot start the cozefallback runtime")
+});
+
+/// The shared runtime every blocking call and binding runs on. Bindings with their own event loop spawn the
+/// core's futures here and await the `JoinHandle`, so connections always live on this runtime.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    &RUNTIME
+}
+
+/// Cancels an in-flight call from another thread (a Go context, a Python task, a C caller).
+///
+/// ```
+/// let token = cozefallback::CancelToken::new();
+/// token.cancel();
+/// assert!(token.is_cancelled());
+/// ```
+#[derive(Clone, Default, Debug)]
+pub struct CancelToken(Arc<CancelState>);
+
+#[derive(Default, Debug)]
+struct CancelState {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Cancels every call using this token, now and later.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+    /// Resolves once cancelled.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+    /// Runs `fut` unless cancelled first; a cancelled call gives an error of kind `Cancelled`.
+    pub async fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            biased;
+            _ = self.cancelled() => Err(Error::cancelled()),
+            r = fut => r,
+        }
+    }
+}
+
+/// Runs a future to completion on the shared runtime, honouring an optional cancel token.
+pub fn block_on<T: Send + 'static>(
+    cancel: Option<&CancelToken>,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let cancel = cancel.cloned();
+    // Spawning (not block_on directly) lets a caller that is itself inside a runtime thread still use this.
+    let handle = runtime().spawn(async move {
+        match cancel {
+            Some(c) => c.run(fut).await,
+            None => fut.await,
+        }
+    });
+    match futures_block(handle) {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => Err(Error::internal("a panic occurred inside the client")),
+        Err(_) => Err(Error::cancelled()),
+    }
+}
+
+fn futures_block<F: Future>(fut: F) -> F::Output {
+    // A minimal executor for one JoinHandle: park the thread until the runtime wakes it.
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// [`Client`] with blocking methods. Thread-safe: share one across threads.
+///
+/// ```no_run
+/// let client = cozefallback::BlockingClient::from_json(r#"{"personal":{"type":"pat","token":"pat_x"}}"#).unwrap();
+/// let resp = client.request(cozefallback::Request::get("/v1/workspaces"), None).unwrap();
+/// println!("{}", resp.text());
+/// ```
+#[derive(Clone, Debug)]
+pub struct BlockingClient {
+    client: Client,
+}
+
+impl BlockingClient {
+    /// Wraps an async client.
+    pub fn new(client: Client) -> Self {
+        BlockingClient { client }
+    }
+    /// Builds from the JSON config schema.
+    pub fn from_json(config: &str) -> Result<Self> {
+        // Building touches reqwest, which wants a runtime context for its connector.
+        let _guard = runtime().enter();
+        Client::from_json(config).map(Self::new)
+    }
+    /// Builds from the environment.
+    pub fn from_env() -> Result<Self> {
+        let _guard = runtime().enter();
+        Client::from_env().map(Self::new)
+    }
+    /// The async client underneath.
+    pub fn inner(&self) -> &Client {
+        &self.client
+    }
+    /// Sends a request through the fallback.
+    pub fn request(&self, req: Request, cancel: Option<&CancelToken>) -> Result<Response> {
+        let client = self.client.clone();
+        block_on(cancel, async move { client.request(req).await })
+    }
+    /// Opens a stream.
+    pub fn stream(&self, req: Request, cancel: Option<&CancelToken>) -> Result<BlockingStream> {
+        let client = self.client.clone();
+        let stream = block_on(cancel, async move { client.stream(req).await })?;
+        Ok(BlockingStream { stream: Some(stream) })
+    }
+    /// Changes the routing mode.
+    pub fn set_mode(&self, mode: Mode) -> Result<()> {
+        self.client.set_mode(mode)
+    }
+    /// Metrics as JSON.
+    pub fn metrics(&self) -> serde_json::Value {
+        self.client.metrics()
+    }
+    /// Metrics as Prometheus text.
+    pub fn metrics_prometheus(&self) -> String {
+        self.client.metrics_prometheus()
+    }
+}
+
+/// A blocking event stream.
+#[derive(Debug)]
+pub struct BlockingStream {
+    stream: Option<EventStream>,
+}
+
+impl BlockingStream {
+    /// The next event, `Ok(None)` at the end.
+    pub fn next(&mut self, cancel: Option<&CancelToken>) -> Result<Option<Event>> {
+        let Some(mut stream) = self.stream.take() else {
+            return Ok(None);
+        };
+        let (stream, result) = block_on(cancel, async move {
+            let r = stream.next().await;
+            Ok((stream, r))
+        })
+        .map_err(|e| (e, ()))
+        .map_or_else(|(e, ())| (None, Err(e)), |(s, r)| (Some(s), r));
+        self.stream = stream;
+        result
+    }
+    /// Closes the stream. Idempotent.
+    pub fn close(&mut self) {
+        if let Some(mut s) = self.stream.take() {
+            let _guard = runtime().enter();
+            s.close();
+        }
+    }
+    /// The underlying stream, if still open.
+    pub fn get(&self) -> Option<&EventStream> {
+        self.stream.as_ref()
+    }
+}
+
+impl Drop for BlockingStream {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

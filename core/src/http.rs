@@ -1,0 +1,251 @@
+//! The wire: one reqwest client, per-attempt timeouts, and the token endpoint exchange.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+
+use crate::classify::{self, Outcome};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metrics;
+use crate::redact::Secret;
+use crate::token::Minted;
+
+/// A request ready to send, as many times as needed.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: url::Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) idempotent: bool,
+}
+
+/// Shared HTTP machinery of one client.
+pub(crate) struct Http {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) first_byte: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) base_delay: Duration,
+    pub(crate) max_delay: Duration,
+}
+
+impl Http {
+    pub(crate) fn new(config: &Config, base: &url::Url, metrics: Arc<Metrics>) -> Result<Self> {
+        let origin = base.origin();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
+            .default_headers(default_headers())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            // Follow a redirect only within the configured origin: the bearer token must never leave it.
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 || attempt.url().origin() != origin {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))?;
+        Ok(Http {
+            client,
+            base: base.as_str().trim_end_matches('/').to_string(),
+            metrics,
+            first_byte: Duration::from_millis(config.timeouts.first_byte_ms),
+            idle: Duration::from_millis(config.timeouts.idle_ms),
+            max_retries: config.retry.max_retries,
+            base_delay: Duration::from_millis(config.retry.base_delay_ms),
+            max_delay: Duration::from_millis(config.retry.max_delay_ms),
+        })
+    }
+
+    /// Sends once and waits for the response head, within the first-byte limit and the deadline.
+    pub(crate) async fn send(&self, prep: &Prepared, token: &Secret, deadline: Instant) -> Result<reqwest::Response> {
+        let mut builder = self.client.request(prep.method.clone(), prep.url.clone()).headers(prep.headers.clone());
+        builder = builder.header(AUTHORIZATION, bearer(token)?);
+        if let Some(body) = &prep.body {
+            builder = builder.body(body.clone());
+        }
+        let limit = self.first_byte.min(deadline.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(limit, builder.send()).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(transport_error(&e)),
+            Err(_) => Err(Error::timeout(if limit < self.first_byte {
+                "the overall deadline passed while waiting for the response".to_string()
+            } else {
+                format!("no response within the first-byte timeout of {} ms", self.first_byte.as_millis())
+            })),
+        }
+    }
+
+    /// Reads a whole body, each chunk within the idle limit, all before the deadline.
+    pub(crate) async fn read_body(&self, resp: &mut reqwest::Response, deadline: Instant, cap: u64) -> Result<Bytes> {
+        let mut out = Vec::new();
+        loop {
+            let limit = self.idle.min(deadline.saturating_duration_since(Instant::now()));
+            match tokio::time::timeout(limit, resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    if out.len() as u64 + chunk.len() as u64 > cap {
+                        return Err(Error::transport(format!("the response body is larger than the cap of {cap} bytes")));
+                    }
+                    out.extend_from_slice(&chunk);
+                }
+                Ok(Ok(None)) => return Ok(Bytes::from(out)),
+                Ok(Err(e)) => return Err(transport_error(&e)),
+                Err(_) => return Err(Error::timeout("the response body stalled past the idle timeout or the deadline")),
+            }
+        }
+    }
+
+    /// Exchanges at a token endpoint, retrying transient failures. `bearer` is called per attempt (a JWT is
+    /// single use); an empty bearer sends no Authorization header.
+    pub(crate) async fn token_exchange(
+        &self,
+        path: &str,
+        bearer_for_attempt: impl Fn() -> Result<Secret>,
+        body: serde_json::Value,
+    ) -> Result<Minted> {
+        let url = format!("{}{}", self.base, path);
+        let body = Bytes::from(body.to_string());
+        let mut attempt = 0;
+        loop {
+            let deadline = Instant::now() + self.first_byte;
+            let mut req = self.client.post(&url).header(CONTENT_TYPE, "application/json").body(body.clone());
+            let token = bearer_for_attempt()?;
+            if !token.is_empty() {
+                req = req.header(AUTHORIZATION, bearer(&token)?);
+            }
+            let result = match tokio::time::timeout(self.first_byte, req.send()).await {
+                Ok(Ok(mut resp)) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let logid_header = header_str(resp.headers(), "x-tt-logid");
+                    match self.read_body(&mut resp, deadline, 1 << 20).await {
+                        Ok(bytes) => Ok((status, retry_after, logid_header, bytes)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(Err(e)) => Err(transport_error(&e)),
+                Err(_) => Err(Error::timeout(format!("the token endpoint gave no answer within {} ms", self.first_byte.as_millis()))),
+            };
+            let retry_after = match result {
+                Ok((status, retry_after, logid_header, bytes)) => {
+                    let outcome = classify::classify(status, &bytes);
+                    let logid = classify::logid(logid_header.as_deref(), &bytes);
+                    if outcome == Outcome::Success {
+                        return parse_minted(&bytes, logid);
+                    }
+                    let transient = matches!(status, 429 | 500 | 502 | 503 | 504);
+                    let mut err = classify::to_error(&outcome, status, logid, &bytes);
+                    err.kind = ErrorKind::Auth;
+                    err.message = format!("token request to {path} failed: {}", err.message);
+                    if !transient || attempt >= self.max_retries {
+                        return Err(err);
+                    }
+                    retry_after.and_then(|v| classify::parse_retry_after(&v, unix_now()))
+                }
+                Err(err) => {
+                    if attempt >= self.max_retries {
+                        let mut err = err;
+                        err.message = format!("token request to {path} failed: {}", err.message);
+                        return Err(err);
+                    }
+                    None
+                }
+            };
+            attempt += 1;
+            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+        }
+    }
+
+    /// Exponential backoff with full jitter; a server's Retry-After wins when longer.
+    pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let ceiling = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
+        let jittered = ceiling.mul_f64(rand::rng().random_range(0.0..=1.0));
+        retry_after.map_or(jittered, |r| r.max(jittered))
+    }
+}
+
+fn parse_minted(body: &[u8], logid: Option<String>) -> Result<Minted> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        let mut err = Error::new(ErrorKind::Auth, format!("the token endpoint answered something that is not JSON: {e}"));
+        err.logid = logid.clone();
+        err
+    })?;
+    let Some(access_token) = v.get("access_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()) else {
+        let mut err = Error::new(ErrorKind::Auth, "the token endpoint answered without an access_token");
+        err.logid = logid;
+        return Err(err);
+    };
+    let now = unix_now();
+    let expires_in = v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(now + 900);
+    // Coze sends an absolute Unix time; tolerate a server that sends a duration instead.
+    let expires_at = if expires_in < 1_000_000_000 { now + expires_in } else { expires_in };
+    Ok(Minted {
+        access_token: Secret::new(access_token),
+        expires_at: UNIX_EPOCH + Duration::from_secs(expires_at),
+        refresh_token: v.get("refresh_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).map(Secret::new),
+    })
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn bearer(token: &Secret) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| Error::new(ErrorKind::Auth, "the token contains characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Whether a transport error happened before the request could reach the server (safe to retry any method).
+pub(crate) fn is_connect_error(err: &Error) -> bool {
+    err.kind == ErrorKind::Transport && err.message.starts_with("could not connect")
+}
+
+fn transport_error(e: &reqwest::Error) -> Error {
+    // reqwest's Display may include the URL but never headers; walk the sources for the root cause.
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    let detail = if cause.is_empty() { e.to_string() } else { format!("{e}: {cause}") };
+    if e.is_timeout() {
+        Error::timeout(format!("timed out: {detail}"))
+    } else if e.is_connect() {
+        Error::transport(format!("could not connect: {detail}"))
+    } else {
+        Error::transport(format!("connection failed: {detail}"))
+    }
+}
+
+fn default_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let version = env!("CARGO_PKG_VERSION");
+    h.insert(USER_AGENT, HeaderValue::from_str(&format!("cozefallback/{version}")).expect("static header"));
+    let client_ua = serde_json::json!({
+        "version": version,
+        "lang": "rust",
+        "lang_version": "",
+        "os_name": std::env::consts::OS,
+        "os_version": "",
+    });
+    if let Ok(v) = HeaderValue::from_str(&client_ua.to_string()) {
+        h.insert(HeaderName::from_static("x-coze-client-user-agent"), v);
+    }
+    h
+}

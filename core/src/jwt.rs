@@ -1,0 +1,133 @@
+//! Signing the single-use RS256 JWTs that a JWT app exchanges for access tokens (protocol.md section 2).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rand::RngCore;
+use serde::Serialize;
+
+use crate::config::CredentialConfig;
+use crate::error::{Error, Result};
+
+/// The grant type of the JWT exchange.
+pub(crate) const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+    jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_name: Option<&'a str>,
+}
+
+/// A loaded JWT app key with the claims that do not change between tokens.
+pub(crate) struct JwtSigner {
+    key: EncodingKey,
+    header: Header,
+    client_id: String,
+    audience: String,
+    session_name: Option<String>,
+}
+
+impl JwtSigner {
+    pub(crate) fn new(cred: &CredentialConfig, side: &str, audience: String) -> Result<Self> {
+        let CredentialConfig::Jwt { client_id, public_key_id, session_name, .. } = cred else {
+            return Err(Error::internal("JwtSigner::new on a non-JWT credential"));
+        };
+        let key = load_signing_key(cred, side)?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(public_key_id.clone());
+        header.typ = Some("JWT".into());
+        Ok(JwtSigner {
+            key,
+            header,
+            client_id: client_id.clone(),
+            audience,
+            session_name: session_name.clone(),
+        })
+    }
+
+    /// Signs a fresh JWT: a new `jti` every time, because Coze accepts each JWT once.
+    pub(crate) fn sign(&self) -> Result<String> {
+        let now = unix_now();
+        let mut jti = [0u8; 32];
+        rand::rng().fill_bytes(&mut jti);
+        let claims = Claims {
+            iss: &self.client_id,
+            aud: &self.audience,
+            iat: now,
+            exp: now + 600,
+            jti: hex::encode(jti),
+            session_name: self.session_name.as_deref(),
+        };
+        jsonwebtoken::encode(&self.header, &claims, &self.key)
+            .map_err(|e| Error::new(crate::ErrorKind::Auth, format!("could not sign the JWT: {e}")))
+    }
+}
+
+/// Reads and checks the PEM key of a JWT credential; the error names the field.
+pub(crate) fn load_signing_key(cred: &CredentialConfig, side: &str) -> Result<EncodingKey> {
+    let CredentialConfig::Jwt { private_key, private_key_file, .. } = cred else {
+        return Err(Error::internal("load_signing_key on a non-JWT credential"));
+    };
+    let (field, pem) = match (private_key, private_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                format!("{side}.private_key_file"),
+                "set private_key or private_key_file, not both",
+            ));
+        }
+        (Some(key), None) => (format!("{side}.private_key"), key.expose().to_string()),
+        (None, Some(path)) => {
+            let field = format!("{side}.private_key_file");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::config(&field, format!("cannot read {}: {e}", path.display())))?;
+            warn_if_world_readable(path);
+            (field, text)
+        }
+        (None, None) => {
+            return Err(Error::config(format!("{side}.private_key"), "a JWT credential needs private_key or private_key_file"));
+        }
+    };
+    if !pem.contains("-----BEGIN PRIVATE KEY-----") && !pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        return Err(Error::config(
+            field,
+            "is not a PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----` or `-----BEGIN RSA PRIVATE KEY-----`)",
+        ));
+    }
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
+    // Sign once now: a PEM that parses but is not RSA (an EC key in PKCS#8) only fails here.
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &serde_json::json!({"probe": true}), &key)
+        .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn warn_if_world_readable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o004 != 0
+    {
+        tracing::warn!(path = %path.display(), "the private key file is world-readable; chmod 600 it");
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_world_readable(_path: &std::path::Path) {}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// `aud` claim: the API host without scheme, with `:port` when the base URL names one.
+pub(crate) fn audience(base: &url::Url) -> String {
+    let host = base.host_str().unwrap_or_default();
+    match base.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}

@@ -1,0 +1,56 @@
+//! # cozefallback
+//!
+//! A Coze OpenAPI client that holds two credentials, the old **personal** one and the new **enterprise** one,
+//! and moves each request to the credential that works, so a workspace can move from the personal to the
+//! enterprise edition with no failed call.
+//!
+//! ```no_run
+//! # async fn demo() -> cozefallback::Result<()> {
+//! let client = cozefallback::Client::from_json(r#"{
+//!     "base_url": "https://api.coze.cn",
+//!     "personal":   {"type": "pat", "token": "pat_old"},
+//!     "enterprise": {"type": "jwt", "client_id": "1132", "private_key_file": "private_key.pem",
+//!                    "public_key_id": "kid", "enterprise_id": "volcano_2105850"}
+//! }"#)?;
+//! let chat = cozefallback::Request::post_json("/v3/chat", serde_json::json!({
+//!     "bot_id": "7350000000000000001", "user_id": "u1", "stream": false,
+//!     "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]
+//! }));
+//! let resp = client.request(chat).await?;
+//! println!("{} answered via the {} credential", resp.status, resp.credential);
+//! # Ok(()) }
+//! ```
+//!
+//! The core decides everything (fallback codes, stickiness, token cache, retries, metrics); the C, Go,
+//! Python and Node bindings only translate.
+
+mod blocking;
+mod classify;
+mod client;
+mod config;
+mod credential;
+mod error;
+mod http;
+mod jwt;
+mod metrics;
+mod oauth;
+mod redact;
+mod request;
+mod route;
+mod sse;
+mod token;
+
+pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on, runtime};
+pub use classify::{Outcome, classify};
+pub use client::{Client, EventStream};
+pub use config::{Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig};
+pub use credential::{CredentialKind, Mode};
+pub use error::{Error, ErrorKind, Result};
+pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
+pub use redact::{Secret, redact};
+pub use request::{Body, Multipart, Request, Response};
+pub use sse::{Event, SseParser};
+pub use token::{RefreshHook, TokenRefresh};
+
+/// The library version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,263 @@
+//! Bearer tokens per credential: PATs as they are, JWT app tokens minted and cached, OBO tokens refreshed.
+//!
+//! The cache is single-flight (one exchange in flight per credential), refreshes ahead of expiry by
+//! min(60 s, 20% of the lifetime) with jitter, keeps serving a still-valid token while a refresh fails, and drops
+//! a rejected token only if it is still the cached one.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+
+use crate::config::CredentialConfig;
+use crate::credential::CredentialKind;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Http;
+use crate::jwt::{JWT_GRANT, JwtSigner};
+use crate::redact::Secret;
+
+/// A bearer token with the cache generation it came from (0 for PATs).
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub(crate) value: Secret,
+    pub(crate) generation: u64,
+}
+
+/// What a token endpoint handed back.
+pub(crate) struct Minted {
+    pub(crate) access_token: Secret,
+    pub(crate) expires_at: SystemTime,
+    pub(crate) refresh_token: Option<Secret>,
+}
+
+/// Told when an OBO refresh rotated the tokens, so the app can store the new refresh token.
+///
+/// ```
+/// # use cozefallback::TokenRefresh;
+/// let hook = |r: &TokenRefresh| println!("store the new refresh token for {}", r.credential);
+/// # let _ = hook;
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenRefresh {
+    /// Which credential was refreshed.
+    pub credential: CredentialKind,
+    /// The new access token.
+    pub access_token: Secret,
+    /// The new refresh token (the old one no longer works).
+    pub refresh_token: Option<Secret>,
+    /// Unix time at which the access token expires.
+    pub expires_at: u64,
+}
+
+/// The hook type for [`TokenRefresh`] notifications.
+pub type RefreshHook = Arc<dyn Fn(&TokenRefresh) + Send + Sync>;
+
+struct Cached {
+    token: Secret,
+    expires_at: SystemTime,
+    refresh_at: SystemTime,
+    usable_until: SystemTime,
+    generation: u64,
+}
+
+enum Source {
+    Pat(Secret),
+    Jwt { signer: JwtSigner, path: String, ttl_secs: u64, scope: Option<serde_json::Value> },
+    Oauth { client_id: String, client_secret: Option<Secret>, refresh_token: Mutex<Option<Secret>> },
+}
+
+/// One configured credential and its token cache.
+pub(crate) struct Credential {
+    pub(crate) kind: CredentialKind,
+    pub(crate) label: &'static str,
+    source: Source,
+    cache: Mutex<Option<Cached>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    next_generation: std::sync::atomic::AtomicU64,
+    pub(crate) authorize_url: Option<String>,
+}
+
+impl Credential {
+    pub(crate) fn new(kind: CredentialKind, cfg: &CredentialConfig, base: &url::Url) -> Result<Self> {
+        let side = kind.as_str();
+        let mut authorize_url = None;
+        let mut initial = None;
+        let source = match cfg {
+            CredentialConfig::Pat { token } => Source::Pat(token.clone()),
+            CredentialConfig::Jwt { account_id, enterprise_id, ttl_secs, scope, .. } => {
+                let path = match (account_id, enterprise_id) {
+                    (Some(a), _) => format!("/api/permission/oauth2/account/{a}/token"),
+                    (None, Some(e)) => format!("/api/permission/oauth2/enterprise_id/{e}/token"),
+                    (None, None) => "/api/permission/oauth2/token".to_string(),
+                };
+                Source::Jwt {
+                    signer: JwtSigner::new(cfg, side, crate::jwt::audience(base))?,
+                    path,
+                    ttl_secs: ttl_secs.unwrap_or(900),
+                    scope: scope.clone(),
+                }
+            }
+            CredentialConfig::Oauth { client_id, client_secret, access_token, refresh_token, expires_at, redirect_uri } => {
+                let far = SystemTime::now() + Duration::from_secs(10 * 365 * 86_400);
+                let expires = expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s)).unwrap_or(far);
+                initial = Some(Cached::new(access_token.clone(), SystemTime::now(), expires, 1));
+                authorize_url = Some(crate::oauth::authorize_url_for(base, client_id, redirect_uri.as_deref().unwrap_or(""), None));
+                Source::Oauth {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    refresh_token: Mutex::new(refresh_token.clone()),
+                }
+            }
+        };
+        Ok(Credential {
+            kind,
+            label: cfg.describe(),
+            source,
+            cache: Mutex::new(initial),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            next_generation: std::sync::atomic::AtomicU64::new(2),
+            authorize_url,
+        })
+    }
+
+    /// Whether this credential's token is minted or refreshed (so a rejection can be cured by a new one).
+    pub(crate) fn is_renewable(&self) -> bool {
+        match &self.source {
+            Source::Pat(_) => false,
+            Source::Jwt { .. } => true,
+            Source::Oauth { refresh_token, .. } => lock(refresh_token).is_some(),
+        }
+    }
+
+    pub(crate) fn is_obo(&self) -> bool {
+        matches!(self.source, Source::Oauth { .. })
+    }
+
+    /// A token to send now: cached if fresh; otherwise one exchange for all concurrent callers.
+    pub(crate) async fn token(&self, http: &Http, hook: Option<&RefreshHook>) -> Result<Token> {
+        if let Source::Pat(t) = &self.source {
+            return Ok(Token { value: t.clone(), generation: 0 });
+        }
+        let now = SystemTime::now();
+        if let Some(t) = self.cached(|c| now < c.refresh_at) {
+            return Ok(t);
+        }
+        let _guard = match self.refresh_lock.try_lock() {
+            Ok(g) => g,
+            Err(_) => {
+                // A refresh is in flight: keep using a still-valid token rather than queueing behind it.
+                if let Some(t) = self.cached(|c| now < c.usable_until) {
+                    return Ok(t);
+                }
+                self.refresh_lock.lock().await
+            }
+        };
+        let now = SystemTime::now();
+        if let Some(t) = self.cached(|c| now < c.refresh_at) {
+            return Ok(t); // another caller refreshed while we waited
+        }
+        match self.exchange(http).await {
+            Ok(minted) => {
+                http.metrics.token_mint(self.kind);
+                let generation = self.next_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let cached = Cached::new(minted.access_token.clone(), SystemTime::now(), minted.expires_at, generation);
+                let token = Token { value: cached.token.clone(), generation };
+                *lock(&self.cache) = Some(cached);
+                if let (Source::Oauth { refresh_token, .. }, Some(new_refresh)) = (&self.source, &minted.refresh_token) {
+                    *lock(refresh_token) = Some(new_refresh.clone());
+                }
+                if self.is_obo()
+                    && let Some(hook) = hook
+                {
+                    hook(&TokenRefresh {
+                        credential: self.kind,
+                        access_token: minted.access_token.clone(),
+                        refresh_token: minted.refresh_token.clone(),
+                        expires_at: minted.expires_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                    });
+                }
+                tracing::debug!(credential = %self.kind, kind = self.label, "minted a new access token");
+                Ok(token)
+            }
+            Err(err) => {
+                http.metrics.token_refresh_failure(self.kind);
+                let mut cache = lock(&self.cache);
+                if let Some(c) = cache.as_mut().filter(|c| now < c.usable_until) {
+                    // Keep serving the valid token; try again in a second rather than on every call.
+                    c.refresh_at = (now + Duration::from_secs(1)).min(c.usable_until);
+                    tracing::warn!(credential = %self.kind, error = %err, "token refresh failed; still serving the current token");
+                    return Ok(Token { value: c.token.clone(), generation: c.generation });
+                }
+                Err(err.with_credential(self.kind))
+            }
+        }
+    }
+
+    /// Drops the cached token if it is still the one that was rejected.
+    pub(crate) fn invalidate(&self, generation: u64) {
+        let mut cache = lock(&self.cache);
+        if cache.as_ref().is_some_and(|c| c.generation == generation) {
+            *cache = None;
+        }
+    }
+
+    fn cached(&self, usable: impl Fn(&Cached) -> bool) -> Option<Token> {
+        let cache = lock(&self.cache);
+        cache.as_ref().filter(|c| usable(c)).map(|c| Token { value: c.token.clone(), generation: c.generation })
+    }
+
+    async fn exchange(&self, http: &Http) -> Result<Minted> {
+        match &self.source {
+            Source::Pat(_) => Err(Error::internal("a PAT is not exchanged")),
+            Source::Jwt { signer, path, ttl_secs, scope } => {
+                let mut body = serde_json::json!({"grant_type": JWT_GRANT, "duration_seconds": ttl_secs});
+                if let Some(scope) = scope {
+                    body["scope"] = scope.clone();
+                }
+                // A JWT is single use: sign a new one for every attempt, retries included.
+                http.token_exchange(path, || signer.sign().map(Secret::new), body).await
+            }
+            Source::Oauth { client_id, client_secret, refresh_token } => {
+                let Some(refresh) = lock(refresh_token).clone() else {
+                    return Err(Error::new(ErrorKind::Auth, "the OBO access token expired and no refresh_token was configured"));
+                };
+                let body = serde_json::json!({
+                    "grant_type": "refresh_token",
+                    "refresh_token": refresh.expose(),
+                    "client_id": client_id,
+                });
+                let secret = client_secret.clone();
+                http.token_exchange("/api/permission/oauth2/token", || Ok(secret.clone().unwrap_or_else(|| Secret::new(""))), body)
+                    .await
+            }
+        }
+    }
+}
+
+impl Cached {
+    fn new(token: Secret, minted_at: SystemTime, expires_at: SystemTime, generation: u64) -> Self {
+        let lifetime = expires_at.duration_since(minted_at).unwrap_or_default();
+        let margin = Duration::from_secs(60).min(lifetime / 5);
+        let jitter = margin.mul_f64(rand::rng().random_range(0.0..0.25));
+        // Never send a token in its last moments: it could expire in flight.
+        let safety = Duration::from_secs(2).min(lifetime / 10);
+        Cached {
+            token,
+            expires_at,
+            refresh_at: expires_at - margin - jitter,
+            usable_until: expires_at - safety,
+            generation,
+        }
+    }
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached").field("expires_at", &self.expires_at).field("generation", &self.generation).finish()
+    }
+}
+
+/// Locks a std mutex, recovering from poisoning (a panic elsewhere must not wedge the client).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
