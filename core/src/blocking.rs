@@ -15,7 +15,11 @@ use crate::sse::Event;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8))
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 8),
+        )
         .thread_name("cozefallback")
         .enable_all()
         .build()
@@ -161,7 +165,9 @@ impl BlockingClient {
     pub fn stream(&self, req: Request, cancel: Option<&CancelToken>) -> Result<BlockingStream> {
         let client = self.client.clone();
         let stream = block_on(cancel, async move { client.stream(req).await })?;
-        Ok(BlockingStream { stream: Some(stream) })
+        Ok(BlockingStream {
+            stream: Some(stream),
+        })
     }
     /// Changes the routing mode.
     pub fn set_mode(&self, mode: Mode) -> Result<()> {

@@ -34,20 +34,52 @@ pub enum Outcome {
 /// assert_eq!(classify(200, br#"{"code":0,"data":{}}"#), Outcome::Success);
 /// ```
 pub fn classify(status: u16, body: &[u8]) -> Outcome {
-    let json = serde_json::from_slice::<serde_json::Value>(body).ok();
-    if let Some(obj) = json.as_ref().and_then(|v| v.as_object()) {
-        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+    classify_parsed(
+        status,
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .as_ref(),
+    )
+}
+
+/// [`classify`] on a body already parsed (`None` when it is not JSON).
+pub(crate) fn classify_parsed(status: u16, json: Option<&serde_json::Value>) -> Outcome {
+    if let Some(obj) = json.and_then(|v| v.as_object()) {
+        let text = |k: &str| {
+            obj.get(k)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
         if let Some(error) = text("error_code").or_else(|| text("error")) {
-            let message = text("error_message").or_else(|| text("error_description")).unwrap_or_default();
-            return Outcome::OAuth { error: error.to_string(), message: message.to_string() };
+            let message = text("error_message")
+                .or_else(|| text("error_description"))
+                .unwrap_or_default();
+            return Outcome::OAuth {
+                error: error.to_string(),
+                message: message.to_string(),
+            };
         }
-        let code = obj.get("code").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok())));
+        let code = obj.get("code").and_then(|c| {
+            c.as_i64()
+                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+        });
         if let Some(code) = code.filter(|c| *c != 0) {
-            let msg = obj.get("msg").or_else(|| obj.get("message")).and_then(|m| m.as_str()).unwrap_or_default();
-            return Outcome::Api { code, msg: msg.to_string() };
+            let msg = obj
+                .get("msg")
+                .or_else(|| obj.get("message"))
+                .and_then(|m| m.as_str())
+                .unwrap_or_default();
+            return Outcome::Api {
+                code,
+                msg: msg.to_string(),
+            };
         }
     }
-    if status >= 400 { Outcome::Http } else { Outcome::Success }
+    if status >= 400 {
+        Outcome::Http
+    } else {
+        Outcome::Success
+    }
 }
 
 /// The Coze log id of an answer: the `X-Tt-Logid` header, else `detail.logid` in the body.
@@ -56,26 +88,48 @@ pub(crate) fn logid(header: Option<&str>, body: &[u8]) -> Option<String> {
         return Some(h.to_string());
     }
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.pointer("/detail/logid").and_then(|l| l.as_str()).map(str::to_string)
+    v.pointer("/detail/logid")
+        .and_then(|l| l.as_str())
+        .map(str::to_string)
 }
 
 /// Builds the error a caller sees for a failed answer.
-pub(crate) fn to_error(outcome: &Outcome, status: u16, logid: Option<String>, body: &[u8]) -> Error {
+pub(crate) fn to_error(
+    outcome: &Outcome,
+    status: u16,
+    logid: Option<String>,
+    body: &[u8],
+) -> Error {
     let mut err = match outcome {
         Outcome::Success => Error::internal("to_error on a success"),
         Outcome::OAuth { error, message } => {
-            let mut e = Error::new(ErrorKind::Auth, format!("Coze OAuth error {error}: {message}{}", region_hint(error, message)));
+            let mut e = Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "Coze OAuth error {error}: {message}{}",
+                    region_hint(error, message)
+                ),
+            );
             e.oauth_error = Some(error.clone());
             e
         }
         Outcome::Api { code, msg } => {
-            let mut e = Error::new(ErrorKind::Api, format!("Coze API error {code}: {msg}{}", code_hint(*code)));
+            let mut e = Error::new(
+                ErrorKind::Api,
+                format!("Coze API error {code}: {msg}{}", code_hint(*code)),
+            );
             e.code = Some(*code);
             e
         }
         Outcome::Http => {
-            let snippet: String = String::from_utf8_lossy(&body[..body.len().min(200)]).chars().filter(|c| !c.is_control()).collect();
-            Error::new(ErrorKind::Api, format!("HTTP {status} with no Coze code: {snippet}"))
+            let snippet: String = String::from_utf8_lossy(&body[..body.len().min(200)])
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
+            Error::new(
+                ErrorKind::Api,
+                format!("HTTP {status} with no Coze code: {snippet}"),
+            )
         }
     };
     err.http_status = Some(status);
@@ -85,7 +139,9 @@ pub(crate) fn to_error(outcome: &Outcome, status: u16, logid: Option<String>, bo
 
 fn code_hint(code: i64) -> &'static str {
     match code {
-        4100 => " (the token is invalid or expired; a token from the other region, api.coze.cn vs api.coze.com, fails this way too)",
+        4100 => {
+            " (the token is invalid or expired; a token from the other region, api.coze.cn vs api.coze.com, fails this way too)"
+        }
         4101 => " (the token has no permission for this resource or workspace)",
         _ => "",
     }
@@ -103,7 +159,8 @@ fn region_hint(error: &str, message: &str) -> &'static str {
 pub(crate) fn parse_retry_after(value: &str, now_unix: u64) -> Option<std::time::Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| std::time::Duration::from_secs_f64(secs.min(86_400.0)));
+        return (secs >= 0.0 && secs.is_finite())
+            .then(|| std::time::Duration::from_secs_f64(secs.min(86_400.0)));
     }
     let at = parse_http_date(value)?;
     Some(std::time::Duration::from_secs(at.saturating_sub(now_unix)))
@@ -116,17 +173,26 @@ fn parse_http_date(s: &str) -> Option<u64> {
         return None;
     }
     let day: u64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == parts[2])? as u64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u64
         + 1;
     let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<u64> = parts[4].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<u64> = parts[4]
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     if hms.len() != 3 || !(1..=31).contains(&day) {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m as i64 + 2) / 5 + day as i64 - 1;
@@ -144,16 +210,28 @@ mod tests {
         let o = classify(401, br#"{"error":"invalid_client","error_code":"invalid_client","error_message":"kid not been registred"}"#);
         assert!(matches!(o, Outcome::OAuth { ref error, .. } if error == "invalid_client"));
         assert_eq!(classify(200, b"{\"code\":0"), Outcome::Success);
-        assert_eq!(classify(400, br#"{"code":4000,"msg":"bad"}"#), Outcome::Api { code: 4000, msg: "bad".into() });
+        assert_eq!(
+            classify(400, br#"{"code":4000,"msg":"bad"}"#),
+            Outcome::Api {
+                code: 4000,
+                msg: "bad".into()
+            }
+        );
         assert_eq!(classify(404, b""), Outcome::Http);
     }
 
     #[test]
     fn retry_after_both_forms() {
-        assert_eq!(parse_retry_after("2", 0), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("2", 0),
+            Some(std::time::Duration::from_secs(2))
+        );
         let at = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(at, 784_111_777);
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:40 GMT", 784_111_777), Some(std::time::Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:40 GMT", 784_111_777),
+            Some(std::time::Duration::from_secs(3))
+        );
         assert_eq!(parse_retry_after("soon", 0), None);
     }
 }

@@ -68,7 +68,8 @@ enum Failure {
 }
 
 enum Answer {
-    Full(Response),
+    /// A whole answer, and the conversation it created or used (to bind it to its credential).
+    Full(Response, Option<String>),
     Stream(EventStream),
 }
 
@@ -79,13 +80,23 @@ impl Client {
         let base = config.parsed_base_url()?;
         let metrics = Arc::new(Metrics::default());
         let http = Http::new(&config, &base, metrics.clone())?;
-        let build = |kind: CredentialKind, cfg: &Option<crate::CredentialConfig>| -> Result<Option<Credential>> {
-            cfg.as_ref().map(|c| Credential::new(kind, c, &base)).transpose()
+        let build = |kind: CredentialKind,
+                     cfg: &Option<crate::CredentialConfig>|
+         -> Result<Option<Credential>> {
+            cfg.as_ref()
+                .map(|c| Credential::new(kind, c, &base))
+                .transpose()
         };
-        let credentials = [build(CredentialKind::Personal, &config.personal)?, build(CredentialKind::Enterprise, &config.enterprise)?];
+        let credentials = [
+            build(CredentialKind::Personal, &config.personal)?,
+            build(CredentialKind::Enterprise, &config.enterprise)?,
+        ];
         let fallback_codes = config.fallback_codes().into_keys().collect();
         let budget = RetryBudget::new(config.retry.budget_per_10_requests);
-        let router = Router::new(Duration::from_secs(config.fallback.sticky_ttl_secs), config.fallback.sticky);
+        let router = Router::new(
+            Duration::from_secs(config.fallback.sticky_ttl_secs),
+            config.fallback.sticky,
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 mode: AtomicU8::new(config.mode.index()),
@@ -160,7 +171,7 @@ impl Client {
     /// Sends a request through the fallback; any Coze error comes back as `Err`.
     pub async fn request(&self, req: Request) -> Result<Response> {
         match self.run(req, false, None).await? {
-            Answer::Full(r) => Ok(r),
+            Answer::Full(r, _) => Ok(r),
             Answer::Stream(_) => Err(Error::internal("a plain request produced a stream")),
         }
     }
@@ -168,16 +179,23 @@ impl Client {
     /// Sends a request with one credential only, no fallback (for preflight checks).
     pub async fn request_with(&self, credential: CredentialKind, req: Request) -> Result<Response> {
         if !self.has_credential(credential) {
-            return Err(Error::invalid_argument(format!("the {credential} credential is not configured")));
+            return Err(Error::invalid_argument(format!(
+                "the {credential} credential is not configured"
+            )));
         }
         match self.run(req, false, Some(credential)).await? {
-            Answer::Full(r) => Ok(r),
+            Answer::Full(r, _) => Ok(r),
             Answer::Stream(_) => Err(Error::internal("a plain request produced a stream")),
         }
     }
 
     /// Uploads one file as multipart (part `file`), replayable on fallback.
-    pub async fn upload(&self, path: &str, filename: &str, data: impl Into<Bytes>) -> Result<Response> {
+    pub async fn upload(
+        &self,
+        path: &str,
+        filename: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<Response> {
         self.request(Request::upload(path, filename, data)).await
     }
 
@@ -186,7 +204,7 @@ impl Client {
     pub async fn stream(&self, req: Request) -> Result<EventStream> {
         match self.run(req, true, None).await? {
             Answer::Stream(s) => Ok(s),
-            Answer::Full(_) => Err(Error::internal("a stream request produced a plain answer")),
+            Answer::Full(..) => Err(Error::internal("a stream request produced a plain answer")),
         }
     }
 
@@ -194,16 +212,25 @@ impl Client {
     pub async fn fetch_token(&self, credential: CredentialKind) -> Result<()> {
         let cred = self.inner.credentials[credential.index()]
             .as_ref()
-            .ok_or_else(|| Error::invalid_argument(format!("the {credential} credential is not configured")))?;
+            .ok_or_else(|| {
+                Error::invalid_argument(format!("the {credential} credential is not configured"))
+            })?;
         let hook = lock(&self.inner.hook).clone();
-        cred.token(&self.inner.http, hook.as_ref()).await.map(|_| ())
+        cred.token(&self.inner.http, hook.as_ref())
+            .await
+            .map(|_| ())
     }
 
-    async fn run(&self, req: Request, streaming: bool, forced: Option<CredentialKind>) -> Result<Answer> {
+    async fn run(
+        &self,
+        req: Request,
+        streaming: bool,
+        forced: Option<CredentialKind>,
+    ) -> Result<Answer> {
         let started = Instant::now();
         let inner = &self.inner;
         inner.budget.deposit();
-        let (prep, keys, path) = self.prepare(&req)?;
+        let (prep, keys) = self.prepare(&req)?;
         let deadline = started + req.timeout.unwrap_or_else(|| inner.config.total_timeout());
         let order = match forced {
             Some(c) => vec![c],
@@ -213,28 +240,33 @@ impl Client {
         let mut previous: Option<Error> = None;
         let mut reauth_needed = false;
         for (i, kind) in order.iter().copied().enumerate() {
-            let cred = inner.credentials[kind.index()].as_ref().expect("order lists configured credentials");
-            match self.attempt(cred, &prep, deadline, streaming, &mut attempts).await {
+            let cred = inner.credentials[kind.index()]
+                .as_ref()
+                .expect("order lists configured credentials");
+            match self
+                .attempt(cred, &prep, deadline, streaming, &mut attempts)
+                .await
+            {
                 Ok(answer) => {
                     if i > 0 {
                         inner.router.remember(&keys, kind);
                     }
                     let answer = match answer {
-                        Answer::Full(mut r) => {
+                        Answer::Full(mut r, conversation) => {
                             r.attempts = attempts;
-                            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&r.body)
-                                && let Some(conv) = conversation_in_answer(&path, &json)
-                            {
-                                inner.router.bind_conversation(&conv, kind);
+                            if let Some(conv) = &conversation {
+                                inner.router.bind_conversation(conv, kind);
                             }
-                            Answer::Full(r)
+                            Answer::Full(r, conversation)
                         }
                         Answer::Stream(mut s) => {
                             s.attempts = attempts;
                             Answer::Stream(s)
                         }
                     };
-                    inner.metrics.request_done(Some(kind), "success", attempts, started.elapsed());
+                    inner
+                        .metrics
+                        .request_done(Some(kind), "success", attempts, started.elapsed());
                     return Ok(answer);
                 }
                 Err(Failure::Fallback { err, reauth }) if i + 1 < order.len() => {
@@ -245,16 +277,28 @@ impl Client {
                 }
                 Err(Failure::Fallback { err, reauth }) => {
                     reauth_needed |= reauth;
-                    let err = self.final_error(err, previous.take(), reauth_needed);
-                    inner.metrics.request_done(Some(kind), err.kind.as_str(), attempts, started.elapsed());
+                    let mut err = self.final_error(err, previous.take(), reauth_needed);
+                    err.attempts = attempts;
+                    inner.metrics.request_done(
+                        Some(kind),
+                        err.kind.as_str(),
+                        attempts,
+                        started.elapsed(),
+                    );
                     return Err(err);
                 }
                 Err(Failure::Final(err)) => {
-                    let err = match previous.take() {
+                    let mut err = match previous.take() {
                         Some(p) => err.with_previous(p),
                         None => err,
                     };
-                    inner.metrics.request_done(Some(kind), err.kind.as_str(), attempts, started.elapsed());
+                    err.attempts = attempts;
+                    inner.metrics.request_done(
+                        Some(kind),
+                        err.kind.as_str(),
+                        attempts,
+                        started.elapsed(),
+                    );
                     return Err(err);
                 }
             }
@@ -286,8 +330,13 @@ impl Client {
     /// The credentials to try, in order: the mode's, with a remembered route for this resource first.
     fn order(&self, keys: &[ResourceKey]) -> Vec<CredentialKind> {
         let inner = &self.inner;
-        let mut order: Vec<CredentialKind> =
-            self.mode().order().iter().copied().filter(|k| inner.credentials[k.index()].is_some()).collect();
+        let mut order: Vec<CredentialKind> = self
+            .mode()
+            .order()
+            .iter()
+            .copied()
+            .filter(|k| inner.credentials[k.index()].is_some())
+            .collect();
         if order.len() > 1
             && let Some(preferred) = inner.router.lookup(keys)
             && preferred != order[0]
@@ -312,13 +361,17 @@ impl Client {
         let mut retries = 0u32;
         let mut renewed = false;
         loop {
-            let token = cred.token(&inner.http, hook.as_ref()).await.map_err(Failure::Final)?;
+            let token = cred
+                .token(&inner.http, hook.as_ref())
+                .await
+                .map_err(Failure::Final)?;
             *attempts += 1;
             let tag = |e: Error| e.with_credential(cred.kind);
             let mut resp = match inner.http.send(prep, &token.value, deadline).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let safe = is_connect_error(&e) || (prep.idempotent && e.kind != ErrorKind::Cancelled);
+                    let safe =
+                        is_connect_error(&e) || (prep.idempotent && e.kind != ErrorKind::Cancelled);
                     if safe && self.may_retry(&mut retries, deadline, None).await {
                         continue;
                     }
@@ -360,15 +413,28 @@ impl Client {
                     && let Some(code) = first.error_code()
                     && inner.fallback_codes.contains(&code)
                 {
-                    let mut err = Error::new(ErrorKind::Api, format!("Coze API error {code} in the stream's first event: {}", first.error_message()));
+                    let mut err = Error::new(
+                        ErrorKind::Api,
+                        format!(
+                            "Coze API error {code} in the stream's first event: {}",
+                            first.error_message()
+                        ),
+                    );
                     err.code = Some(code);
                     err.http_status = Some(status);
                     err.logid = logid_header;
-                    return Err(Failure::Fallback { reauth: cred.is_obo() && is_auth_code(code), err: tag(err) });
+                    return Err(Failure::Fallback {
+                        reauth: cred.is_obo() && is_auth_code(code),
+                        err: tag(err),
+                    });
                 }
                 return Ok(Answer::Stream(stream));
             }
-            let body = match inner.http.read_body(&mut resp, deadline, MAX_RESPONSE_BYTES).await {
+            let body = match inner
+                .http
+                .read_body(&mut resp, deadline, MAX_RESPONSE_BYTES)
+                .await
+            {
                 Ok(b) => b,
                 Err(e) => {
                     if prep.idempotent && self.may_retry(&mut retries, deadline, None).await {
@@ -377,22 +443,45 @@ impl Client {
                     return Err(Failure::Final(tag(e)));
                 }
             };
-            let outcome = classify::classify(status, &body);
+            let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let outcome = classify::classify_parsed(status, json.as_ref());
             let logid = classify::logid(logid_header.as_deref(), &body);
             if outcome == Outcome::Success {
-                if streaming {
-                    let mut err = Error::transport(format!("expected an event stream, got {content_type:?} with HTTP {status}"));
+                let broken_json =
+                    json.is_none() && content_type.contains("json") && !body.is_empty();
+                if streaming || broken_json {
+                    let mut err = Error::transport(if broken_json {
+                        format!(
+                            "HTTP {status} claims JSON but the body ({} bytes) is not valid JSON: truncated?",
+                            body.len()
+                        )
+                    } else {
+                        format!("expected an event stream, got {content_type:?} with HTTP {status}")
+                    });
                     err.logid = logid;
+                    err.http_status = Some(status);
+                    if broken_json
+                        && prep.idempotent
+                        && self.may_retry(&mut retries, deadline, None).await
+                    {
+                        continue;
+                    }
                     return Err(Failure::Final(tag(err)));
                 }
-                return Ok(Answer::Full(Response {
-                    status,
-                    headers: header_pairs(&headers),
-                    body,
-                    credential: cred.kind,
-                    attempts: *attempts,
-                    logid,
-                }));
+                let conversation = json
+                    .as_ref()
+                    .and_then(|j| conversation_in_answer(prep.url.path(), j));
+                return Ok(Answer::Full(
+                    Response {
+                        status,
+                        headers: header_pairs(&headers),
+                        body,
+                        credential: cred.kind,
+                        attempts: *attempts,
+                        logid,
+                    },
+                    conversation,
+                ));
             }
             let err = tag(classify::to_error(&outcome, status, logid, &body));
             let code = match &outcome {
@@ -412,10 +501,16 @@ impl Client {
                 if code == AUTH_INVALID && cred.is_renewable() {
                     cred.invalidate(token.generation);
                 }
-                return Err(Failure::Fallback { reauth: cred.is_obo() && is_auth_code(code), err });
+                return Err(Failure::Fallback {
+                    reauth: cred.is_obo() && is_auth_code(code),
+                    err,
+                });
             }
             if code == Some(TOKEN_INVALID) {
-                return Err(Failure::Fallback { reauth: cred.is_obo(), err });
+                return Err(Failure::Fallback {
+                    reauth: cred.is_obo(),
+                    err,
+                });
             }
             // 429 and 4009 mean the server declined to process: safe to retry any method. 5xx only when idempotent.
             let declined = status == 429 || code == Some(RATE_LIMITED);
@@ -434,7 +529,12 @@ impl Client {
     }
 
     /// Waits out a backoff if the retry limit, the client-wide budget and the deadline all allow one more try.
-    async fn may_retry(&self, retries: &mut u32, deadline: Instant, retry_after: Option<Duration>) -> bool {
+    async fn may_retry(
+        &self,
+        retries: &mut u32,
+        deadline: Instant,
+        retry_after: Option<Duration>,
+    ) -> bool {
         let inner = &self.inner;
         if *retries >= inner.http.max_retries {
             return false;
@@ -449,12 +549,15 @@ impl Client {
         true
     }
 
-    fn prepare(&self, req: &Request) -> Result<(Prepared, Vec<ResourceKey>, String)> {
+    fn prepare(&self, req: &Request) -> Result<(Prepared, Vec<ResourceKey>)> {
         let inner = &self.inner;
         let method = reqwest::Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes())
-            .map_err(|_| Error::invalid_argument(format!("{:?} is not an HTTP method", req.method)))?;
+            .map_err(|_| {
+                Error::invalid_argument(format!("{:?} is not an HTTP method", req.method))
+            })?;
         let mut url = if req.path.starts_with("http://") || req.path.starts_with("https://") {
-            let url = url::Url::parse(&req.path).map_err(|e| Error::invalid_argument(format!("path is not a URL: {e}")))?;
+            let url = url::Url::parse(&req.path)
+                .map_err(|e| Error::invalid_argument(format!("path is not a URL: {e}")))?;
             if url.origin() != inner.base.origin() {
                 return Err(Error::invalid_argument(format!(
                     "refusing to send credentials to {}: only the configured base {} receives them",
@@ -466,36 +569,50 @@ impl Client {
         } else {
             let sep = if req.path.starts_with('/') { "" } else { "/" };
             let full = format!("{}{sep}{}", inner.http.base, req.path);
-            url::Url::parse(&full).map_err(|e| Error::invalid_argument(format!("path {:?} is not valid: {e}", req.path)))?
+            url::Url::parse(&full).map_err(|e| {
+                Error::invalid_argument(format!("path {:?} is not valid: {e}", req.path))
+            })?
         };
         if !req.query.is_empty() {
             url.query_pairs_mut().extend_pairs(req.query.iter());
         }
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Error::invalid_argument(format!("{name:?} is not a valid header name")))?;
-            if matches!(name.as_str(), "authorization" | "host" | "content-length" | "transfer-encoding" | "connection") {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Error::invalid_argument(format!("{name:?} is not a valid header name"))
+            })?;
+            if matches!(
+                name.as_str(),
+                "authorization" | "host" | "content-length" | "transfer-encoding" | "connection"
+            ) {
                 continue; // the client owns these
             }
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| Error::invalid_argument(format!("the value of header {name} is not valid")))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                Error::invalid_argument(format!("the value of header {name} is not valid"))
+            })?;
             headers.append(name, value);
         }
         let mut json_for_keys = None;
         let body = match &req.body {
             Body::Empty => None,
             Body::Json(v) => {
-                headers.entry(CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
+                headers
+                    .entry(CONTENT_TYPE)
+                    .or_insert(HeaderValue::from_static("application/json"));
                 json_for_keys = Some(v.clone());
-                Some(Bytes::from(serde_json::to_vec(v).map_err(|e| Error::invalid_argument(format!("json body: {e}")))?))
+                Some(Bytes::from(serde_json::to_vec(v).map_err(|e| {
+                    Error::invalid_argument(format!("json body: {e}"))
+                })?))
             }
             Body::Bytes { content_type, data } => {
                 if let Some(ct) = content_type {
-                    let v = HeaderValue::from_str(ct).map_err(|_| Error::invalid_argument("the content type is not a valid header value"))?;
+                    let v = HeaderValue::from_str(ct).map_err(|_| {
+                        Error::invalid_argument("the content type is not a valid header value")
+                    })?;
                     headers.insert(CONTENT_TYPE, v);
                 }
-                let is_json = header_str(&headers, "content-type").is_some_and(|ct| ct.contains("json"));
+                let is_json =
+                    header_str(&headers, "content-type").is_some_and(|ct| ct.contains("json"));
                 if is_json && data.len() < (1 << 20) {
                     json_for_keys = serde_json::from_slice(data).ok();
                 }
@@ -505,7 +622,10 @@ impl Client {
                 let mut raw = [0u8; 12];
                 rand::rng().fill_bytes(&mut raw);
                 let (bytes, ct) = form.encode(&format!("cozefallback-{}", hex::encode(raw)));
-                headers.insert(CONTENT_TYPE, HeaderValue::from_str(&ct).expect("boundary is ASCII"));
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_str(&ct).expect("boundary is ASCII"),
+                );
                 Some(bytes)
             }
         };
@@ -518,11 +638,23 @@ impl Client {
                 inner.config.max_body_bytes
             )));
         }
-        let idempotent = matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE")
-            || req.retry_non_idempotent.unwrap_or(inner.config.retry.non_idempotent);
+        let idempotent = matches!(
+            method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        ) || req
+            .retry_non_idempotent
+            .unwrap_or(inner.config.retry.non_idempotent);
         let keys = resource_keys(&url, json_for_keys.as_ref());
-        let path = url.path().to_string();
-        Ok((Prepared { method, url, headers, body, idempotent }, keys, path))
+        Ok((
+            Prepared {
+                method,
+                url,
+                headers,
+                body,
+                idempotent,
+            },
+            keys,
+        ))
     }
 }
 
@@ -533,13 +665,21 @@ fn is_auth_code(code: i64) -> bool {
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect()
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base_url", &self.inner.http.base).field("mode", &self.mode()).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.http.base)
+            .field("mode", &self.mode())
+            .finish_non_exhaustive()
     }
 }
 
@@ -554,13 +694,24 @@ const BUDGET_RESERVE: i64 = 10_000; // ten retries' worth, in thousandths
 
 impl RetryBudget {
     fn new(per_10_calls: u32) -> Self {
-        RetryBudget { milli: AtomicI64::new(BUDGET_RESERVE), per_call: i64::from(per_10_calls) * 100 }
+        RetryBudget {
+            milli: AtomicI64::new(BUDGET_RESERVE),
+            per_call: i64::from(per_10_calls) * 100,
+        }
     }
     fn deposit(&self) {
-        let _ = self.milli.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| Some((m + self.per_call).min(BUDGET_RESERVE)));
+        let _ = self
+            .milli
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                Some((m + self.per_call).min(BUDGET_RESERVE))
+            });
     }
     fn withdraw(&self) -> bool {
-        self.milli.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| (m >= 1000).then_some(m - 1000)).is_ok()
+        self.milli
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m >= 1000).then_some(m - 1000)
+            })
+            .is_ok()
     }
 }
 
@@ -613,9 +764,13 @@ impl EventStream {
             if let Err(mut e) = failed {
                 e.kind = ErrorKind::StreamInterrupted;
                 e.events_delivered = self.delivered;
+                e.attempts = self.attempts;
                 e.credential = Some(self.credential);
                 e.logid = self.logid.clone();
-                e.message = format!("the stream broke after {} event(s); it is not replayed: {}", self.delivered, e.message);
+                e.message = format!(
+                    "the stream broke after {} event(s); it is not replayed: {}",
+                    self.delivered, e.message
+                );
                 return Err(e);
             }
         }
@@ -659,7 +814,10 @@ impl EventStream {
             self.fill().await?;
         }
         if self.pending.is_empty() {
-            return Err(self.deferred.take().unwrap_or_else(|| Error::transport("the stream ended before its first event")));
+            return Err(self
+                .deferred
+                .take()
+                .unwrap_or_else(|| Error::transport("the stream ended before its first event")));
         }
         Ok(())
     }
@@ -682,7 +840,9 @@ impl EventStream {
                 self.pending.extend(self.parser.finish());
                 let terminal = self.saw_terminal || self.pending.iter().any(Event::is_terminal);
                 if partial || !terminal {
-                    self.deferred = Some(Error::transport("the connection closed before the stream's final event"));
+                    self.deferred = Some(Error::transport(
+                        "the connection closed before the stream's final event",
+                    ));
                 }
                 Ok(())
             }
@@ -694,7 +854,10 @@ impl EventStream {
             Err(_) => {
                 self.finished = true;
                 self.response = None;
-                Err(Error::timeout(format!("no data for {} ms (idle timeout)", self.idle.as_millis())))
+                Err(Error::timeout(format!(
+                    "no data for {} ms (idle timeout)",
+                    self.idle.as_millis()
+                )))
             }
         }
     }
@@ -706,7 +869,10 @@ impl EventStream {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&event.data)
             && let Some(conv) = v.get("conversation_id").and_then(|c| c.as_str())
         {
-            self.client.inner.router.bind_conversation(conv, self.credential);
+            self.client
+                .inner
+                .router
+                .bind_conversation(conv, self.credential);
             self.bound_conversation = true;
         }
     }

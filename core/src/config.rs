@@ -219,13 +219,19 @@ fn default_total_ms() -> u64 {
     600_000
 }
 
-fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+fn string_or_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
     // The seed's Go sample holds account ids as int64; Coze shows them as strings. Accept both.
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(other) => return Err(serde::de::Error::custom(format!("expected a string or a number, got {other}"))),
+        Some(other) => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string or a number, got {other}"
+            )));
+        }
     })
 }
 
@@ -290,7 +296,11 @@ impl Config {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() { "config".to_string() } else { path };
+            let field = if path == "." || path.is_empty() {
+                "config".to_string()
+            } else {
+                path
+            };
             Error::config(field, e.into_inner().to_string())
         })
     }
@@ -323,7 +333,9 @@ impl Config {
         if let Some(base) = get("COZE_API_BASE") {
             config.base_url = base;
         }
-        let jwt = |target_account: Option<String>, target_enterprise: Option<String>| -> Option<CredentialConfig> {
+        let jwt = |target_account: Option<String>,
+                   target_enterprise: Option<String>|
+         -> Option<CredentialConfig> {
             let client_id = get("COZE_JWT_OAUTH_CLIENT_ID")?;
             Some(CredentialConfig::Jwt {
                 client_id,
@@ -338,11 +350,15 @@ impl Config {
             })
         };
         config.personal = match get("COZE_API_TOKEN") {
-            Some(token) => Some(CredentialConfig::Pat { token: Secret::new(token) }),
+            Some(token) => Some(CredentialConfig::Pat {
+                token: Secret::new(token),
+            }),
             None => get("COZE_PERSONAL_ACCOUNT_ID").and_then(|id| jwt(Some(id), None)),
         };
         config.enterprise = match get("COZE_API_TOKEN_ENTERPRISE") {
-            Some(token) => Some(CredentialConfig::Pat { token: Secret::new(token) }),
+            Some(token) => Some(CredentialConfig::Pat {
+                token: Secret::new(token),
+            }),
             None => get("COZE_ENTERPRISE_ID").and_then(|id| jwt(None, Some(id))),
         };
         if let Some(mode) = get("COZE_FALLBACK_MODE") {
@@ -362,9 +378,15 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         self.parsed_base_url()?;
         if self.personal.is_none() && self.enterprise.is_none() {
-            return Err(Error::config("personal", "at least one of `personal` and `enterprise` must be set"));
+            return Err(Error::config(
+                "personal",
+                "at least one of `personal` and `enterprise` must be set",
+            ));
         }
-        for (name, cred) in [("personal", &self.personal), ("enterprise", &self.enterprise)] {
+        for (name, cred) in [
+            ("personal", &self.personal),
+            ("enterprise", &self.enterprise),
+        ] {
             if let Some(cred) = cred {
                 cred.validate(name)?;
             }
@@ -397,20 +419,30 @@ impl Config {
             crate::CredentialKind::Enterprise => self.enterprise.is_some(),
         };
         if !mode.order().iter().any(|k| has(*k)) {
-            return Err(Error::config("mode", format!("mode {mode} needs a credential that is not configured")));
+            return Err(Error::config(
+                "mode",
+                format!("mode {mode} needs a credential that is not configured"),
+            ));
         }
         if matches!(mode, Mode::PersonalOnly) && !has(crate::CredentialKind::Personal) {
-            return Err(Error::config("mode", "mode personal_only needs the `personal` credential"));
+            return Err(Error::config(
+                "mode",
+                "mode personal_only needs the `personal` credential",
+            ));
         }
         if matches!(mode, Mode::EnterpriseOnly) && !has(crate::CredentialKind::Enterprise) {
-            return Err(Error::config("mode", "mode enterprise_only needs the `enterprise` credential"));
+            return Err(Error::config(
+                "mode",
+                "mode enterprise_only needs the `enterprise` credential",
+            ));
         }
         Ok(())
     }
 
     pub(crate) fn parsed_base_url(&self) -> Result<url::Url> {
-        let url = url::Url::parse(self.base_url.trim_end_matches('/'))
-            .map_err(|e| Error::config("base_url", format!("{:?} is not a URL: {e}", self.base_url)))?;
+        let url = url::Url::parse(self.base_url.trim_end_matches('/')).map_err(|e| {
+            Error::config("base_url", format!("{:?} is not a URL: {e}", self.base_url))
+        })?;
         match url.scheme() {
             "https" => {}
             "http" => {
@@ -431,20 +463,31 @@ impl Config {
                 }
             }
             other => {
-                return Err(Error::config("base_url", format!("scheme {other:?} is not http or https")));
+                return Err(Error::config(
+                    "base_url",
+                    format!("scheme {other:?} is not http or https"),
+                ));
             }
         }
         if url.host().is_none() {
             return Err(Error::config("base_url", "has no host"));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(Error::config("base_url", "must not have a query or fragment"));
+            return Err(Error::config(
+                "base_url",
+                "must not have a query or fragment",
+            ));
         }
         Ok(url)
     }
 
     pub(crate) fn fallback_codes(&self) -> BTreeMap<i64, ()> {
-        self.fallback.codes.iter().chain(&self.fallback.not_found_codes).map(|c| (*c, ())).collect()
+        self.fallback
+            .codes
+            .iter()
+            .chain(&self.fallback.not_found_codes)
+            .map(|c| (*c, ()))
+            .collect()
     }
 
     pub(crate) fn total_timeout(&self) -> Duration {
@@ -470,10 +513,16 @@ impl CredentialConfig {
                 ..
             } => {
                 if client_id.trim().is_empty() {
-                    return Err(Error::config(format!("{side}.client_id"), "must not be empty"));
+                    return Err(Error::config(
+                        format!("{side}.client_id"),
+                        "must not be empty",
+                    ));
                 }
                 if public_key_id.trim().is_empty() {
-                    return Err(Error::config(format!("{side}.public_key_id"), "must not be empty"));
+                    return Err(Error::config(
+                        format!("{side}.public_key_id"),
+                        "must not be empty",
+                    ));
                 }
                 if account_id.is_some() && enterprise_id.is_some() {
                     return Err(Error::config(
@@ -481,9 +530,13 @@ impl CredentialConfig {
                         "set account_id or enterprise_id, not both",
                     ));
                 }
-                for (name, value) in [("account_id", account_id), ("enterprise_id", enterprise_id)] {
+                for (name, value) in [("account_id", account_id), ("enterprise_id", enterprise_id)]
+                {
                     if let Some(v) = value
-                        && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                        && (v.is_empty()
+                            || !v
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
                     {
                         return Err(Error::config(
                             format!("{side}.{name}"),
@@ -494,7 +547,10 @@ impl CredentialConfig {
                 if let Some(ttl) = ttl_secs
                     && !(1..=86399).contains(ttl)
                 {
-                    return Err(Error::config(format!("{side}.ttl_secs"), "must be between 1 and 86399"));
+                    return Err(Error::config(
+                        format!("{side}.ttl_secs"),
+                        "must be between 1 and 86399",
+                    ));
                 }
                 crate::jwt::load_signing_key(self, side).map(|_| ())
             }
@@ -505,16 +561,25 @@ impl CredentialConfig {
                 ..
             } => {
                 if client_id.trim().is_empty() {
-                    return Err(Error::config(format!("{side}.client_id"), "must not be empty"));
+                    return Err(Error::config(
+                        format!("{side}.client_id"),
+                        "must not be empty",
+                    ));
                 }
                 if access_token.is_empty() {
-                    return Err(Error::config(format!("{side}.access_token"), "must not be empty"));
+                    return Err(Error::config(
+                        format!("{side}.access_token"),
+                        "must not be empty",
+                    ));
                 }
                 check_header_safe(&format!("{side}.access_token"), access_token.expose())?;
                 if let Some(r) = refresh_token
                     && r.is_empty()
                 {
-                    return Err(Error::config(format!("{side}.refresh_token"), "must not be empty when given"));
+                    return Err(Error::config(
+                        format!("{side}.refresh_token"),
+                        "must not be empty when given",
+                    ));
                 }
                 Ok(())
             }
@@ -525,8 +590,14 @@ impl CredentialConfig {
     pub(crate) fn describe(&self) -> &'static str {
         match self {
             CredentialConfig::Pat { .. } => "pat",
-            CredentialConfig::Jwt { account_id: Some(_), .. } => "jwt_account",
-            CredentialConfig::Jwt { enterprise_id: Some(_), .. } => "jwt_enterprise",
+            CredentialConfig::Jwt {
+                account_id: Some(_),
+                ..
+            } => "jwt_account",
+            CredentialConfig::Jwt {
+                enterprise_id: Some(_),
+                ..
+            } => "jwt_enterprise",
             CredentialConfig::Jwt { .. } => "jwt_app",
             CredentialConfig::Oauth { .. } => "oauth",
         }
@@ -535,7 +606,10 @@ impl CredentialConfig {
 
 fn check_header_safe(field: &str, value: &str) -> Result<()> {
     if value.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return Err(Error::config(field, "contains control characters (a stray newline?)"));
+        return Err(Error::config(
+            field,
+            "contains control characters (a stray newline?)",
+        ));
     }
     Ok(())
 }
@@ -545,13 +619,15 @@ mod tests {
     use super::*;
 
     fn pat(token: &str) -> Option<CredentialConfig> {
-        Some(CredentialConfig::Pat { token: Secret::new(token) })
+        Some(CredentialConfig::Pat {
+            token: Secret::new(token),
+        })
     }
 
     #[test]
     fn unknown_field_is_named_with_its_path() {
         let err = Config::from_json(r#"{"fallback": {"codez": [1]}}"#).unwrap_err();
-        assert_eq!(err.field(), Some("fallback"));
+        assert_eq!(err.field(), Some("fallback.codez"));
         assert!(err.message().contains("codez"), "{err}");
     }
 
@@ -563,7 +639,11 @@ mod tests {
 
     #[test]
     fn http_only_for_loopback() {
-        let mut c = Config { base_url: "http://api.coze.cn".into(), personal: pat("pat_x"), ..Config::default() };
+        let mut c = Config {
+            base_url: "http://api.coze.cn".into(),
+            personal: pat("pat_x"),
+            ..Config::default()
+        };
         assert_eq!(c.validate().unwrap_err().field(), Some("base_url"));
         c.allow_insecure_http = true;
         c.validate().unwrap();
@@ -576,7 +656,10 @@ mod tests {
 
     #[test]
     fn empty_token_is_refused() {
-        let c = Config { personal: pat(" "), ..Config::default() };
+        let c = Config {
+            personal: pat(" "),
+            ..Config::default()
+        };
         assert_eq!(c.validate().unwrap_err().field(), Some("personal.token"));
     }
 
@@ -591,7 +674,9 @@ mod tests {
         };
         let c = Config::from_env_with(env).unwrap();
         assert!(matches!(c.personal, Some(CredentialConfig::Pat { .. })));
-        assert!(matches!(&c.enterprise, Some(CredentialConfig::Jwt { enterprise_id: Some(e), .. }) if e == "volcano_1"));
+        assert!(
+            matches!(&c.enterprise, Some(CredentialConfig::Jwt { enterprise_id: Some(e), .. }) if e == "volcano_1")
+        );
     }
 
     #[test]
@@ -600,6 +685,8 @@ mod tests {
             r#"{"personal": {"type":"jwt","client_id":"1","public_key_id":"k","private_key":"x","account_id":12345}}"#,
         )
         .unwrap();
-        assert!(matches!(c.personal, Some(CredentialConfig::Jwt { account_id: Some(a), .. }) if a == "12345"));
+        assert!(
+            matches!(c.personal, Some(CredentialConfig::Jwt { account_id: Some(a), .. }) if a == "12345")
+        );
     }
 }

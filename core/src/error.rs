@@ -77,6 +77,7 @@ pub struct Error {
     pub(crate) authorize_url: Option<String>,
     pub(crate) oauth_error: Option<String>,
     pub(crate) events_delivered: u64,
+    pub(crate) attempts: u32,
     pub(crate) previous: Option<Box<Error>>,
 }
 
@@ -93,6 +94,7 @@ impl Error {
             authorize_url: None,
             oauth_error: None,
             events_delivered: 0,
+            attempts: 0,
             previous: None,
         }
     }
@@ -100,7 +102,10 @@ impl Error {
     /// A configuration error naming `field` (a dotted path such as `enterprise.private_key_file`).
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
-        let mut err = Error::new(ErrorKind::Config, format!("invalid config `{field}`: {}", message.into()));
+        let mut err = Error::new(
+            ErrorKind::Config,
+            format!("invalid config `{field}`: {}", message.into()),
+        );
         err.field = Some(field);
         err
     }
@@ -177,6 +182,10 @@ impl Error {
     pub fn events_delivered(&self) -> u64 {
         self.events_delivered
     }
+    /// HTTP attempts the call made before failing, fallback and retries included (token requests excluded).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
     /// When both credentials failed: the first credential's error.
     pub fn previous(&self) -> Option<&Error> {
         self.previous.as_deref()
@@ -190,7 +199,12 @@ impl fmt::Display for Error {
             write!(f, " (logid {logid})")?;
         }
         if let Some(prev) = &self.previous {
-            write!(f, "; before that, with the {} credential: {}", prev.credential.map_or("other", |c| c.as_str()), prev.message)?;
+            write!(
+                f,
+                "; before that, with the {} credential: {}",
+                prev.credential.map_or("other", |c| c.as_str()),
+                prev.message
+            )?;
         }
         Ok(())
     }
@@ -215,6 +229,7 @@ impl fmt::Debug for Error {
         if let Some(v) = self.credential {
             d.field("credential", &v);
         }
+        d.field("attempts", &self.attempts);
         if let Some(v) = &self.previous {
             d.field("previous", v);
         }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rand::Rng;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
 
 use crate::classify::{self, Outcome};
 use crate::config::Config;
@@ -67,39 +69,65 @@ impl Http {
     }
 
     /// Sends once and waits for the response head, within the first-byte limit and the deadline.
-    pub(crate) async fn send(&self, prep: &Prepared, token: &Secret, deadline: Instant) -> Result<reqwest::Response> {
-        let mut builder = self.client.request(prep.method.clone(), prep.url.clone()).headers(prep.headers.clone());
+    pub(crate) async fn send(
+        &self,
+        prep: &Prepared,
+        token: &Secret,
+        deadline: Instant,
+    ) -> Result<reqwest::Response> {
+        let mut builder = self
+            .client
+            .request(prep.method.clone(), prep.url.clone())
+            .headers(prep.headers.clone());
         builder = builder.header(AUTHORIZATION, bearer(token)?);
         if let Some(body) = &prep.body {
             builder = builder.body(body.clone());
         }
-        let limit = self.first_byte.min(deadline.saturating_duration_since(Instant::now()));
+        let limit = self
+            .first_byte
+            .min(deadline.saturating_duration_since(Instant::now()));
         match tokio::time::timeout(limit, builder.send()).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(transport_error(&e)),
             Err(_) => Err(Error::timeout(if limit < self.first_byte {
                 "the overall deadline passed while waiting for the response".to_string()
             } else {
-                format!("no response within the first-byte timeout of {} ms", self.first_byte.as_millis())
+                format!(
+                    "no response within the first-byte timeout of {} ms",
+                    self.first_byte.as_millis()
+                )
             })),
         }
     }
 
     /// Reads a whole body, each chunk within the idle limit, all before the deadline.
-    pub(crate) async fn read_body(&self, resp: &mut reqwest::Response, deadline: Instant, cap: u64) -> Result<Bytes> {
+    pub(crate) async fn read_body(
+        &self,
+        resp: &mut reqwest::Response,
+        deadline: Instant,
+        cap: u64,
+    ) -> Result<Bytes> {
         let mut out = Vec::new();
         loop {
-            let limit = self.idle.min(deadline.saturating_duration_since(Instant::now()));
+            let limit = self
+                .idle
+                .min(deadline.saturating_duration_since(Instant::now()));
             match tokio::time::timeout(limit, resp.chunk()).await {
                 Ok(Ok(Some(chunk))) => {
                     if out.len() as u64 + chunk.len() as u64 > cap {
-                        return Err(Error::transport(format!("the response body is larger than the cap of {cap} bytes")));
+                        return Err(Error::transport(format!(
+                            "the response body is larger than the cap of {cap} bytes"
+                        )));
                     }
                     out.extend_from_slice(&chunk);
                 }
                 Ok(Ok(None)) => return Ok(Bytes::from(out)),
                 Ok(Err(e)) => return Err(transport_error(&e)),
-                Err(_) => return Err(Error::timeout("the response body stalled past the idle timeout or the deadline")),
+                Err(_) => {
+                    return Err(Error::timeout(
+                        "the response body stalled past the idle timeout or the deadline",
+                    ));
+                }
             }
         }
     }
@@ -117,7 +145,11 @@ impl Http {
         let mut attempt = 0;
         loop {
             let deadline = Instant::now() + self.first_byte;
-            let mut req = self.client.post(&url).header(CONTENT_TYPE, "application/json").body(body.clone());
+            let mut req = self
+                .client
+                .post(&url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
             let token = bearer_for_attempt()?;
             if !token.is_empty() {
                 req = req.header(AUTHORIZATION, bearer(&token)?);
@@ -125,7 +157,11 @@ impl Http {
             let result = match tokio::time::timeout(self.first_byte, req.send()).await {
                 Ok(Ok(mut resp)) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let logid_header = header_str(resp.headers(), "x-tt-logid");
                     match self.read_body(&mut resp, deadline, 1 << 20).await {
                         Ok(bytes) => Ok((status, retry_after, logid_header, bytes)),
@@ -133,7 +169,10 @@ impl Http {
                     }
                 }
                 Ok(Err(e)) => Err(transport_error(&e)),
-                Err(_) => Err(Error::timeout(format!("the token endpoint gave no answer within {} ms", self.first_byte.as_millis()))),
+                Err(_) => Err(Error::timeout(format!(
+                    "the token endpoint gave no answer within {} ms",
+                    self.first_byte.as_millis()
+                ))),
             };
             let retry_after = match result {
                 Ok((status, retry_after, logid_header, bytes)) => {
@@ -167,7 +206,10 @@ impl Http {
 
     /// Exponential backoff with full jitter; a server's Retry-After wins when longer.
     pub(crate) fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let ceiling = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay);
         let jittered = ceiling.mul_f64(rand::rng().random_range(0.0..=1.0));
         retry_after.map_or(jittered, |r| r.max(jittered))
     }
@@ -175,37 +217,68 @@ impl Http {
 
 fn parse_minted(body: &[u8], logid: Option<String>) -> Result<Minted> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        let mut err = Error::new(ErrorKind::Auth, format!("the token endpoint answered something that is not JSON: {e}"));
+        let mut err = Error::new(
+            ErrorKind::Auth,
+            format!("the token endpoint answered something that is not JSON: {e}"),
+        );
         err.logid = logid.clone();
         err
     })?;
-    let Some(access_token) = v.get("access_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()) else {
-        let mut err = Error::new(ErrorKind::Auth, "the token endpoint answered without an access_token");
+    let Some(access_token) = v
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    else {
+        let mut err = Error::new(
+            ErrorKind::Auth,
+            "the token endpoint answered without an access_token",
+        );
         err.logid = logid;
         return Err(err);
     };
     let now = unix_now();
-    let expires_in = v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(now + 900);
+    let expires_in = v
+        .get("expires_in")
+        .and_then(|e| e.as_u64())
+        .unwrap_or(now + 900);
     // Coze sends an absolute Unix time; tolerate a server that sends a duration instead.
-    let expires_at = if expires_in < 1_000_000_000 { now + expires_in } else { expires_in };
+    let expires_at = if expires_in < 1_000_000_000 {
+        now + expires_in
+    } else {
+        expires_in
+    };
     Ok(Minted {
         access_token: Secret::new(access_token),
         expires_at: UNIX_EPOCH + Duration::from_secs(expires_at),
-        refresh_token: v.get("refresh_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).map(Secret::new),
+        refresh_token: v
+            .get("refresh_token")
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
     })
 }
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn bearer(token: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| Error::new(ErrorKind::Auth, "the token contains characters not allowed in a header"))?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        Error::new(
+            ErrorKind::Auth,
+            "the token contains characters not allowed in a header",
+        )
+    })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -223,7 +296,11 @@ fn transport_error(e: &reqwest::Error) -> Error {
         cause = s.to_string();
         source = s.source();
     }
-    let detail = if cause.is_empty() { e.to_string() } else { format!("{e}: {cause}") };
+    let detail = if cause.is_empty() {
+        e.to_string()
+    } else {
+        format!("{e}: {cause}")
+    };
     if e.is_timeout() {
         Error::timeout(format!("timed out: {detail}"))
     } else if e.is_connect() {
@@ -236,7 +313,10 @@ fn transport_error(e: &reqwest::Error) -> Error {
 fn default_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     let version = env!("CARGO_PKG_VERSION");
-    h.insert(USER_AGENT, HeaderValue::from_str(&format!("cozefallback/{version}")).expect("static header"));
+    h.insert(
+        USER_AGENT,
+        HeaderValue::from_str(&format!("cozefallback/{version}")).expect("static header"),
+    );
     let client_ua = serde_json::json!({
         "version": version,
         "lang": "rust",

@@ -34,7 +34,13 @@ pub(crate) struct JwtSigner {
 
 impl JwtSigner {
     pub(crate) fn new(cred: &CredentialConfig, side: &str, audience: String) -> Result<Self> {
-        let CredentialConfig::Jwt { client_id, public_key_id, session_name, .. } = cred else {
+        let CredentialConfig::Jwt {
+            client_id,
+            public_key_id,
+            session_name,
+            ..
+        } = cred
+        else {
             return Err(Error::internal("JwtSigner::new on a non-JWT credential"));
         };
         let key = load_signing_key(cred, side)?;
@@ -63,14 +69,23 @@ impl JwtSigner {
             jti: hex::encode(jti),
             session_name: self.session_name.as_deref(),
         };
-        jsonwebtoken::encode(&self.header, &claims, &self.key)
-            .map_err(|e| Error::new(crate::ErrorKind::Auth, format!("could not sign the JWT: {e}")))
+        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Auth,
+                format!("could not sign the JWT: {e}"),
+            )
+        })
     }
 }
 
 /// Reads and checks the PEM key of a JWT credential; the error names the field.
 pub(crate) fn load_signing_key(cred: &CredentialConfig, side: &str) -> Result<EncodingKey> {
-    let CredentialConfig::Jwt { private_key, private_key_file, .. } = cred else {
+    let CredentialConfig::Jwt {
+        private_key,
+        private_key_file,
+        ..
+    } = cred
+    else {
         return Err(Error::internal("load_signing_key on a non-JWT credential"));
     };
     let (field, pem) = match (private_key, private_key_file) {
@@ -83,16 +98,22 @@ pub(crate) fn load_signing_key(cred: &CredentialConfig, side: &str) -> Result<En
         (Some(key), None) => (format!("{side}.private_key"), key.expose().to_string()),
         (None, Some(path)) => {
             let field = format!("{side}.private_key_file");
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::config(&field, format!("cannot read {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::config(&field, format!("cannot read {}: {e}", path.display()))
+            })?;
             warn_if_world_readable(path);
             (field, text)
         }
         (None, None) => {
-            return Err(Error::config(format!("{side}.private_key"), "a JWT credential needs private_key or private_key_file"));
+            return Err(Error::config(
+                format!("{side}.private_key"),
+                "a JWT credential needs private_key or private_key_file",
+            ));
         }
     };
-    if !pem.contains("-----BEGIN PRIVATE KEY-----") && !pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+    if !pem.contains("-----BEGIN PRIVATE KEY-----")
+        && !pem.contains("-----BEGIN RSA PRIVATE KEY-----")
+    {
         return Err(Error::config(
             field,
             "is not a PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----` or `-----BEGIN RSA PRIVATE KEY-----`)",
@@ -101,8 +122,12 @@ pub(crate) fn load_signing_key(cred: &CredentialConfig, side: &str) -> Result<En
     let key = EncodingKey::from_rsa_pem(pem.as_bytes())
         .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
     // Sign once now: a PEM that parses but is not RSA (an EC key in PKCS#8) only fails here.
-    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &serde_json::json!({"probe": true}), &key)
-        .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &serde_json::json!({"probe": true}),
+        &key,
+    )
+    .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
     Ok(key)
 }
 
@@ -120,7 +145,10 @@ fn warn_if_world_readable(path: &std::path::Path) {
 fn warn_if_world_readable(_path: &std::path::Path) {}
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `aud` claim: the API host without scheme, with `:port` when the base URL names one.

@@ -43,7 +43,9 @@ mod token;
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on, runtime};
 pub use classify::{Outcome, classify};
 pub use client::{Client, EventStream};
-pub use config::{Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig};
+pub use config::{
+    Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig,
+};
 pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};

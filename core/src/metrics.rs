@@ -10,7 +10,9 @@ use std::time::Duration;
 use crate::credential::CredentialKind;
 use crate::token::lock;
 
-const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -27,7 +29,13 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn request_done(&self, credential: Option<CredentialKind>, outcome: &'static str, attempts: u32, took: Duration) {
+    pub(crate) fn request_done(
+        &self,
+        credential: Option<CredentialKind>,
+        outcome: &'static str,
+        attempts: u32,
+        took: Duration,
+    ) {
         let cred = credential.map_or("none", |c| c.as_str());
         *lock(&self.requests).entry((cred, outcome)).or_default() += 1;
         self.attempts.fetch_add(u64::from(attempts), Relaxed);
@@ -38,7 +46,8 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_micros.fetch_add(took.as_micros() as u64, Relaxed);
+        self.latency_sum_micros
+            .fetch_add(took.as_micros() as u64, Relaxed);
     }
 
     pub(crate) fn fallback(&self, code: i64) {
@@ -62,14 +71,22 @@ impl Metrics {
         let mut total = 0;
         for ((cred, outcome), n) in lock(&self.requests).iter() {
             total += n;
-            let entry = requests.entry(cred.to_string()).or_insert_with(|| serde_json::json!({}));
+            let entry = requests
+                .entry(cred.to_string())
+                .or_insert_with(|| serde_json::json!({}));
             entry[*outcome] = (*n).into();
         }
-        let fallbacks: BTreeMap<String, u64> = lock(&self.fallbacks).iter().map(|(c, n)| (c.to_string(), *n)).collect();
+        let fallbacks: BTreeMap<String, u64> = lock(&self.fallbacks)
+            .iter()
+            .map(|(c, n)| (c.to_string(), *n))
+            .collect();
         let per_cred = |a: &[AtomicU64; 2]| serde_json::json!({"personal": a[0].load(Relaxed), "enterprise": a[1].load(Relaxed)});
         let count = self.latency_count.load(Relaxed);
-        let buckets: serde_json::Map<String, serde_json::Value> =
-            BUCKETS.iter().zip(&self.buckets).map(|(b, n)| (b.to_string(), n.load(Relaxed).into())).collect();
+        let buckets: serde_json::Map<String, serde_json::Value> = BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, n)| (b.to_string(), n.load(Relaxed).into()))
+            .collect();
         serde_json::json!({
             "mode": mode,
             "requests_total": total,
@@ -92,44 +109,114 @@ impl Metrics {
     pub(crate) fn prometheus(&self, mode: &str) -> String {
         let mut out = String::new();
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP cozefallback_{name} {help}\n# TYPE cozefallback_{name} {kind}");
+            let _ = writeln!(
+                out,
+                "# HELP cozefallback_{name} {help}\n# TYPE cozefallback_{name} {kind}"
+            );
         };
-        family(&mut out, "requests_total", "counter", "Calls finished, by the credential of their last attempt and outcome.");
+        family(
+            &mut out,
+            "requests_total",
+            "counter",
+            "Calls finished, by the credential of their last attempt and outcome.",
+        );
         for ((cred, outcome), n) in lock(&self.requests).iter() {
-            let _ = writeln!(out, "cozefallback_requests_total{{credential=\"{cred}\",outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "cozefallback_requests_total{{credential=\"{cred}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
-        family(&mut out, "fallbacks_total", "counter", "Switches to the other credential, by the Coze code that caused them.");
+        family(
+            &mut out,
+            "fallbacks_total",
+            "counter",
+            "Switches to the other credential, by the Coze code that caused them.",
+        );
         for (code, n) in lock(&self.fallbacks).iter() {
             let _ = writeln!(out, "cozefallback_fallbacks_total{{reason=\"{code}\"}} {n}");
         }
         for (name, help, values) in [
-            ("token_mints_total", "Access tokens minted or refreshed, by credential.", &self.token_mints),
-            ("token_refresh_failures_total", "Failed token mints or refreshes, by credential.", &self.token_refresh_failures),
+            (
+                "token_mints_total",
+                "Access tokens minted or refreshed, by credential.",
+                &self.token_mints,
+            ),
+            (
+                "token_refresh_failures_total",
+                "Failed token mints or refreshes, by credential.",
+                &self.token_refresh_failures,
+            ),
         ] {
             family(&mut out, name, "counter", help);
             for c in [CredentialKind::Personal, CredentialKind::Enterprise] {
-                let _ = writeln!(out, "cozefallback_{name}{{credential=\"{c}\"}} {}", values[c.index()].load(Relaxed));
+                let _ = writeln!(
+                    out,
+                    "cozefallback_{name}{{credential=\"{c}\"}} {}",
+                    values[c.index()].load(Relaxed)
+                );
             }
         }
         for (name, help, value) in [
-            ("retries_total", "Retries of transient failures.", &self.retries),
-            ("sticky_routes_total", "Calls routed to a credential remembered for their resource.", &self.sticky_routes),
-            ("attempts_total", "HTTP attempts, fallbacks and retries included.", &self.attempts),
+            (
+                "retries_total",
+                "Retries of transient failures.",
+                &self.retries,
+            ),
+            (
+                "sticky_routes_total",
+                "Calls routed to a credential remembered for their resource.",
+                &self.sticky_routes,
+            ),
+            (
+                "attempts_total",
+                "HTTP attempts, fallbacks and retries included.",
+                &self.attempts,
+            ),
         ] {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "cozefallback_{name} {}", value.load(Relaxed));
         }
-        family(&mut out, "mode", "gauge", "The routing mode in force (1 for the current one).");
-        for m in ["personal_first", "enterprise_first", "personal_only", "enterprise_only"] {
-            let _ = writeln!(out, "cozefallback_mode{{mode=\"{m}\"}} {}", u8::from(m == mode));
+        family(
+            &mut out,
+            "mode",
+            "gauge",
+            "The routing mode in force (1 for the current one).",
+        );
+        for m in [
+            "personal_first",
+            "enterprise_first",
+            "personal_only",
+            "enterprise_only",
+        ] {
+            let _ = writeln!(
+                out,
+                "cozefallback_mode{{mode=\"{m}\"}} {}",
+                u8::from(m == mode)
+            );
         }
-        family(&mut out, "request_duration_seconds", "histogram", "Duration of whole calls, fallback and retries included.");
+        family(
+            &mut out,
+            "request_duration_seconds",
+            "histogram",
+            "Duration of whole calls, fallback and retries included.",
+        );
         for (b, n) in BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(out, "cozefallback_request_duration_seconds_bucket{{le=\"{b}\"}} {}", n.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "cozefallback_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
+                n.load(Relaxed)
+            );
         }
         let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(out, "cozefallback_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "cozefallback_request_duration_seconds_sum {}", self.latency_sum_micros.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "cozefallback_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "cozefallback_request_duration_seconds_sum {}",
+            self.latency_sum_micros.load(Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "cozefallback_request_duration_seconds_count {count}");
         out
     }

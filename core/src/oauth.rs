@@ -77,28 +77,53 @@ impl OAuthApp {
         if client_id.trim().is_empty() {
             return Err(Error::config("client_id", "must not be empty"));
         }
-        let config = Config { base_url: base_url.to_string(), ..Config::default() };
+        let config = Config {
+            base_url: base_url.to_string(),
+            ..Config::default()
+        };
         let base = config.parsed_base_url()?;
         let _guard = crate::runtime().enter();
         let http = Http::new(&config, &base, Arc::new(Metrics::default()))?;
-        Ok(OAuthApp { base, client_id: client_id.to_string(), client_secret, http })
+        Ok(OAuthApp {
+            base,
+            client_id: client_id.to_string(),
+            client_secret,
+            http,
+        })
     }
 
     /// The authorize URL on the `www.` host, with a random `state` and, if `pkce`, an S256 code challenge.
-    pub fn authorize_url(&self, redirect_uri: &str, workspace_id: Option<&str>, pkce: bool) -> AuthorizeUrl {
+    pub fn authorize_url(
+        &self,
+        redirect_uri: &str,
+        workspace_id: Option<&str>,
+        pkce: bool,
+    ) -> AuthorizeUrl {
         let state = random_hex(16);
         let verifier = pkce.then(|| random_url_safe(32));
         let mut url = authorize_url_for(&self.base, &self.client_id, redirect_uri, workspace_id);
         url.push_str(&format!("&state={state}"));
         if let Some(v) = &verifier {
-            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()));
-            url.push_str(&format!("&code_challenge={challenge}&code_challenge_method=S256"));
+            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(v.as_bytes()));
+            url.push_str(&format!(
+                "&code_challenge={challenge}&code_challenge_method=S256"
+            ));
         }
-        AuthorizeUrl { url, state, code_verifier: verifier.map(Secret::new) }
+        AuthorizeUrl {
+            url,
+            state,
+            code_verifier: verifier.map(Secret::new),
+        }
     }
 
     /// Exchanges an authorization code (web apps send the client secret; PKCE apps the code verifier).
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str, code_verifier: Option<&str>) -> Result<OAuthToken> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<OAuthToken> {
         let mut body = serde_json::json!({
             "grant_type": "authorization_code",
             "code": code,
@@ -108,13 +133,15 @@ impl OAuthApp {
         if let Some(v) = code_verifier {
             body["code_verifier"] = v.into();
         }
-        self.token_request("/api/permission/oauth2/token", body).await
+        self.token_request("/api/permission/oauth2/token", body)
+            .await
     }
 
     /// Refreshes: the answer carries a new refresh token; the old one stops working.
     pub async fn refresh(&self, refresh_token: &str) -> Result<OAuthToken> {
         let body = serde_json::json!({"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self.client_id});
-        self.token_request("/api/permission/oauth2/token", body).await
+        self.token_request("/api/permission/oauth2/token", body)
+            .await
     }
 
     /// Starts the device flow.
@@ -132,14 +159,27 @@ impl OAuthApp {
             .await
             .map_err(|e| Error::transport(format!("device code request failed: {e}")))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| Error::transport(format!("device code answer unreadable: {e}")))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::transport(format!("device code answer unreadable: {e}")))?;
         let outcome = crate::classify::classify(status, &body);
         if outcome != crate::classify::Outcome::Success {
-            let mut err = crate::classify::to_error(&outcome, status, crate::classify::logid(None, &body), &body);
+            let mut err = crate::classify::to_error(
+                &outcome,
+                status,
+                crate::classify::logid(None, &body),
+                &body,
+            );
             err.kind = ErrorKind::Auth;
             return Err(err);
         }
-        serde_json::from_slice(&body).map_err(|e| Error::new(ErrorKind::Auth, format!("device code answer is not valid: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::new(
+                ErrorKind::Auth,
+                format!("device code answer is not valid: {e}"),
+            )
+        })
     }
 
     /// Polls once for a device-flow token. An error whose `oauth_error()` is `authorization_pending` or
@@ -150,7 +190,8 @@ impl OAuthApp {
             "device_code": device_code,
             "client_id": self.client_id,
         });
-        self.token_request("/api/permission/oauth2/token", body).await
+        self.token_request("/api/permission/oauth2/token", body)
+            .await
     }
 
     /// Polls until the user approves, waiting `interval` between polls (5 s longer on `slow_down`, capped at
@@ -163,12 +204,17 @@ impl OAuthApp {
                 Ok(t) => return Ok(t),
                 Err(e) => match e.oauth_error() {
                     Some("authorization_pending") => {}
-                    Some("slow_down") => interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(30)),
+                    Some("slow_down") => {
+                        interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(30))
+                    }
                     _ => return Err(e),
                 },
             }
             if std::time::Instant::now() + interval > give_up {
-                return Err(Error::new(ErrorKind::Auth, "the device code expired before the user approved"));
+                return Err(Error::new(
+                    ErrorKind::Auth,
+                    "the device code expired before the user approved",
+                ));
             }
             tokio::time::sleep(interval).await;
         }
@@ -176,23 +222,45 @@ impl OAuthApp {
 
     async fn token_request(&self, path: &str, body: serde_json::Value) -> Result<OAuthToken> {
         let secret = self.client_secret.clone();
-        let minted = self.http.token_exchange(path, || Ok(secret.clone().unwrap_or_else(|| Secret::new(""))), body).await?;
+        let minted = self
+            .http
+            .token_exchange(
+                path,
+                || Ok(secret.clone().unwrap_or_else(|| Secret::new(""))),
+                body,
+            )
+            .await?;
         Ok(OAuthToken {
             access_token: minted.access_token,
             refresh_token: minted.refresh_token,
-            expires_at: minted.expires_at.duration_since(std::time::UNIX_EPOCH).map_or_else(|_| unix_now(), |d| d.as_secs()),
+            expires_at: minted
+                .expires_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or_else(|_| unix_now(), |d| d.as_secs()),
         })
     }
 }
 
 /// `{www}/api/permission/oauth2[/workspace_id/{id}]/authorize?response_type=code&client_id=..&redirect_uri=..`
-pub(crate) fn authorize_url_for(base: &url::Url, client_id: &str, redirect_uri: &str, workspace_id: Option<&str>) -> String {
+pub(crate) fn authorize_url_for(
+    base: &url::Url,
+    client_id: &str,
+    redirect_uri: &str,
+    workspace_id: Option<&str>,
+) -> String {
     let host = base.host_str().unwrap_or_default();
-    let www = host.strip_prefix("api.").map_or_else(|| host.to_string(), |h| format!("www.{h}"));
+    let www = host
+        .strip_prefix("api.")
+        .map_or_else(|| host.to_string(), |h| format!("www.{h}"));
     let port = base.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let mid = workspace_id.map(|w| format!("/workspace_id/{w}")).unwrap_or_default();
-    let mut url = url::Url::parse(&format!("{}://{www}{port}/api/permission/oauth2{mid}/authorize", base.scheme()))
-        .expect("built from a valid base");
+    let mid = workspace_id
+        .map(|w| format!("/workspace_id/{w}"))
+        .unwrap_or_default();
+    let mut url = url::Url::parse(&format!(
+        "{}://{www}{port}/api/permission/oauth2{mid}/authorize",
+        base.scheme()
+    ))
+    .expect("built from a valid base");
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)

@@ -86,7 +86,10 @@ pub fn redact(text: &str) -> String {
 
 fn at_word_start(whole: &str, rest: &str) -> bool {
     let offset = whole.len() - rest.len();
-    whole[..offset].chars().next_back().is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_')
+    whole[..offset]
+        .chars()
+        .next_back()
+        .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_')
 }
 
 #[cfg(test)]
@@ -97,7 +100,10 @@ mod tests {
     fn masks_tokens_jwts_and_pem() {
         let text = "a pat_x1y2z3 b czs_QWERTY c eyJhbGciOi.eyJzdWIi.sig d";
         assert_eq!(redact(text), "a pat_*** b czs_*** c eyJ*** d");
-        assert_eq!(redact("key -----BEGIN PRIVATE KEY----- MII"), "key [PEM redacted]");
+        assert_eq!(
+            redact("key -----BEGIN PRIVATE KEY----- MII"),
+            "key [PEM redacted]"
+        );
         assert_eq!(redact("compat_mode"), "compat_mode");
         assert_eq!(redact("中文 pat_abcdef"), "中文 pat_***");
     }

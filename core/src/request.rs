@@ -84,9 +84,19 @@ impl Multipart {
     /// Encodes the form with `boundary`; returns the bytes and the content type.
     pub(crate) fn encode(&self, boundary: &str) -> (Bytes, String) {
         let mut out = Vec::with_capacity(self.data.len() + 512);
-        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace(['\r', '\n'], " ");
+        let quote = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace(['\r', '\n'], " ")
+        };
         for (name, value) in &self.fields {
-            out.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n", quote(name)).as_bytes());
+            out.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                    quote(name)
+                )
+                .as_bytes(),
+            );
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
@@ -101,7 +111,10 @@ impl Multipart {
         );
         out.extend_from_slice(&self.data);
         out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        (Bytes::from(out), format!("multipart/form-data; boundary={boundary}"))
+        (
+            Bytes::from(out),
+            format!("multipart/form-data; boundary={boundary}"),
+        )
     }
 }
 
@@ -132,7 +145,11 @@ impl Request {
     /// let req = cozefallback::Request::upload("/v1/files/upload", "a.txt", b"hello".to_vec());
     /// assert_eq!(req.method, "POST");
     /// ```
-    pub fn upload(path: impl Into<String>, filename: impl Into<String>, data: impl Into<Bytes>) -> Self {
+    pub fn upload(
+        path: impl Into<String>,
+        filename: impl Into<String>,
+        data: impl Into<Bytes>,
+    ) -> Self {
         let mut req = Request::new("POST", path);
         req.body = Body::Multipart(Multipart::file(filename, data));
         req
@@ -154,7 +171,10 @@ impl Request {
     }
     /// Sets a raw body.
     pub fn bytes(mut self, content_type: Option<String>, data: impl Into<Bytes>) -> Self {
-        self.body = Body::Bytes { content_type, data: data.into() };
+        self.body = Body::Bytes {
+            content_type,
+            data: data.into(),
+        };
         self
     }
     /// Sets the overall deadline of this call.
@@ -190,7 +210,8 @@ impl Response {
     /// assert_eq!(r.json().unwrap()["code"], 0);
     /// ```
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::transport(format!("the response body is not JSON: {e}")))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::transport(format!("the response body is not JSON: {e}")))
     }
     /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
@@ -198,7 +219,10 @@ impl Response {
     }
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -13,7 +13,15 @@ use crate::credential::CredentialKind;
 use crate::token::lock;
 
 /// Request fields that name a resource, in the order a route is looked up (the most specific first).
-const RESOURCE_FIELDS: [&str; 7] = ["conversation_id", "bot_id", "workflow_id", "app_id", "dataset_id", "workspace_id", "space_id"];
+const RESOURCE_FIELDS: [&str; 7] = [
+    "conversation_id",
+    "bot_id",
+    "workflow_id",
+    "app_id",
+    "dataset_id",
+    "workspace_id",
+    "space_id",
+];
 
 /// Conversations live long; bound the table rather than expire them quickly.
 const CONVERSATION_TTL: Duration = Duration::from_secs(7 * 86_400);
@@ -40,7 +48,11 @@ pub(crate) struct Router {
 
 impl Router {
     pub(crate) fn new(ttl: Duration, enabled: bool) -> Self {
-        Router { ttl, enabled, routes: Mutex::new(HashMap::new()) }
+        Router {
+            ttl,
+            enabled,
+            routes: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The credential remembered for the first of `keys` that has a live route.
@@ -50,7 +62,12 @@ impl Router {
         }
         let now = Instant::now();
         let routes = lock(&self.routes);
-        keys.iter().find_map(|k| routes.get(k).filter(|r| r.until > now).map(|r| r.credential))
+        keys.iter().find_map(|k| {
+            routes
+                .get(k)
+                .filter(|r| r.until > now)
+                .map(|r| r.credential)
+        })
     }
 
     /// After a fallback: the resources of this request live with `credential` now.
@@ -59,13 +76,26 @@ impl Router {
             return;
         }
         let until = Instant::now() + self.ttl;
-        self.insert(keys.iter().filter(|k| k.field != "conversation_id").map(|k| (k.clone(), Route { credential, until })));
+        self.insert(
+            keys.iter()
+                .filter(|k| k.field != "conversation_id")
+                .map(|k| (k.clone(), Route { credential, until })),
+        );
     }
 
     /// A conversation was created by `credential`: keep it there.
     pub(crate) fn bind_conversation(&self, id: &str, credential: CredentialKind) {
-        let key = ResourceKey { field: "conversation_id", id: id.to_string() };
-        self.insert(std::iter::once((key, Route { credential, until: Instant::now() + CONVERSATION_TTL })));
+        let key = ResourceKey {
+            field: "conversation_id",
+            id: id.to_string(),
+        };
+        self.insert(std::iter::once((
+            key,
+            Route {
+                credential,
+                until: Instant::now() + CONVERSATION_TTL,
+            },
+        )));
     }
 
     fn insert(&self, entries: impl Iterator<Item = (ResourceKey, Route)>) {
@@ -85,7 +115,10 @@ impl Router {
 pub(crate) fn resource_keys(url: &url::Url, json: Option<&serde_json::Value>) -> Vec<ResourceKey> {
     let mut keys = Vec::new();
     let mut push = |field: &'static str, id: &str| {
-        let key = ResourceKey { field, id: id.to_string() };
+        let key = ResourceKey {
+            field,
+            id: id.to_string(),
+        };
         if !id.is_empty() && !keys.contains(&key) {
             keys.push(key);
         }
@@ -100,7 +133,10 @@ pub(crate) fn resource_keys(url: &url::Url, json: Option<&serde_json::Value>) ->
                 "workflows" => "workflow_id",
                 _ => continue,
             };
-            if let Some(id) = segments.next().filter(|id| id.bytes().all(|b| b.is_ascii_digit()) && !id.is_empty()) {
+            if let Some(id) = segments
+                .next()
+                .filter(|id| id.bytes().all(|b| b.is_ascii_digit()) && !id.is_empty())
+            {
                 push(field, id);
             }
         }
@@ -126,7 +162,11 @@ pub(crate) fn resource_keys(url: &url::Url, json: Option<&serde_json::Value>) ->
 /// The conversation a successful answer created or used, so it can be bound to its credential.
 pub(crate) fn conversation_in_answer(path: &str, body: &serde_json::Value) -> Option<String> {
     let data = body.get("data")?;
-    let id = if path.ends_with("/conversation/create") { data.get("id") } else { data.get("conversation_id") };
+    let id = if path.ends_with("/conversation/create") {
+        data.get("id")
+    } else {
+        data.get("conversation_id")
+    };
     match id? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
@@ -140,16 +180,32 @@ mod tests {
 
     #[test]
     fn keys_from_path_query_and_body_most_specific_first() {
-        let url = url::Url::parse("https://api.coze.cn/v1/bots/735?workspace_id=734&conversation_id=9").unwrap();
-        let keys = resource_keys(&url, Some(&serde_json::json!({"workflow_id": 736, "bot_id": "735"})));
+        let url =
+            url::Url::parse("https://api.coze.cn/v1/bots/735?workspace_id=734&conversation_id=9")
+                .unwrap();
+        let keys = resource_keys(
+            &url,
+            Some(&serde_json::json!({"workflow_id": 736, "bot_id": "735"})),
+        );
         let fields: Vec<_> = keys.iter().map(|k| (k.field, k.id.as_str())).collect();
-        assert_eq!(fields, [("conversation_id", "9"), ("bot_id", "735"), ("workflow_id", "736"), ("workspace_id", "734")]);
+        assert_eq!(
+            fields,
+            [
+                ("conversation_id", "9"),
+                ("bot_id", "735"),
+                ("workflow_id", "736"),
+                ("workspace_id", "734")
+            ]
+        );
     }
 
     #[test]
     fn remembered_routes_expire() {
         let router = Router::new(Duration::from_millis(20), true);
-        let keys = vec![ResourceKey { field: "bot_id", id: "1".into() }];
+        let keys = vec![ResourceKey {
+            field: "bot_id",
+            id: "1".into(),
+        }];
         router.remember(&keys, CredentialKind::Enterprise);
         assert_eq!(router.lookup(&keys), Some(CredentialKind::Enterprise));
         std::thread::sleep(Duration::from_millis(30));

@@ -33,13 +33,19 @@ impl Event {
     pub(crate) fn error_message(&self) -> String {
         serde_json::from_str::<serde_json::Value>(&self.data)
             .ok()
-            .and_then(|v| v.get("msg").or_else(|| v.get("error_message")).and_then(|m| m.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.get("msg")
+                    .or_else(|| v.get("error_message"))
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| self.data.clone())
     }
 
-    /// Whether this event ends a Coze stream (`done` in chat streams, `Done` in workflow streams).
+    /// Whether this event ends a Coze stream: `done` / `Done`, or an `error` / `Error` event (Coze closes the
+    /// stream after it), so a close right after it is a normal end, not an interruption.
     pub fn is_terminal(&self) -> bool {
-        self.event.eq_ignore_ascii_case("done")
+        self.event.eq_ignore_ascii_case("done") || self.event.eq_ignore_ascii_case("error")
     }
 }
 
@@ -101,7 +107,10 @@ impl SseParser {
         }
         let text = String::from_utf8_lossy(line);
         let (field, value) = match text.find(':') {
-            Some(i) => (&text[..i], text[i + 1..].strip_prefix(' ').unwrap_or(&text[i + 1..])),
+            Some(i) => (
+                &text[..i],
+                text[i + 1..].strip_prefix(' ').unwrap_or(&text[i + 1..]),
+            ),
             None => (&text[..], ""),
         };
         match field {
@@ -139,18 +148,34 @@ mod tests {
     #[test]
     fn both_framings_and_split_chunks() {
         let mut p = SseParser::default();
-        let mut events = p.feed(b"event:conversation.message.delta\ndata:{\"a\":1}\n\nid: 0\nevent: Mes");
+        let mut events =
+            p.feed(b"event:conversation.message.delta\ndata:{\"a\":1}\n\nid: 0\nevent: Mes");
         events.extend(p.feed(b"sage\ndata: {\"content\":\"hi\"}\r\n\r\n"));
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].event, "conversation.message.delta");
-        assert_eq!(events[1], Event { event: "Message".into(), data: "{\"content\":\"hi\"}".into(), id: Some("0".into()) });
+        assert_eq!(
+            events[1],
+            Event {
+                event: "Message".into(),
+                data: "{\"content\":\"hi\"}".into(),
+                id: Some("0".into())
+            }
+        );
         assert!(!p.has_partial());
     }
 
     #[test]
     fn error_codes_of_both_framings() {
-        let chat = Event { event: "error".into(), data: r#"{"code":4101,"msg":"x"}"#.into(), id: None };
-        let flow = Event { event: "Error".into(), data: r#"{"error_code":4100,"error_message":"y"}"#.into(), id: None };
+        let chat = Event {
+            event: "error".into(),
+            data: r#"{"code":4101,"msg":"x"}"#.into(),
+            id: None,
+        };
+        let flow = Event {
+            event: "Error".into(),
+            data: r#"{"error_code":4100,"error_message":"y"}"#.into(),
+            id: None,
+        };
         assert_eq!(chat.error_code(), Some(4101));
         assert_eq!(flow.error_code(), Some(4100));
         assert_eq!(flow.error_message(), "y");

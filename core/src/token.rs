@@ -62,8 +62,17 @@ struct Cached {
 
 enum Source {
     Pat(Secret),
-    Jwt { signer: JwtSigner, path: String, ttl_secs: u64, scope: Option<serde_json::Value> },
-    Oauth { client_id: String, client_secret: Option<Secret>, refresh_token: Mutex<Option<Secret>> },
+    Jwt {
+        signer: JwtSigner,
+        path: String,
+        ttl_secs: u64,
+        scope: Option<serde_json::Value>,
+    },
+    Oauth {
+        client_id: String,
+        client_secret: Option<Secret>,
+        refresh_token: Mutex<Option<Secret>>,
+    },
 }
 
 /// One configured credential and its token cache.
@@ -78,13 +87,23 @@ pub(crate) struct Credential {
 }
 
 impl Credential {
-    pub(crate) fn new(kind: CredentialKind, cfg: &CredentialConfig, base: &url::Url) -> Result<Self> {
+    pub(crate) fn new(
+        kind: CredentialKind,
+        cfg: &CredentialConfig,
+        base: &url::Url,
+    ) -> Result<Self> {
         let side = kind.as_str();
         let mut authorize_url = None;
         let mut initial = None;
         let source = match cfg {
             CredentialConfig::Pat { token } => Source::Pat(token.clone()),
-            CredentialConfig::Jwt { account_id, enterprise_id, ttl_secs, scope, .. } => {
+            CredentialConfig::Jwt {
+                account_id,
+                enterprise_id,
+                ttl_secs,
+                scope,
+                ..
+            } => {
                 let path = match (account_id, enterprise_id) {
                     (Some(a), _) => format!("/api/permission/oauth2/account/{a}/token"),
                     (None, Some(e)) => format!("/api/permission/oauth2/enterprise_id/{e}/token"),
@@ -97,11 +116,30 @@ impl Credential {
                     scope: scope.clone(),
                 }
             }
-            CredentialConfig::Oauth { client_id, client_secret, access_token, refresh_token, expires_at, redirect_uri } => {
+            CredentialConfig::Oauth {
+                client_id,
+                client_secret,
+                access_token,
+                refresh_token,
+                expires_at,
+                redirect_uri,
+            } => {
                 let far = SystemTime::now() + Duration::from_secs(10 * 365 * 86_400);
-                let expires = expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s)).unwrap_or(far);
-                initial = Some(Cached::new(access_token.clone(), SystemTime::now(), expires, 1));
-                authorize_url = Some(crate::oauth::authorize_url_for(base, client_id, redirect_uri.as_deref().unwrap_or(""), None));
+                let expires = expires_at
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+                    .unwrap_or(far);
+                initial = Some(Cached::new(
+                    access_token.clone(),
+                    SystemTime::now(),
+                    expires,
+                    1,
+                ));
+                authorize_url = Some(crate::oauth::authorize_url_for(
+                    base,
+                    client_id,
+                    redirect_uri.as_deref().unwrap_or(""),
+                    None,
+                ));
                 Source::Oauth {
                     client_id: client_id.clone(),
                     client_secret: client_secret.clone(),
@@ -136,7 +174,10 @@ impl Credential {
     /// A token to send now: cached if fresh; otherwise one exchange for all concurrent callers.
     pub(crate) async fn token(&self, http: &Http, hook: Option<&RefreshHook>) -> Result<Token> {
         if let Source::Pat(t) = &self.source {
-            return Ok(Token { value: t.clone(), generation: 0 });
+            return Ok(Token {
+                value: t.clone(),
+                generation: 0,
+            });
         }
         let now = SystemTime::now();
         if let Some(t) = self.cached(|c| now < c.refresh_at) {
@@ -159,11 +200,23 @@ impl Credential {
         match self.exchange(http).await {
             Ok(minted) => {
                 http.metrics.token_mint(self.kind);
-                let generation = self.next_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let cached = Cached::new(minted.access_token.clone(), SystemTime::now(), minted.expires_at, generation);
-                let token = Token { value: cached.token.clone(), generation };
+                let generation = self
+                    .next_generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let cached = Cached::new(
+                    minted.access_token.clone(),
+                    SystemTime::now(),
+                    minted.expires_at,
+                    generation,
+                );
+                let token = Token {
+                    value: cached.token.clone(),
+                    generation,
+                };
                 *lock(&self.cache) = Some(cached);
-                if let (Source::Oauth { refresh_token, .. }, Some(new_refresh)) = (&self.source, &minted.refresh_token) {
+                if let (Source::Oauth { refresh_token, .. }, Some(new_refresh)) =
+                    (&self.source, &minted.refresh_token)
+                {
                     *lock(refresh_token) = Some(new_refresh.clone());
                 }
                 if self.is_obo()
@@ -173,7 +226,11 @@ impl Credential {
                         credential: self.kind,
                         access_token: minted.access_token.clone(),
                         refresh_token: minted.refresh_token.clone(),
-                        expires_at: minted.expires_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                        expires_at: minted
+                            .expires_at
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0),
                     });
                 }
                 tracing::debug!(credential = %self.kind, kind = self.label, "minted a new access token");
@@ -186,7 +243,10 @@ impl Credential {
                     // Keep serving the valid token; try again in a second rather than on every call.
                     c.refresh_at = (now + Duration::from_secs(1)).min(c.usable_until);
                     tracing::warn!(credential = %self.kind, error = %err, "token refresh failed; still serving the current token");
-                    return Ok(Token { value: c.token.clone(), generation: c.generation });
+                    return Ok(Token {
+                        value: c.token.clone(),
+                        generation: c.generation,
+                    });
                 }
                 Err(err.with_credential(self.kind))
             }
@@ -203,23 +263,40 @@ impl Credential {
 
     fn cached(&self, usable: impl Fn(&Cached) -> bool) -> Option<Token> {
         let cache = lock(&self.cache);
-        cache.as_ref().filter(|c| usable(c)).map(|c| Token { value: c.token.clone(), generation: c.generation })
+        cache.as_ref().filter(|c| usable(c)).map(|c| Token {
+            value: c.token.clone(),
+            generation: c.generation,
+        })
     }
 
     async fn exchange(&self, http: &Http) -> Result<Minted> {
         match &self.source {
             Source::Pat(_) => Err(Error::internal("a PAT is not exchanged")),
-            Source::Jwt { signer, path, ttl_secs, scope } => {
-                let mut body = serde_json::json!({"grant_type": JWT_GRANT, "duration_seconds": ttl_secs});
+            Source::Jwt {
+                signer,
+                path,
+                ttl_secs,
+                scope,
+            } => {
+                let mut body =
+                    serde_json::json!({"grant_type": JWT_GRANT, "duration_seconds": ttl_secs});
                 if let Some(scope) = scope {
                     body["scope"] = scope.clone();
                 }
                 // A JWT is single use: sign a new one for every attempt, retries included.
-                http.token_exchange(path, || signer.sign().map(Secret::new), body).await
+                http.token_exchange(path, || signer.sign().map(Secret::new), body)
+                    .await
             }
-            Source::Oauth { client_id, client_secret, refresh_token } => {
+            Source::Oauth {
+                client_id,
+                client_secret,
+                refresh_token,
+            } => {
                 let Some(refresh) = lock(refresh_token).clone() else {
-                    return Err(Error::new(ErrorKind::Auth, "the OBO access token expired and no refresh_token was configured"));
+                    return Err(Error::new(
+                        ErrorKind::Auth,
+                        "the OBO access token expired and no refresh_token was configured",
+                    ));
                 };
                 let body = serde_json::json!({
                     "grant_type": "refresh_token",
@@ -227,8 +304,12 @@ impl Credential {
                     "client_id": client_id,
                 });
                 let secret = client_secret.clone();
-                http.token_exchange("/api/permission/oauth2/token", || Ok(secret.clone().unwrap_or_else(|| Secret::new(""))), body)
-                    .await
+                http.token_exchange(
+                    "/api/permission/oauth2/token",
+                    || Ok(secret.clone().unwrap_or_else(|| Secret::new(""))),
+                    body,
+                )
+                .await
             }
         }
     }
@@ -253,7 +334,10 @@ impl Cached {
 
 impl std::fmt::Debug for Cached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cached").field("expires_at", &self.expires_at).field("generation", &self.generation).finish()
+        f.debug_struct("Cached")
+            .field("expires_at", &self.expires_at)
+            .field("generation", &self.generation)
+            .finish()
     }
 }
 

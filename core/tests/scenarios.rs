@@ -1,0 +1,521 @@
+//! The Rust runner of the cross-language conformance scenarios (`tests/scenarios/*.json`).
+//! Format: `tests/scenarios/README.md`. Every scenario runs; none is skipped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coze_mock::{MockControl, MockOptions, MockServer};
+use cozefallback::{Body, Client, Error, Event, Multipart, Request, Response};
+use serde_json::{Value, json};
+
+/// What one call ended with, in the terms the expectations speak of.
+#[derive(Default)]
+struct Outcome {
+    status: Option<u16>,
+    credential: Option<String>,
+    attempts: Option<u32>,
+    body: Option<String>,
+    error: Option<Error>,
+    events: Vec<Event>,
+    elapsed: Duration,
+}
+
+fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
+}
+
+fn substitute(text: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (name, value) in vars {
+        let escaped = serde_json::to_string(value).unwrap();
+        out = out.replace(&format!("${{{name}}}"), &escaped[1..escaped.len() - 1]);
+    }
+    out
+}
+
+fn placeholders(info: &Value) -> HashMap<String, String> {
+    let s = |k: &str| {
+        info[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("mock info lacks {k}"))
+            .to_string()
+    };
+    let mut vars = HashMap::new();
+    for (name, key) in [
+        ("BASE_URL", "base_url"),
+        ("PERSONAL_PAT", "personal_pat"),
+        ("ENTERPRISE_PAT", "enterprise_pat"),
+        ("JWT_CLIENT_ID", "jwt_client_id"),
+        ("JWT_KID", "jwt_kid"),
+        ("JWT_PRIVATE_KEY_FILE", "private_key_file"),
+        ("JWT_PRIVATE_KEY", "private_key_pem"),
+        ("ACCOUNT_ID", "account_id"),
+        ("ENTERPRISE_ID", "enterprise_id"),
+        ("OAUTH_CLIENT_ID", "oauth_client_id"),
+        ("OAUTH_CLIENT_SECRET", "oauth_client_secret"),
+        ("ENTERPRISE_BOT", "enterprise_bot"),
+        ("WORKFLOW", "workflow_id"),
+        ("WORKSPACE", "workspace_id"),
+    ] {
+        vars.insert(name.to_string(), s(key));
+    }
+    for i in 0..3 {
+        vars.insert(
+            format!("BOT_{}", i + 1),
+            info["bots"][i].as_str().unwrap().to_string(),
+        );
+    }
+    vars
+}
+
+fn build_request(spec: &Value) -> Result<Request, String> {
+    check_keys(
+        spec,
+        &["method", "path", "query", "json", "headers"],
+        "request",
+    )?;
+    let mut req = Request::new(
+        spec["method"].as_str().ok_or("request.method")?,
+        spec["path"].as_str().ok_or("request.path")?,
+    );
+    if let Some(q) = spec.get("query").and_then(Value::as_object) {
+        for (k, v) in q {
+            req = req.query(k, v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        }
+    }
+    if let Some(h) = spec.get("headers").and_then(Value::as_object) {
+        for (k, v) in h {
+            req = req.header(k, v.as_str().unwrap_or_default());
+        }
+    }
+    if let Some(j) = spec.get("json") {
+        req = req.json(j.clone());
+    }
+    Ok(req)
+}
+
+fn check_keys(obj: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
+    for key in obj
+        .as_object()
+        .map(|o| o.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if !allowed.contains(&key.as_str()) {
+            return Err(format!("unknown key `{key}` in {what}"));
+        }
+    }
+    Ok(())
+}
+
+fn from_response(r: Response, elapsed: Duration) -> Outcome {
+    Outcome {
+        status: Some(r.status),
+        credential: Some(r.credential.as_str().to_string()),
+        attempts: Some(r.attempts),
+        body: Some(r.text()),
+        elapsed,
+        ..Outcome::default()
+    }
+}
+
+fn from_error(e: Error, elapsed: Duration) -> Outcome {
+    Outcome {
+        credential: e.credential().map(|c| c.as_str().to_string()),
+        attempts: Some(e.attempts()),
+        error: Some(e),
+        elapsed,
+        ..Outcome::default()
+    }
+}
+
+async fn call(client: &Client, step: &Value) -> Result<Outcome, String> {
+    let started = Instant::now();
+    if let Some(spec) = step.get("request") {
+        let req = build_request(spec)?;
+        return Ok(match client.request(req).await {
+            Ok(r) => from_response(r, started.elapsed()),
+            Err(e) => from_error(e, started.elapsed()),
+        });
+    }
+    if let Some(spec) = step.get("upload") {
+        check_keys(spec, &["path", "filename", "content"], "upload")?;
+        let mut req = Request::new("POST", spec["path"].as_str().ok_or("upload.path")?);
+        req.body = Body::Multipart(Multipart::file(
+            spec["filename"].as_str().ok_or("upload.filename")?,
+            spec["content"]
+                .as_str()
+                .ok_or("upload.content")?
+                .as_bytes()
+                .to_vec(),
+        ));
+        return Ok(match client.request(req).await {
+            Ok(r) => from_response(r, started.elapsed()),
+            Err(e) => from_error(e, started.elapsed()),
+        });
+    }
+    if let Some(spec) = step.get("stream") {
+        let req = build_request(spec)?;
+        let mut stream = match client.stream(req).await {
+            Ok(s) => s,
+            Err(e) => return Ok(from_error(e, started.elapsed())),
+        };
+        let mut out = Outcome {
+            status: Some(stream.status()),
+            credential: Some(stream.credential().as_str().to_string()),
+            attempts: Some(stream.attempts()),
+            ..Outcome::default()
+        };
+        loop {
+            match stream.next().await {
+                Ok(Some(ev)) => out.events.push(ev),
+                Ok(None) => break,
+                Err(e) => {
+                    out.error = Some(e);
+                    break;
+                }
+            }
+        }
+        out.elapsed = started.elapsed();
+        return Ok(out);
+    }
+    Err("step has no call".into())
+}
+
+fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
+    check_keys(
+        expect,
+        &[
+            "status",
+            "credential",
+            "attempts",
+            "json_code",
+            "body_contains",
+            "error",
+            "events_min",
+            "first_event",
+            "last_event",
+            "events_before_error",
+            "elapsed_ms_min",
+        ],
+        "expect",
+    )?;
+    let fail =
+        |what: &str, want: &Value, got: String| Err(format!("{what}: expected {want}, got {got}"));
+    match (expect.get("error"), &out.error) {
+        (Some(want), Some(err)) => {
+            check_keys(
+                want,
+                &[
+                    "kind",
+                    "code",
+                    "http_status",
+                    "previous_code",
+                    "previous_credential",
+                ],
+                "expect.error",
+            )?;
+            if let Some(k) = want.get("kind")
+                && k.as_str() != Some(err.kind().as_str())
+            {
+                return fail("error.kind", k, format!("{} ({err})", err.kind().as_str()));
+            }
+            if let Some(c) = want.get("code")
+                && c.as_i64() != err.code()
+            {
+                return fail("error.code", c, format!("{:?} ({err})", err.code()));
+            }
+            if let Some(s) = want.get("http_status")
+                && s.as_u64() != err.http_status().map(u64::from)
+            {
+                return fail("error.http_status", s, format!("{:?}", err.http_status()));
+            }
+            if let Some(c) = want.get("previous_code")
+                && c.as_i64() != err.previous().and_then(Error::code)
+            {
+                return fail(
+                    "error.previous_code",
+                    c,
+                    format!("{:?}", err.previous().map(Error::code)),
+                );
+            }
+            if let Some(c) = want.get("previous_credential")
+                && c.as_str()
+                    != err
+                        .previous()
+                        .and_then(Error::credential)
+                        .map(|c| c.as_str())
+            {
+                return fail(
+                    "error.previous_credential",
+                    c,
+                    format!("{:?}", err.previous().map(Error::credential)),
+                );
+            }
+        }
+        (Some(want), None) => return fail("error", want, "success".into()),
+        (None, Some(err)) => return Err(format!("unexpected error: {err}")),
+        (None, None) => {}
+    }
+    if let Some(s) = expect.get("status")
+        && s.as_u64() != out.status.map(u64::from)
+    {
+        return fail("status", s, format!("{:?}", out.status));
+    }
+    if let Some(c) = expect.get("credential")
+        && c.as_str() != out.credential.as_deref()
+    {
+        return fail("credential", c, format!("{:?}", out.credential));
+    }
+    if let Some(a) = expect.get("attempts")
+        && a.as_u64() != out.attempts.map(u64::from)
+    {
+        return fail("attempts", a, format!("{:?}", out.attempts));
+    }
+    if let Some(code) = expect.get("json_code") {
+        let body: Value =
+            serde_json::from_str(out.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null);
+        if body.get("code") != Some(code) {
+            return fail(
+                "json_code",
+                code,
+                body.get("code").map_or("none".into(), Value::to_string),
+            );
+        }
+    }
+    if let Some(sub) = expect.get("body_contains").and_then(Value::as_str)
+        && !out.body.as_deref().unwrap_or_default().contains(sub)
+    {
+        return Err(format!("body_contains: {sub:?} not in {:?}", out.body));
+    }
+    let names: Vec<&str> = out.events.iter().map(|e| e.event.as_str()).collect();
+    if let Some(n) = expect.get("events_min").and_then(Value::as_u64)
+        && (names.len() as u64) < n
+    {
+        return Err(format!("events_min: expected at least {n}, got {names:?}"));
+    }
+    if let Some(n) = expect.get("events_before_error").and_then(Value::as_u64)
+        && names.len() as u64 != n
+    {
+        return Err(format!("events_before_error: expected {n}, got {names:?}"));
+    }
+    for (key, got) in [("first_event", names.first()), ("last_event", names.last())] {
+        if let Some(want) = expect.get(key)
+            && want.as_str() != got.copied()
+        {
+            return fail(key, want, format!("{names:?}"));
+        }
+    }
+    if let Some(ms) = expect.get("elapsed_ms_min").and_then(Value::as_u64)
+        && out.elapsed < Duration::from_millis(ms)
+    {
+        return Err(format!(
+            "elapsed_ms_min: expected >= {ms} ms, took {:?}",
+            out.elapsed
+        ));
+    }
+    Ok(())
+}
+
+fn check_mock(expect: &Value, stats: &Value) -> Result<(), String> {
+    check_keys(
+        expect,
+        &[
+            "token_mints",
+            "requests_by_credential",
+            "by_path",
+            "total_requests",
+        ],
+        "expect_mock",
+    )?;
+    for (key, path) in [
+        ("token_mints", "/token_mints"),
+        ("requests_by_credential", "/requests/by_credential"),
+        ("by_path", "/requests/by_path"),
+    ] {
+        if let Some(want) = expect.get(key).and_then(Value::as_object) {
+            for (name, n) in want {
+                let escaped = name.replace('~', "~0").replace('/', "~1");
+                let got = stats
+                    .pointer(&format!("{path}/{escaped}"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                if Some(got) != n.as_u64() {
+                    return Err(format!("mock {key}.{name}: expected {n}, got {got}"));
+                }
+            }
+        }
+    }
+    if let Some(n) = expect.get("total_requests")
+        && stats.pointer("/requests/total") != Some(n)
+    {
+        return Err(format!(
+            "mock total_requests: expected {n}, got {:?}",
+            stats.pointer("/requests/total")
+        ));
+    }
+    Ok(())
+}
+
+async fn run_scenario(
+    path: &Path,
+    control: &MockControl,
+    vars: &HashMap<String, String>,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let scenario: Value =
+        serde_json::from_str(&text).map_err(|e| format!("bad scenario JSON: {e}"))?;
+    check_keys(
+        &scenario,
+        &[
+            "name",
+            "description",
+            "mock",
+            "config",
+            "steps",
+            "expect_mock",
+            "expect_config_error",
+        ],
+        "scenario",
+    )?;
+    control.reset();
+    if let Some(m) = scenario.get("mock") {
+        control.set_state(m.clone())?;
+    }
+    let mut vars = vars.clone();
+    let config = substitute(&scenario["config"].to_string(), &vars);
+    let client = Client::from_json(&config);
+    if let Some(want) = scenario.get("expect_config_error") {
+        check_keys(want, &["message_contains"], "expect_config_error")?;
+        let err = match client {
+            Ok(_) => return Err("expected a config error, the client was built".into()),
+            Err(e) => e,
+        };
+        if err.kind() != cozefallback::ErrorKind::Config {
+            return Err(format!("expected a config error, got {:?}", err));
+        }
+        for s in want["message_contains"]
+            .as_array()
+            .ok_or("message_contains")?
+        {
+            let s = s.as_str().unwrap();
+            if !err.to_string().contains(s) {
+                return Err(format!(
+                    "config error {:?} does not mention {s:?}",
+                    err.to_string()
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let client = client.map_err(|e| format!("client: {e}"))?;
+    for (i, step) in scenario["steps"]
+        .as_array()
+        .ok_or("steps")?
+        .iter()
+        .enumerate()
+    {
+        let step: Value = serde_json::from_str(&substitute(&step.to_string(), &vars)).unwrap();
+        let at = |e: String| format!("step {i}: {e}");
+        check_keys(
+            &step,
+            &[
+                "request",
+                "stream",
+                "upload",
+                "concurrent",
+                "repeat",
+                "set_mode",
+                "mock",
+                "sleep_ms",
+                "expect",
+                "save",
+            ],
+            "step",
+        )
+        .map_err(at)?;
+        let expect = step.get("expect").cloned().unwrap_or(json!({}));
+        if let Some(mode) = step.get("set_mode").and_then(Value::as_str) {
+            client
+                .set_mode(mode.parse().map_err(|e: Error| at(e.to_string()))?)
+                .map_err(|e| at(e.to_string()))?;
+        } else if let Some(m) = step.get("mock") {
+            control.set_state(m.clone()).map_err(at)?;
+        } else if let Some(ms) = step.get("sleep_ms").and_then(Value::as_u64) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        } else if let Some(n) = step.get("concurrent").and_then(Value::as_u64) {
+            let calls = (0..n).map(|_| {
+                let (client, step) = (client.clone(), step.clone());
+                tokio::spawn(async move { call(&client, &step).await })
+            });
+            for handle in calls.collect::<Vec<_>>() {
+                let out = handle.await.map_err(|e| at(e.to_string()))?.map_err(at)?;
+                check(&expect, &out).map_err(at)?;
+            }
+        } else {
+            let times = step.get("repeat").and_then(Value::as_u64).unwrap_or(1);
+            for _ in 0..times {
+                let out = call(&client, &step).await.map_err(at)?;
+                check(&expect, &out).map_err(at)?;
+                if let Some(save) = step.get("save").and_then(Value::as_object) {
+                    let body: Value = serde_json::from_str(out.body.as_deref().unwrap_or("null"))
+                        .unwrap_or(Value::Null);
+                    for (name, pointer) in save {
+                        let v = body
+                            .pointer(pointer.as_str().unwrap_or_default())
+                            .ok_or_else(|| at(format!("save: {pointer} not in body")))?;
+                        vars.insert(
+                            name.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(want) = scenario.get("expect_mock") {
+        check_mock(want, &control.stats())?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_conformance_scenario_passes() {
+    let mock = MockServer::start(MockOptions::default())
+        .await
+        .expect("start the mock");
+    let vars = placeholders(&serde_json::to_value(mock.info()).unwrap());
+    let control = mock.control();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
+        .expect("tests/scenarios exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 40,
+        "expected at least 40 scenarios, found {}",
+        files.len()
+    );
+    let (mut passed, mut failed) = (0, Vec::new());
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        match run_scenario(file, &control, &vars).await {
+            Ok(()) => {
+                passed += 1;
+                println!("ok   {name}");
+            }
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failed.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    println!("scenarios: {passed} passed, {} failed", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}

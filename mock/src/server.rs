@@ -1,0 +1,495 @@
+//! The HTTP server: accept loop, request pipeline (count, fault, route, log) and the public handles.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::{self, TokenRoute};
+use crate::body::{MockBody, Reply, code_msg};
+use crate::faults::{self, FaultAction};
+use crate::identities as ids;
+use crate::keys::{self, AppKeys};
+use crate::state::{LogEntry, State};
+use crate::util::{new_logid, parse_query};
+use crate::{control, handlers};
+
+/// How to start a mock server.
+#[derive(Debug, Clone, Default)]
+pub struct MockOptions {
+    /// TCP port on 127.0.0.1; 0 (the default) picks a free one.
+    pub port: u16,
+    /// Where to write `private_key.pem` / `public_key.pem`; `None` = a fresh temp dir, removed on shutdown.
+    pub keys_dir: Option<PathBuf>,
+}
+
+/// Everything a client needs to talk to the mock (the `GET /__mock/info` document).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MockInfo {
+    pub base_url: String,
+    pub personal_pat: String,
+    pub enterprise_pat: String,
+    pub jwt_client_id: String,
+    pub jwt_kid: String,
+    pub private_key_file: String,
+    pub public_key_file: String,
+    pub private_key_pem: String,
+    pub account_id: String,
+    pub enterprise_id: String,
+    pub oauth_client_id: String,
+    pub oauth_client_secret: String,
+    pub bots: Vec<String>,
+    pub enterprise_bot: String,
+    pub workflow_id: String,
+    pub workspace_id: String,
+}
+
+/// State shared by the accept loop, every connection and the control handles.
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    /// Every JWT id seen; survives `reset` because a replayed JWT is a replay whatever the scenario.
+    pub seen_jti: Mutex<HashSet<String>>,
+    pub keys: &'static AppKeys,
+    pub info: MockInfo,
+    pub base_url: String,
+    /// The `aud` the app's JWTs must carry: `127.0.0.1:PORT`.
+    pub audience: String,
+}
+
+/// One request as the handlers see it.
+pub(crate) struct Ctx {
+    pub method: Method,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub bearer: Option<String>,
+    pub logid: String,
+    /// A streaming fault (`stream_error_event`, `truncate_stream`) for the stream to apply.
+    pub fault: Option<FaultAction>,
+}
+
+/// Past this many entries the oldest half of the request log is dropped (long benches).
+const LOG_CAP: usize = 100_000;
+
+/// Rust access to the control API, without HTTP.
+#[derive(Clone)]
+pub struct MockControl {
+    shared: Arc<Shared>,
+}
+
+impl MockControl {
+    /// Back to defaults: not moved, no faults, counters and log zeroed, issued tokens forgotten.
+    pub fn reset(&self) {
+        *self.shared.state.lock().expect("state lock") = State::default();
+    }
+
+    /// Applies a `POST /__mock/state` body; answers the full state, or why the patch was refused.
+    pub fn set_state(&self, patch: Value) -> Result<Value, String> {
+        self.shared.state.lock().expect("state lock").apply(patch)
+    }
+
+    /// The current settable state (as `GET /__mock/state`).
+    pub fn state(&self) -> Value {
+        self.shared.state.lock().expect("state lock").to_json()
+    }
+
+    /// The `GET /__mock/stats` document.
+    pub fn stats(&self) -> Value {
+        self.shared.state.lock().expect("state lock").stats_json()
+    }
+
+    /// Moves the workspace to the enterprise (`true`) or back to the personal account.
+    pub fn set_moved(&self, moved: bool) {
+        self.shared.state.lock().expect("state lock").moved = moved;
+    }
+}
+
+/// A running mock. Dropping it stops the server (on the runtime that started it).
+pub struct MockServer {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    owned_key_dir: Option<PathBuf>,
+}
+
+impl MockServer {
+    /// Binds 127.0.0.1:`port`, writes the key files and serves on the current tokio runtime.
+    pub async fn start(opts: MockOptions) -> io::Result<MockServer> {
+        let keys = tokio::task::spawn_blocking(keys::app_keys)
+            .await
+            .map_err(io::Error::other)??;
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port))).await?;
+        let port = listener.local_addr()?.port();
+        let files = keys::write_key_files(keys, opts.keys_dir.as_deref())?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let info = MockInfo {
+            base_url: base_url.clone(),
+            personal_pat: ids::PERSONAL_PAT.into(),
+            enterprise_pat: ids::ENTERPRISE_PAT.into(),
+            jwt_client_id: ids::JWT_CLIENT_ID.into(),
+            jwt_kid: ids::JWT_KID.into(),
+            private_key_file: files.private_file.display().to_string(),
+            public_key_file: files.public_file.display().to_string(),
+            private_key_pem: keys.private_pem.clone(),
+            account_id: ids::ACCOUNT_ID.into(),
+            enterprise_id: ids::ENTERPRISE_ID.into(),
+            oauth_client_id: ids::OAUTH_CLIENT_ID.into(),
+            oauth_client_secret: ids::OAUTH_CLIENT_SECRET.into(),
+            bots: ids::BOTS.iter().map(|b| b.to_string()).collect(),
+            enterprise_bot: ids::ENTERPRISE_BOT.into(),
+            workflow_id: ids::WORKFLOW_ID.into(),
+            workspace_id: ids::WORKSPACE_ID.into(),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            seen_jti: Mutex::new(HashSet::new()),
+            keys,
+            info,
+            base_url,
+            audience: format!("127.0.0.1:{port}"),
+        });
+        let (shutdown, rx) = watch::channel(false);
+        tokio::spawn(accept_loop(listener, shared.clone(), rx));
+        Ok(MockServer {
+            shared,
+            shutdown,
+            owned_key_dir: files.owned_dir.then_some(files.dir),
+        })
+    }
+
+    /// Starts the server on its own thread and runtime, for sync code; dropping the handle stops it.
+    pub fn start_blocking(opts: MockOptions) -> io::Result<BlockingMockServer> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("coze-mock".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match MockServer::start(opts).await {
+                        Ok(server) => {
+                            let mut stopped = server.shutdown.subscribe();
+                            if tx.send(Ok(server)).is_ok() {
+                                // Ends when the handle signals shutdown or is dropped.
+                                while !*stopped.borrow_and_update() {
+                                    if stopped.changed().await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let server = rx
+            .recv()
+            .map_err(|_| io::Error::other("mock server thread died"))??;
+        Ok(BlockingMockServer {
+            server: Some(server),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.shared
+            .base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The identities and key material (same as `GET /__mock/info`).
+    pub fn info(&self) -> MockInfo {
+        self.shared.info.clone()
+    }
+
+    /// A handle on the control API.
+    pub fn control(&self) -> MockControl {
+        MockControl {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Stops accepting and drops every open connection.
+    pub fn shutdown(self) {
+        drop(self)
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        if let Some(dir) = self.owned_key_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A mock running on its own thread (see [`MockServer::start_blocking`]); derefs to [`MockServer`].
+pub struct BlockingMockServer {
+    server: Option<MockServer>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BlockingMockServer {
+    /// Stops the server and waits for its thread.
+    pub fn shutdown(self) {
+        drop(self)
+    }
+}
+
+impl Deref for BlockingMockServer {
+    type Target = MockServer;
+    fn deref(&self) -> &MockServer {
+        self.server.as_ref().expect("server present until drop")
+    }
+}
+
+impl Drop for BlockingMockServer {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    let mut stop = stop.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| handle(shared.clone(), req));
+                        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = stop.wait_for(|s| *s) => {}
+                        }
+                    });
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+/// Whether the call asks for an SSE answer (only those can be hit by streaming faults).
+fn is_streaming_call(path: &str, body: &[u8]) -> bool {
+    matches!(path, "/v1/workflow/stream_run" | "/v1/workflows/chat")
+        || (path == "/v3/chat"
+            && serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("stream").and_then(Value::as_bool))
+                == Some(true))
+}
+
+/// The request pipeline. An `Err` makes hyper drop the connection without an answer.
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Response<MockBody>> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    let mut ctx = Ctx {
+        bearer: bearer(&parts.headers),
+        path: parts.uri.path().to_string(),
+        query: parse_query(parts.uri.query()),
+        method: parts.method,
+        headers: parts.headers,
+        body,
+        logid: new_logid(),
+        fault: None,
+    };
+    if ctx.path.starts_with("/__mock/") {
+        return Ok(respond(control::handle(&shared, &ctx), &ctx.logid));
+    }
+
+    let token_route = TokenRoute::parse(&ctx.path);
+    let streaming = is_streaming_call(&ctx.path, &ctx.body);
+    let (principal, credential, fault) = {
+        let mut st = shared.state.lock().expect("state lock");
+        let principal = match (&token_route, &ctx.bearer) {
+            (None, Some(token)) => st.principal_of(token),
+            _ => None,
+        };
+        let credential = match (&token_route, principal) {
+            (Some(route), _) => route.credential().name(),
+            (None, Some(p)) => p.name(),
+            (None, None) => "unauthenticated",
+        };
+        if token_route.is_some() {
+            st.stats.token_requests += 1;
+        } else {
+            st.stats.total += 1;
+            *st.stats
+                .by_credential
+                .entry(credential.to_string())
+                .or_default() += 1;
+            *st.stats.by_path.entry(ctx.path.clone()).or_default() += 1;
+        }
+        let fault = faults::take(
+            &mut st.faults,
+            &ctx.path,
+            ctx.method.as_str(),
+            credential,
+            streaming,
+        );
+        (principal, credential, fault)
+    };
+    let log = |status: Option<u16>, code: Option<i64>| {
+        let mut st = shared.state.lock().expect("state lock");
+        if st.stats.log.len() >= LOG_CAP {
+            st.stats.log.drain(..LOG_CAP / 2);
+        }
+        st.stats.log.push(LogEntry {
+            method: ctx.method.to_string(),
+            path: ctx.path.clone(),
+            credential: credential.to_string(),
+            status,
+            code,
+        });
+    };
+
+    let reply = match fault {
+        Some(FaultAction::Hang) => {
+            log(None, None);
+            return std::future::pending().await;
+        }
+        Some(FaultAction::Reset) => {
+            log(None, None);
+            return Err(io::Error::other("connection reset by fault"));
+        }
+        Some(FaultAction::Latency { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        Some(f @ (FaultAction::StreamErrorEvent { .. } | FaultAction::TruncateStream { .. })) => {
+            ctx.fault = Some(f);
+            None
+        }
+        Some(f) => Some(fault_reply(f, &ctx.logid)),
+        None => None,
+    };
+    let reply = reply.unwrap_or_else(|| match (&token_route, principal) {
+        (Some(route), _) => auth::token_endpoint(&shared, &ctx, route),
+        (None, Some(p)) => handlers::route(&shared, &ctx, p),
+        (None, None) => Reply::business(StatusCode::UNAUTHORIZED, 4100, code_msg(4100), &ctx.logid),
+    });
+    log(Some(reply.status.as_u16()), reply.code);
+    Ok(respond(reply, &ctx.logid))
+}
+
+/// The answer of a fault that replaces the response.
+fn fault_reply(action: FaultAction, logid: &str) -> Reply {
+    let status = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match action {
+        FaultAction::Error {
+            code,
+            http_status,
+            msg,
+        } => Reply::business(
+            status(http_status),
+            code,
+            msg.as_deref().unwrap_or(code_msg(code)),
+            logid,
+        ),
+        FaultAction::OauthError {
+            error,
+            http_status,
+            message,
+        } => Reply::oauth(
+            status(http_status),
+            &error,
+            message.as_deref().unwrap_or(&error),
+        ),
+        FaultAction::Http {
+            http_status,
+            body,
+            content_type,
+            retry_after,
+        } => {
+            let mut r = Reply::raw(status(http_status), &content_type, body);
+            if let Some(ra) = retry_after {
+                r.headers.push(("retry-after", ra));
+            }
+            r
+        }
+        FaultAction::Body {
+            body,
+            content_type,
+            http_status,
+        } => Reply::raw(status(http_status), &content_type, body),
+        FaultAction::Latency { .. }
+        | FaultAction::Hang
+        | FaultAction::Reset
+        | FaultAction::StreamErrorEvent { .. }
+        | FaultAction::TruncateStream { .. } => unreachable!("handled in the pipeline"),
+    }
+}
+
+fn respond(reply: Reply, logid: &str) -> Response<MockBody> {
+    let mut resp = Response::new(reply.body);
+    *resp.status_mut() = reply.status;
+    let h = resp.headers_mut();
+    let ct = HeaderValue::from_str(&reply.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(CONTENT_TYPE, ct);
+    if let Ok(v) = HeaderValue::from_str(logid) {
+        h.insert("x-tt-logid", v);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
+}
