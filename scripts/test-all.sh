@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of the project from a clean clone: Rust (fmt, clippy, unit, conformance, CLI), then the C and Go,
+# Python and Node bindings, each through its own test.sh. Installs what it needs (venv, npm packages, Go modules).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# One target tree for every build (napi and maturin included), without debug info: half the disk, faster links.
+export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
+export CARGO_PROFILE_DEV_DEBUG=false
+export CARGO_TERM_COLOR=never
+export COZE_MOCK_BIN="$ROOT/target/$CARGO_BUILD_TARGET/debug/coze-mock"
+
+started=$SECONDS
+section() { printf '\n=== %s (%ds)\n' "$1" $((SECONDS - started)); }
+
+section "rust: format"
+cargo fmt --all -- --check
+
+section "rust: clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+section "rust: build the mock and the CLI"
+cargo build --locked -p coze-mock -p cozefallback-cli
+
+section "rust: tests (core, conformance scenarios, mock, CLI, C bridge)"
+cargo test --locked -p cozefallback -p coze-mock -p cozefallback-cli -p cozefallback-c
+
+section "C and Go"
+bash bindings-c/test.sh
+
+section "Python"
+bash bindings-python/test.sh
+
+section "Node"
+bash bindings-node/test.sh
+
+section "soak (short form) and secret scan"
+bash scripts/soak-short.sh
+
+section "done"
+echo "all test suites passed in $((SECONDS - started)) s"
