@@ -67,6 +67,26 @@ enum Failure {
     Final(Error),
 }
 
+/// What a call accepts as an answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// A whole answer (`request`).
+    Full,
+    /// An event stream (`stream`).
+    Stream,
+    /// Whichever the server sends (`send`, for HTTP-client adapters that cannot know in advance).
+    Either,
+}
+
+/// What [`Client::send`] got back: a whole answer, or an event stream when the server answered with one.
+#[derive(Debug)]
+pub enum Reply {
+    /// A whole (successful) answer.
+    Full(Response),
+    /// A `text/event-stream` answer, decided and fallen back like [`Client::stream`].
+    Stream(EventStream),
+}
+
 enum Answer {
     /// A whole answer, and the conversation it created or used (to bind it to its credential).
     Full(Response, Option<String>),
@@ -170,7 +190,7 @@ impl Client {
 
     /// Sends a request through the fallback; any Coze error comes back as `Err`.
     pub async fn request(&self, req: Request) -> Result<Response> {
-        match self.run(req, false, None).await? {
+        match self.run(req, Want::Full, None).await? {
             Answer::Full(r, _) => Ok(r),
             Answer::Stream(_) => Err(Error::internal("a plain request produced a stream")),
         }
@@ -183,7 +203,7 @@ impl Client {
                 "the {credential} credential is not configured"
             )));
         }
-        match self.run(req, false, Some(credential)).await? {
+        match self.run(req, Want::Full, Some(credential)).await? {
             Answer::Full(r, _) => Ok(r),
             Answer::Stream(_) => Err(Error::internal("a plain request produced a stream")),
         }
@@ -202,10 +222,20 @@ impl Client {
     /// Opens a server-sent event stream. Falls back on the response head or on a leading `error` event; once an
     /// event has reached the caller nothing is replayed.
     pub async fn stream(&self, req: Request) -> Result<EventStream> {
-        match self.run(req, true, None).await? {
+        match self.run(req, Want::Stream, None).await? {
             Answer::Stream(s) => Ok(s),
             Answer::Full(..) => Err(Error::internal("a stream request produced a plain answer")),
         }
+    }
+
+    /// Sends a request and takes whichever answer the server gives: an event stream when it answers
+    /// `text/event-stream` (with the same fallback as [`Client::stream`]), else a whole answer as [`Client::request`].
+    /// For HTTP-client adapters (the Python httpx transport) that cannot know in advance whether a call streams.
+    pub async fn send(&self, req: Request) -> Result<Reply> {
+        Ok(match self.run(req, Want::Either, None).await? {
+            Answer::Full(r, _) => Reply::Full(r),
+            Answer::Stream(s) => Reply::Stream(s),
+        })
     }
 
     /// Mints (or checks) the bearer token of one credential now; for preflight checks and warm-up.
@@ -224,7 +254,7 @@ impl Client {
     async fn run(
         &self,
         req: Request,
-        streaming: bool,
+        streaming: Want,
         forced: Option<CredentialKind>,
     ) -> Result<Answer> {
         let started = Instant::now();
@@ -353,7 +383,7 @@ impl Client {
         cred: &Credential,
         prep: &Prepared,
         deadline: Instant,
-        streaming: bool,
+        streaming: Want,
         attempts: &mut u32,
     ) -> std::result::Result<Answer, Failure> {
         let inner = &self.inner;
@@ -382,7 +412,10 @@ impl Client {
             let headers = resp.headers().clone();
             let logid_header = header_str(&headers, "x-tt-logid");
             let content_type = header_str(&headers, "content-type").unwrap_or_default();
-            if streaming && status < 400 && content_type.starts_with("text/event-stream") {
+            if streaming != Want::Full
+                && status < 400
+                && content_type.starts_with("text/event-stream")
+            {
                 let mut stream = EventStream {
                     response: Some(resp),
                     parser: SseParser::default(),
@@ -449,7 +482,7 @@ impl Client {
             if outcome == Outcome::Success {
                 let broken_json =
                     json.is_none() && content_type.contains("json") && !body.is_empty();
-                if streaming || broken_json {
+                if streaming == Want::Stream || broken_json {
                     let mut err = Error::transport(if broken_json {
                         format!(
                             "HTTP {status} claims JSON but the body ({} bytes) is not valid JSON: truncated?",

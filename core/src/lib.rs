@@ -42,7 +42,7 @@ mod token;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on, runtime};
 pub use classify::{Outcome, classify};
-pub use client::{Client, EventStream};
+pub use client::{Client, EventStream, Reply};
 pub use config::{
     Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig,
 };
