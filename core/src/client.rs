@@ -409,9 +409,10 @@ impl Client {
                 }
             };
             let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let logid_header = header_str(&headers, "x-tt-logid");
-            let content_type = header_str(&headers, "content-type").unwrap_or_default();
+            let headers = header_pairs(resp.headers());
+            let logid_header = header_str(resp.headers(), "x-tt-logid");
+            let content_type = header_str(resp.headers(), "content-type").unwrap_or_default();
+            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
             if streaming != Want::Full
                 && status < 400
                 && content_type.starts_with("text/event-stream")
@@ -425,7 +426,7 @@ impl Client {
                     saw_terminal: false,
                     idle: inner.http.idle,
                     status,
-                    headers: header_pairs(&headers),
+                    headers,
                     logid: logid_header.clone(),
                     credential: cred.kind,
                     attempts: *attempts,
@@ -507,7 +508,7 @@ impl Client {
                 return Ok(Answer::Full(
                     Response {
                         status,
-                        headers: header_pairs(&headers),
+                        headers,
                         body,
                         credential: cred.kind,
                         attempts: *attempts,
@@ -549,10 +550,7 @@ impl Client {
             let declined = status == 429 || code == Some(RATE_LIMITED);
             let gateway = matches!(status, 502..=504) && code.is_none();
             if declined || (gateway && prep.idempotent) {
-                let retry_after = headers
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| classify::parse_retry_after(v, unix_now()));
+                let retry_after = retry_after.as_deref().and_then(|v| classify::parse_retry_after(v, unix_now()));
                 if self.may_retry(&mut retries, deadline, retry_after).await {
                     continue;
                 }

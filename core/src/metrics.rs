@@ -14,9 +14,17 @@ const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// "success" and every error kind name.
+const OUTCOMES: [&str; 11] = [
+    "success", "config", "api", "auth", "reauth_required", "transport", "timeout", "stream_interrupted", "cancelled",
+    "invalid_argument", "internal",
+];
+const CREDENTIALS: [&str; 3] = ["personal", "enterprise", "none"];
+
 #[derive(Default)]
 pub(crate) struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Calls by credential (`CREDENTIALS`) and outcome (`OUTCOMES`).
+    requests: [[AtomicU64; OUTCOMES.len()]; 3],
     fallbacks: Mutex<BTreeMap<i64, u64>>,
     token_mints: [AtomicU64; 2],
     token_refresh_failures: [AtomicU64; 2],
@@ -36,14 +44,14 @@ impl Metrics {
         attempts: u32,
         took: Duration,
     ) {
-        let cred = credential.map_or("none", |c| c.as_str());
-        *lock(&self.requests).entry((cred, outcome)).or_default() += 1;
+        let cred = credential.map_or(2, CredentialKind::index);
+        let slot = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(OUTCOMES.len() - 1);
+        self.requests[cred][slot].fetch_add(1, Relaxed);
         self.attempts.fetch_add(u64::from(attempts), Relaxed);
         let secs = took.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.buckets[i].fetch_add(1, Relaxed);
-            }
+        // One increment per call; the cumulative counts are summed when read.
+        if let Some(slot) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[slot].fetch_add(1, Relaxed);
         }
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_sum_micros
@@ -69,12 +77,12 @@ impl Metrics {
     pub(crate) fn snapshot(&self, mode: &str) -> serde_json::Value {
         let mut requests = serde_json::Map::new();
         let mut total = 0;
-        for ((cred, outcome), n) in lock(&self.requests).iter() {
+        for (cred, outcome, n) in self.request_counts() {
             total += n;
             let entry = requests
                 .entry(cred.to_string())
                 .or_insert_with(|| serde_json::json!({}));
-            entry[*outcome] = (*n).into();
+            entry[outcome] = n.into();
         }
         let fallbacks: BTreeMap<String, u64> = lock(&self.fallbacks)
             .iter()
@@ -82,10 +90,7 @@ impl Metrics {
             .collect();
         let per_cred = |a: &[AtomicU64; 2]| serde_json::json!({"personal": a[0].load(Relaxed), "enterprise": a[1].load(Relaxed)});
         let count = self.latency_count.load(Relaxed);
-        let buckets: serde_json::Map<String, serde_json::Value> = BUCKETS
-            .iter()
-            .zip(&self.buckets)
-            .map(|(b, n)| (b.to_string(), n.load(Relaxed).into()))
+        let buckets: serde_json::Map<String, serde_json::Value> = BUCKETS.iter().zip(self.cumulative_buckets()).map(|(b, n)| (b.to_string(), n.into()))
             .collect();
         serde_json::json!({
             "mode": mode,
@@ -106,6 +111,31 @@ impl Metrics {
         })
     }
 
+    /// Non-zero (credential, outcome, count) triples.
+    fn request_counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (c, row) in self.requests.iter().enumerate() {
+            for (o, n) in row.iter().enumerate() {
+                let n = n.load(Relaxed);
+                if n > 0 {
+                    out.push((CREDENTIALS[c], OUTCOMES[o], n));
+                }
+            }
+        }
+        out
+    }
+
+    fn cumulative_buckets(&self) -> Vec<u64> {
+        let mut sum = 0;
+        self.buckets
+            .iter()
+            .map(|n| {
+                sum += n.load(Relaxed);
+                sum
+            })
+            .collect()
+    }
+
     pub(crate) fn prometheus(&self, mode: &str) -> String {
         let mut out = String::new();
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
@@ -120,7 +150,7 @@ impl Metrics {
             "counter",
             "Calls finished, by the credential of their last attempt and outcome.",
         );
-        for ((cred, outcome), n) in lock(&self.requests).iter() {
+        for (cred, outcome, n) in self.request_counts() {
             let _ = writeln!(
                 out,
                 "cozefallback_requests_total{{credential=\"{cred}\",outcome=\"{outcome}\"}} {n}"
@@ -200,12 +230,11 @@ impl Metrics {
             "histogram",
             "Duration of whole calls, fallback and retries included.",
         );
-        for (b, n) in BUCKETS.iter().zip(&self.buckets) {
+        for (b, n) in BUCKETS.iter().zip(self.cumulative_buckets()) {
             let _ = writeln!(
                 out,
                 "cozefallback_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
-                n.load(Relaxed)
-            );
+                n);
         }
         let count = self.latency_count.load(Relaxed);
         let _ = writeln!(

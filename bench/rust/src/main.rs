@@ -122,7 +122,18 @@ async fn overhead(mock: &MockServer, rounds: usize) {
     let info = mock.info();
     mock.control().reset();
     let client = Client::from_json(&pat_config(&info, "personal_first")).unwrap();
-    let bare = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    // The bare call sends the same protocol headers the core (and the official SDKs) send, so that the ratio
+    // measures the library, not a different request.
+    let mut sdk_headers = reqwest::header::HeaderMap::new();
+    sdk_headers.insert("user-agent", format!("cozefallback/{}", cozefallback::VERSION).parse().unwrap());
+    sdk_headers.insert(
+        "x-coze-client-user-agent",
+        json!({"version": cozefallback::VERSION, "lang": "rust", "lang_version": "", "os_name": std::env::consts::OS, "os_version": ""})
+            .to_string()
+            .parse()
+            .unwrap(),
+    );
+    let bare = reqwest::Client::builder().tcp_nodelay(true).default_headers(sdk_headers).build().unwrap();
     let url = format!("{}/v1/bots/{}", info.base_url, info.bots[0]);
     let bearer = format!("Bearer {}", info.personal_pat);
     let (mut ours, mut theirs) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
