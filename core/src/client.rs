@@ -84,13 +84,13 @@ pub enum Reply {
     /// A whole (successful) answer.
     Full(Response),
     /// A `text/event-stream` answer, decided and fallen back like [`Client::stream`].
-    Stream(EventStream),
+    Stream(Box<EventStream>),
 }
 
 enum Answer {
     /// A whole answer, and the conversation it created or used (to bind it to its credential).
     Full(Response, Option<String>),
-    Stream(EventStream),
+    Stream(Box<EventStream>),
 }
 
 impl Client {
@@ -223,7 +223,7 @@ impl Client {
     /// event has reached the caller nothing is replayed.
     pub async fn stream(&self, req: Request) -> Result<EventStream> {
         match self.run(req, Want::Stream, None).await? {
-            Answer::Stream(s) => Ok(s),
+            Answer::Stream(s) => Ok(*s),
             Answer::Full(..) => Err(Error::internal("a stream request produced a plain answer")),
         }
     }
@@ -462,7 +462,7 @@ impl Client {
                         err: tag(err),
                     });
                 }
-                return Ok(Answer::Stream(stream));
+                return Ok(Answer::Stream(Box::new(stream)));
             }
             let body = match inner
                 .http

@@ -66,7 +66,12 @@ impl ErrorKind {
 /// assert!(err.to_string().contains("personal.token"));
 /// ```
 #[derive(Clone)]
-pub struct Error {
+pub struct Error(Box<ErrorData>);
+
+/// The fields of an [`Error`], boxed so that `Result<T, Error>` stays one pointer wide.
+#[derive(Clone)]
+#[doc(hidden)]
+pub struct ErrorData {
     pub(crate) kind: ErrorKind,
     pub(crate) message: String,
     pub(crate) field: Option<String>,
@@ -83,7 +88,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorData {
             kind,
             message: redact(&message.into()),
             field: None,
@@ -96,7 +101,7 @@ impl Error {
             events_delivered: 0,
             attempts: 0,
             previous: None,
-        }
+        }))
     }
 
     /// A configuration error naming `field` (a dotted path such as `enterprise.private_key_file`).
@@ -189,6 +194,19 @@ impl Error {
     /// When both credentials failed: the first credential's error.
     pub fn previous(&self) -> Option<&Error> {
         self.previous.as_deref()
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = ErrorData;
+    fn deref(&self) -> &ErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorData {
+        &mut self.0
     }
 }
 

@@ -63,7 +63,7 @@ struct Cached {
 enum Source {
     Pat(Secret),
     Jwt {
-        signer: JwtSigner,
+        signer: Box<JwtSigner>,
         path: String,
         ttl_secs: u64,
         scope: Option<serde_json::Value>,
@@ -110,7 +110,7 @@ impl Credential {
                     (None, None) => "/api/permission/oauth2/token".to_string(),
                 };
                 Source::Jwt {
-                    signer: JwtSigner::new(cfg, side, crate::jwt::audience(base))?,
+                    signer: Box::new(JwtSigner::new(cfg, side, crate::jwt::audience(base))?),
                     path,
                     ttl_secs: ttl_secs.unwrap_or(900),
                     scope: scope.clone(),
