@@ -1,0 +1,228 @@
+//! `cozefallback`: a live-migration demo on the embedded mock, the standalone mock, a preflight check, single
+//! calls through the fallback client, and Prometheus metrics.
+//!
+//! Exit status: 0 success; 1 the command ran and found a failure (a failed request, an unreachable resource);
+//! 2 bad input (an unknown flag, a missing or invalid config, an unreadable key, a bad URL).
+
+mod call;
+mod check;
+mod common;
+mod demo;
+mod metrics;
+mod mockcmd;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use common::CliError;
+
+#[derive(Parser)]
+#[command(
+    name = "cozefallback",
+    version,
+    about = "Coze OpenAPI calls that fall back between a personal and an enterprise credential during a workspace move",
+    after_help = "Start here: `cozefallback demo` replays the workspace move on an embedded mock Coze.\n\
+                  Exit status: 0 ok, 1 a request or check failed, 2 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay the seed's three steps on an embedded mock Coze: traffic before the move, the move, the cut-over.
+    Demo(DemoArgs),
+    /// Run the mock Coze standalone and print `export` lines to paste into a shell.
+    Mock(MockArgs),
+    /// Preflight before the move: mint each credential's token and try each credential on each resource.
+    Check(CheckArgs),
+    /// Send one request through the fallback client; the body goes to stdout, who served it to stderr.
+    Call(CallArgs),
+    /// Probe resources through the fallback client and serve its Prometheus metrics on loopback.
+    Metrics(MetricsArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Use personal access tokens instead of the JWT app (account -> enterprise).
+    #[arg(long)]
+    pub pat: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests in total (the move happens at half, the cut-over at 90%).
+    #[arg(long, default_value_t = 5000)]
+    pub requests: usize,
+    /// Print one JSON object (the last line of stdout) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also run the same traffic through the seed's recipe (two clients, retry on 4100/4101).
+    #[arg(long)]
+    pub compare_seed: bool,
+    /// Serve the client's Prometheus metrics at http://ADDR/metrics while the demo runs (loopback only).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Keep serving --metrics-addr for this many seconds after the demo ends.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub linger: u64,
+}
+
+#[derive(Args)]
+pub struct MockArgs {
+    /// TCP port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where to write the JWT app's key pair (default: a fresh temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
+}
+
+/// Where the client configuration comes from.
+#[derive(Args, Clone)]
+pub struct ConfigArgs {
+    /// JSON config file (the schema shared by every binding). Default: the COZE_* environment variables.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override the routing mode: personal_first, enterprise_first, personal_only, enterprise_only.
+    #[arg(long)]
+    pub mode: Option<String>,
+}
+
+/// Resources to check or probe.
+#[derive(Args, Clone)]
+pub struct ResourceArgs {
+    /// A bot id (repeatable).
+    #[arg(long = "bot", value_name = "ID")]
+    pub bots: Vec<String>,
+    /// A workflow id (repeatable).
+    #[arg(long = "workflow", value_name = "ID")]
+    pub workflows: Vec<String>,
+    /// A workspace id (repeatable).
+    #[arg(long = "workspace", value_name = "ID")]
+    pub workspaces: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    #[command(flatten)]
+    pub res: ResourceArgs,
+    /// Print one JSON object (the last line of stdout) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    /// HTTP method (GET, POST, ...).
+    pub method: String,
+    /// Path below the base URL, such as /v3/chat.
+    pub path: String,
+    /// A query parameter KEY=VALUE (repeatable).
+    #[arg(long = "query", value_name = "KEY=VALUE")]
+    pub query: Vec<String>,
+    /// A header "Name: value" (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// JSON body, or @FILE to read it from a file.
+    #[arg(long, value_name = "BODY|@FILE", conflicts_with = "file")]
+    pub json: Option<String>,
+    /// Upload this file as multipart/form-data, part `file`.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Read a server-sent event stream; events go to stdout one JSON object per line.
+    #[arg(long)]
+    pub stream: bool,
+}
+
+#[derive(Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    #[command(flatten)]
+    pub res: ResourceArgs,
+    /// Loopback address to serve http://ADDR/metrics on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub addr: String,
+    /// Seconds between two probe rounds.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub interval: u64,
+    /// One probe round, print the Prometheus text to stdout and exit (no server).
+    #[arg(long)]
+    pub once: bool,
+}
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!(
+            "cozefallback: internal error: {}",
+            cozefallback::redact(&msg)
+        );
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(
+                e.kind(),
+                K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let code = if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
+                let _ = e.print();
+                std::process::exit(code);
+            }
+            // clap's message, on one line: the problem and what it names, without the usage block and tips.
+            let text = e.to_string();
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = parts.join(" ");
+            let line = line.trim_start_matches("error:").trim();
+            let line = if line.is_empty() {
+                "invalid arguments"
+            } else {
+                line
+            };
+            eprintln!("cozefallback: {line} (see cozefallback --help)");
+            std::process::exit(2);
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Demo(a) => demo::run(a),
+        Cmd::Mock(a) => mockcmd::run(a),
+        Cmd::Check(a) => check::run(a),
+        Cmd::Call(a) => call::run(a),
+        Cmd::Metrics(a) => metrics::run(a),
+    };
+    match result {
+        Ok(()) => {}
+        Err(CliError::Usage(msg)) => {
+            eprintln!("cozefallback: {msg}");
+            std::process::exit(2);
+        }
+        Err(CliError::Failed(msg)) => {
+            if !msg.is_empty() {
+                eprintln!("cozefallback: {msg}");
+            }
+            std::process::exit(1);
+        }
+    }
+}

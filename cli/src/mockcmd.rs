@@ -1,0 +1,77 @@
+//! `cozefallback mock`: the mock Coze, standalone, with `export` lines to paste into a shell.
+
+use std::io::Write;
+
+use coze_mock::{MockOptions, MockServer};
+
+use crate::MockArgs;
+use crate::common::{CliError, CliResult, block_on, io_reason};
+
+pub fn run(args: MockArgs) -> CliResult {
+    if let Some(dir) = &args.keys_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError::Usage(format!("--keys-dir {}: {}", dir.display(), io_reason(&e)))
+        })?;
+    }
+    block_on(async move {
+        let opts = MockOptions {
+            port: args.port,
+            keys_dir: args.keys_dir.clone(),
+        };
+        let mock = MockServer::start(opts).await.map_err(|e| {
+            CliError::Failed(format!(
+                "cannot start the mock on 127.0.0.1:{}: {}",
+                args.port,
+                io_reason(&e)
+            ))
+        })?;
+        let info = mock.info();
+        let q = shell_quote;
+        let mut out = std::io::stdout().lock();
+        let text = format!(
+            "# coze-mock listening on {base} (runs until killed: Ctrl-C)\n\
+             export COZE_API_BASE={base_q}\n\
+             export COZE_API_TOKEN={pp}\n\
+             export COZE_API_TOKEN_ENTERPRISE={ep}\n\
+             export COZE_JWT_OAUTH_CLIENT_ID={cid}\n\
+             export COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH={key}\n\
+             export COZE_JWT_OAUTH_PUBLIC_KEY_ID={kid}\n\
+             export COZE_PERSONAL_ACCOUNT_ID={acct}\n\
+             export COZE_ENTERPRISE_ID={ent}\n\
+             # The PATs win over the JWT app when both are set: `unset COZE_API_TOKEN COZE_API_TOKEN_ENTERPRISE` to use the JWT app.\n\
+             # bots {bots} (enterprise-only bot {ebot}), workflow {wf}, workspace {ws}\n\
+             # move the workspace: curl -X POST {base}/__mock/state -d '{{\"moved\":true}}'   stats: curl {base}/__mock/stats\n",
+            base = info.base_url,
+            base_q = q(&info.base_url),
+            pp = q(&info.personal_pat),
+            ep = q(&info.enterprise_pat),
+            cid = q(&info.jwt_client_id),
+            key = q(&info.private_key_file),
+            kid = q(&info.jwt_kid),
+            acct = q(&info.account_id),
+            ent = q(&info.enterprise_id),
+            bots = info.bots.join(", "),
+            ebot = info.enterprise_bot,
+            wf = info.workflow_id,
+            ws = info.workspace_id,
+        );
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        drop(out);
+        std::future::pending::<()>().await;
+        drop(mock);
+        Ok(())
+    })
+}
+
+/// Single-quotes a value for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,790 @@
+//! Runs the `cozefallback` binary: every subcommand, its bad-input paths, and the demo's done-when.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use coze_mock::{BlockingMockServer, MockInfo, MockOptions, MockServer};
+use serde_json::Value;
+
+const SECRET_PAT: &str = "pat_do_not_print_me_0123456789";
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cozefallback"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("COZE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("RUST_BACKTRACE");
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out: Output = cmd.output().expect("run cozefallback");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Bad input: exit 2, one line on stderr naming the problem, no backtrace, nothing on stdout.
+fn assert_bad_input(args: &[&str], envs: &[(&str, &str)], needle: &str) {
+    let mut cmd = bin();
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 2, "{args:?}: stderr {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: one line expected, got {stderr:?}"
+    );
+    assert!(stderr.starts_with("cozefallback: "), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} should mention {needle:?}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET_PAT), "secret leaked: {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
+fn last_json(stdout: &str) -> Value {
+    let line = stdout.trim_end().lines().last().expect("a line on stdout");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
+}
+
+fn mock() -> BlockingMockServer {
+    MockServer::start_blocking(MockOptions::default()).expect("start mock")
+}
+
+fn pat_env(info: &MockInfo) -> Vec<(&'static str, String)> {
+    vec![
+        ("COZE_API_BASE", info.base_url.clone()),
+        ("COZE_API_TOKEN", info.personal_pat.clone()),
+        ("COZE_API_TOKEN_ENTERPRISE", info.enterprise_pat.clone()),
+    ]
+}
+
+fn jwt_env(info: &MockInfo) -> Vec<(&'static str, String)> {
+    vec![
+        ("COZE_API_BASE", info.base_url.clone()),
+        ("COZE_JWT_OAUTH_CLIENT_ID", info.jwt_client_id.clone()),
+        (
+            "COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH",
+            info.private_key_file.clone(),
+        ),
+        ("COZE_JWT_OAUTH_PUBLIC_KEY_ID", info.jwt_kid.clone()),
+        ("COZE_PERSONAL_ACCOUNT_ID", info.account_id.clone()),
+        ("COZE_ENTERPRISE_ID", info.enterprise_id.clone()),
+    ]
+}
+
+fn with_env(env: &[(&'static str, String)]) -> Command {
+    let mut cmd = bin();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP GET; the whole answer (head and body), or None if nothing listens yet.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn poll_http(port: u16, path: &str, needle: &str, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(text) = http_get(port, path)
+            && text.contains(needle)
+        {
+            return text;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the process exited early with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} at 127.0.0.1:{port}{path}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// ---------------------------------------------------------------- demo
+
+#[test]
+fn demo_json_meets_the_done_when() {
+    let (code, stdout, stderr) = run(bin().args(["demo", "--json", "--requests", "600"]));
+    assert_eq!(code, 0, "stderr: {stderr}\nstdout: {stdout}");
+    let j = last_json(&stdout);
+    assert_eq!(j["requests"], 600);
+    assert_eq!(j["failed"], 0, "{j}");
+    assert_eq!(j["succeeded"], 600);
+    let settled = j["round_trips_per_request"]["settled"].as_f64().unwrap();
+    assert!(settled <= 1.01, "settled {settled}");
+    assert!(
+        j["round_trips_per_request"]["before_move"]
+            .as_f64()
+            .unwrap()
+            < 1.05,
+        "{j}"
+    );
+    assert!(j["round_trips_per_request"]["after_move"].is_number());
+    assert_eq!(j["token_mints"]["personal"], 1, "{j}");
+    assert_eq!(j["token_mints"]["enterprise"], 1, "{j}");
+    assert_eq!(j["token_mints_server"]["account"], 1, "{j}");
+    assert_eq!(j["token_mints_server"]["enterprise"], 1, "{j}");
+    assert!(
+        j["fallbacks"].as_u64().unwrap() >= 1,
+        "the move must cause at least one fallback: {j}"
+    );
+    assert!(j["latency_ms"]["p50"].is_number() && j["latency_ms"]["p99"].is_number());
+    for phase in ["before_move", "after_move", "settled"] {
+        assert_eq!(j["phases"][phase]["failed"], 0, "{phase}: {j}");
+    }
+    // Every round trip the client counted reached the mock.
+    assert_eq!(j["server_requests"], j["round_trips"]);
+    for op in [
+        "chat",
+        "chat_stream",
+        "workflow_run",
+        "upload",
+        "conversation_create",
+        "conversation_retrieve",
+    ] {
+        assert!(
+            j["operations"][op].as_u64().unwrap_or(0) > 0,
+            "no {op}: {j}"
+        );
+    }
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no progress bar when not a TTY: {stderr:?}"
+    );
+}
+
+#[test]
+fn demo_pat_with_seed_comparison() {
+    let (code, stdout, stderr) = run(bin().args([
+        "demo",
+        "--json",
+        "--pat",
+        "--requests",
+        "400",
+        "--concurrency",
+        "8",
+        "--compare-seed",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let j = last_json(&stdout);
+    assert_eq!(j["failed"], 0, "{j}");
+    assert_eq!(j["credentials"], "pat");
+    assert_eq!(j["token_mints"]["personal"], 0, "PATs are not minted: {j}");
+    assert!(j["round_trips_per_request"]["settled"].as_f64().unwrap() <= 1.01);
+    let seed = &j["seed"];
+    assert_eq!(seed["recipe"], "seed");
+    assert_eq!(seed["requests"], 400);
+    // The seed's recipe pays the personal attempt again and again after the move.
+    assert!(
+        seed["round_trips_per_request"]["after_move"]
+            .as_f64()
+            .unwrap()
+            > 1.5,
+        "{seed}"
+    );
+    assert!(
+        seed["round_trips_per_request"]["settled"].as_f64().unwrap() > 1.5,
+        "{seed}"
+    );
+}
+
+#[test]
+fn demo_table_names_every_phase() {
+    let (code, stdout, stderr) = run(bin().args([
+        "demo",
+        "--requests",
+        "100",
+        "--concurrency",
+        "4",
+        "--compare-seed",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    for needle in [
+        "before_move",
+        "after_move",
+        "settled",
+        "rt/req",
+        "seed",
+        "no request failed",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn demo_serves_metrics_on_loopback() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = bin()
+        .args([
+            "demo",
+            "--json",
+            "--requests",
+            "300",
+            "--concurrency",
+            "4",
+            "--metrics-addr",
+            &addr,
+            "--linger",
+            "30",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let text = poll_http(
+        port,
+        "/metrics",
+        "cozefallback_requests_total{",
+        &mut child.0,
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("text/plain; version=0.0.4"), "{text}");
+    assert!(
+        http_get(port, "/other")
+            .unwrap()
+            .starts_with("HTTP/1.1 404")
+    );
+}
+
+#[test]
+fn demo_bad_input() {
+    assert_bad_input(&["demo", "--bogus"], &[], "--bogus");
+    assert_bad_input(&["demo", "--requests", "3"], &[], "--requests");
+    assert_bad_input(&["demo", "--requests", "many"], &[], "many");
+    assert_bad_input(&["demo", "--concurrency", "0"], &[], "--concurrency");
+    assert_bad_input(&["demo", "--metrics-addr", "0.0.0.0:9464"], &[], "loopback");
+    assert_bad_input(&["demo", "--metrics-addr", "nonsense"], &[], "nonsense");
+    assert_bad_input(&["nosuchcommand"], &[], "nosuchcommand");
+}
+
+// ---------------------------------------------------------------- mock
+
+#[test]
+fn mock_prints_exports_and_serves_until_killed() {
+    let child = bin()
+        .args(["mock", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut exports = std::collections::BTreeMap::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("export ") {
+            let (k, v) = rest.split_once('=').unwrap();
+            exports.insert(k.to_string(), v.trim_matches('\'').to_string());
+        }
+        if exports.len() == 8 {
+            break;
+        }
+    }
+    for name in [
+        "COZE_API_BASE",
+        "COZE_API_TOKEN",
+        "COZE_API_TOKEN_ENTERPRISE",
+        "COZE_JWT_OAUTH_CLIENT_ID",
+        "COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH",
+        "COZE_JWT_OAUTH_PUBLIC_KEY_ID",
+        "COZE_PERSONAL_ACCOUNT_ID",
+        "COZE_ENTERPRISE_ID",
+    ] {
+        assert!(exports.contains_key(name), "{name} missing: {exports:?}");
+    }
+    assert!(std::path::Path::new(&exports["COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH"]).exists());
+    let port: u16 = exports["COZE_API_BASE"]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let info = http_get(port, "/__mock/info").expect("mock answers");
+    assert!(info.contains("mock_kid_0001"), "{info}");
+    // The exports configure the other subcommands as they are (PATs win over the JWT app).
+    let env: Vec<(&'static str, String)> = exports
+        .iter()
+        .map(|(k, v)| {
+            (
+                Box::leak(k.clone().into_boxed_str()) as &'static str,
+                v.clone(),
+            )
+        })
+        .collect();
+    let (code, _, stderr) = run(with_env(&env).args(["call", "GET", "/v1/workspaces"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the mock keeps running"
+    );
+}
+
+#[test]
+fn mock_bad_input_and_busy_port() {
+    assert_bad_input(&["mock", "--port", "http"], &[], "http");
+    assert_bad_input(&["mock", "--port", "70000"], &[], "70000");
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let (code, _, stderr) = run(bin().args(["mock", "--port", &port]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&port), "{stderr}");
+}
+
+// ---------------------------------------------------------------- check
+
+#[test]
+fn check_tells_who_reaches_what() {
+    let m = mock();
+    let info = m.info();
+    // The enterprise-native bot: only the enterprise reaches it; that is what the seed says to verify.
+    let (code, stdout, stderr) =
+        run(with_env(&jwt_env(&info)).args(["check", "--json", "--bot", &info.enterprise_bot]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let j = last_json(&stdout);
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["tokens"]["personal"]["ok"], true);
+    assert_eq!(j["tokens"]["enterprise"]["ok"], true);
+    assert_eq!(j["resources"][0]["enterprise"]["ok"], true);
+    assert_eq!(j["resources"][0]["personal"]["ok"], false);
+    assert_eq!(j["resources"][0]["personal"]["code"], 4101);
+
+    // Before the move the enterprise cannot reach the workspace's bot: not ready, exit 1.
+    let args = [
+        "check",
+        "--bot",
+        &info.bots[0],
+        "--workspace",
+        &info.workspace_id,
+    ];
+    let (code, stdout, _) = run(with_env(&pat_env(&info)).args(args));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("NOT READY"), "{stdout}");
+    assert!(stdout.contains("expected before the move"), "{stdout}");
+    // After the move it can.
+    m.control().set_moved(true);
+    let (code, stdout, _) = run(with_env(&pat_env(&info)).args(args));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("ready to move"), "{stdout}");
+    m.control().set_moved(false);
+
+    // Unknown bot: not found for both.
+    let (code, stdout, _) =
+        run(with_env(&pat_env(&info)).args(["check", "--json", "--bot", "7350000000000000777"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        last_json(&stdout)["resources"][0]["enterprise"]["code"],
+        4200
+    );
+}
+
+#[test]
+fn check_diagnoses_token_failures() {
+    let m = mock();
+    let info = m.info();
+    let mut env = jwt_env(&info);
+    env.retain(|(k, _)| *k != "COZE_JWT_OAUTH_PUBLIC_KEY_ID");
+    env.push((
+        "COZE_JWT_OAUTH_PUBLIC_KEY_ID",
+        "kid_from_the_other_region".into(),
+    ));
+    let (code, stdout, _) = run(with_env(&env).args(["check"]));
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("not registered") && stdout.contains("region"),
+        "{stdout}"
+    );
+
+    m.control()
+        .set_state(serde_json::json!({"app_disabled": true}))
+        .unwrap();
+    let (code, stdout, _) = run(with_env(&jwt_env(&info)).args(["check"]));
+    assert_eq!(code, 1);
+    assert!(stdout.contains("disabled"), "{stdout}");
+    m.control().reset();
+
+    let mut env = jwt_env(&info);
+    env.retain(|(k, _)| *k != "COZE_ENTERPRISE_ID");
+    env.push(("COZE_ENTERPRISE_ID", "volcano_not_installed".into()));
+    let (code, stdout, _) = run(with_env(&env).args(["check", "--json"]));
+    assert_eq!(code, 1);
+    let j = last_json(&stdout);
+    assert_eq!(j["tokens"]["personal"]["ok"], true);
+    assert!(
+        j["tokens"]["enterprise"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not authorized"),
+        "{j}"
+    );
+
+    // Only a personal credential: nothing would serve after the move.
+    let env = vec![
+        ("COZE_API_BASE", info.base_url.clone()),
+        ("COZE_API_TOKEN", info.personal_pat.clone()),
+    ];
+    let (code, stdout, _) = run(with_env(&env).args(["check"]));
+    assert_eq!(code, 1);
+    assert!(stdout.contains("no enterprise credential"), "{stdout}");
+}
+
+#[test]
+fn check_bad_input() {
+    let dir = std::env::temp_dir().join(format!("cozefallback-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        format!(r#"{{"personal": {{"type": "pat", "tokn": "{SECRET_PAT}"}}}}"#),
+    )
+    .unwrap();
+    let bad_url = dir.join("bad_url.json");
+    std::fs::write(
+        &bad_url,
+        format!(r#"{{"base_url": "ftp://example", "personal": {{"type": "pat", "token": "{SECRET_PAT}"}}}}"#),
+    )
+    .unwrap();
+    let bad_key = dir.join("bad_key.json");
+    std::fs::write(
+        &bad_key,
+        r#"{"base_url": "http://127.0.0.1:9", "enterprise": {"type": "jwt", "client_id": "1", "private_key_file": "/nonexistent/key.pem", "public_key_id": "k", "enterprise_id": "e"}}"#,
+    )
+    .unwrap();
+    let not_json = dir.join("not.json");
+    std::fs::write(&not_json, "personal = pat").unwrap();
+    assert_bad_input(&["check", "--config", bad.to_str().unwrap()], &[], "tokn");
+    assert_bad_input(
+        &["check", "--config", bad_url.to_str().unwrap()],
+        &[],
+        "base_url",
+    );
+    assert_bad_input(
+        &["check", "--config", bad_key.to_str().unwrap()],
+        &[],
+        "private_key_file",
+    );
+    assert_bad_input(
+        &["check", "--config", not_json.to_str().unwrap()],
+        &[],
+        "not.json",
+    );
+    assert_bad_input(
+        &["check", "--config", "/nonexistent/config.json"],
+        &[],
+        "/nonexistent/config.json",
+    );
+    assert_bad_input(&["check"], &[], "COZE_API_TOKEN");
+    assert_bad_input(
+        &["check", "--bot", "abc"],
+        &[("COZE_API_TOKEN", SECRET_PAT)],
+        "abc",
+    );
+    assert_bad_input(
+        &["check", "--mode", "sideways"],
+        &[("COZE_API_TOKEN", SECRET_PAT)],
+        "sideways",
+    );
+    assert_bad_input(
+        &["check"],
+        &[
+            ("COZE_API_TOKEN", SECRET_PAT),
+            ("COZE_API_BASE", "not a url"),
+        ],
+        "base_url",
+    );
+    assert_bad_input(
+        &["check"],
+        &[
+            ("COZE_API_TOKEN", SECRET_PAT),
+            ("COZE_API_BASE", "http://example.com"),
+        ],
+        "base_url",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------- call
+
+#[test]
+fn call_goes_through_the_fallback() {
+    let m = mock();
+    let info = m.info();
+    let env = jwt_env(&info);
+    let bot_path = format!("/v1/bots/{}", info.bots[0]);
+    let (code, stdout, stderr) = run(with_env(&env).args(["call", "GET", &bot_path]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(stdout.trim()).unwrap()["code"],
+        0
+    );
+    assert!(
+        stderr.contains("credential=personal")
+            && stderr.contains("attempts=1")
+            && stderr.contains("logid="),
+        "{stderr}"
+    );
+
+    m.control().set_moved(true);
+    let (code, _, stderr) = run(with_env(&env).args(["call", "get", &bot_path]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("credential=enterprise") && stderr.contains("attempts=2"),
+        "{stderr}"
+    );
+
+    // Streaming: one JSON event per line, ending with done.
+    let body = format!(
+        r#"{{"bot_id": "{}", "user_id": "u1", "stream": true}}"#,
+        info.bots[1]
+    );
+    let (code, stdout, stderr) =
+        run(with_env(&env).args(["call", "POST", "/v3/chat", "--json", &body, "--stream"]));
+    assert_eq!(code, 0, "{stderr}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        events.first().unwrap()["event"],
+        "conversation.chat.created"
+    );
+    assert_eq!(events.last().unwrap()["event"], "done");
+    assert!(stderr.contains("credential=enterprise"), "{stderr}");
+
+    // A body from a file, query parameters, an upload.
+    let dir = std::env::temp_dir().join(format!("cozefallback-cli-call-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body_file = dir.join("body.json");
+    std::fs::write(&body_file, r#"{"bot_id": "7350000000000000001"}"#).unwrap();
+    let at = format!("@{}", body_file.display());
+    let (code, stdout, _) =
+        run(with_env(&env).args(["call", "POST", "/v1/conversation/create", "--json", &at]));
+    assert_eq!(code, 0);
+    let conv = serde_json::from_str::<Value>(stdout.trim()).unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = format!("conversation_id={conv}");
+    let (code, stdout, stderr) =
+        run(with_env(&env).args(["call", "GET", "/v1/conversation/retrieve", "--query", &q]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&conv));
+    let upload = dir.join("hello.txt");
+    std::fs::write(&upload, "hello world\n").unwrap();
+    let (code, stdout, _) = run(with_env(&env).args([
+        "call",
+        "POST",
+        "/v1/files/upload",
+        "--file",
+        upload.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0);
+    let j: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(j["data"]["bytes"], 12);
+    assert_eq!(j["data"]["file_name"], "hello.txt");
+
+    // A Coze error: exit 1, the code and the credential on stderr.
+    let (code, stdout, stderr) =
+        run(with_env(&env).args(["call", "GET", "/v1/bots/7350000000000000777"]));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("code=4200") && stderr.contains("credential="),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn call_bad_input() {
+    let env = [
+        ("COZE_API_TOKEN", SECRET_PAT),
+        ("COZE_API_BASE", "http://127.0.0.1:9"),
+    ];
+    assert_bad_input(&["call", "GET"], &env, "PATH");
+    assert_bad_input(
+        &["call", "GET", "/v1/x", "--query", "novalue"],
+        &env,
+        "KEY=VALUE",
+    );
+    assert_bad_input(&["call", "POST", "/v1/x", "--json", "{bad"], &env, "--json");
+    assert_bad_input(
+        &["call", "POST", "/v1/x", "--json", "@/nonexistent/body.json"],
+        &env,
+        "/nonexistent/body.json",
+    );
+    assert_bad_input(
+        &["call", "POST", "/v1/x", "--file", "/nonexistent/upload.bin"],
+        &env,
+        "/nonexistent/upload.bin",
+    );
+    assert_bad_input(
+        &[
+            "call",
+            "POST",
+            "/v1/x",
+            "--json",
+            "{}",
+            "--file",
+            "/etc/hostname",
+        ],
+        &env,
+        "--file",
+    );
+    assert_bad_input(&["call", "G E T", "/v1/x"], &env, "HTTP method");
+    assert_bad_input(&["call", "GET", "v1/x"], &env, "must start with /");
+    assert_bad_input(
+        &["call", "GET", "/v1/x", "--header", "novalue"],
+        &env,
+        "--header",
+    );
+    assert_bad_input(
+        &["call", "GET", "/v1/x"],
+        &[("COZE_API_TOKEN", SECRET_PAT), ("COZE_API_BASE", "ftp://x")],
+        "base_url",
+    );
+    assert_bad_input(
+        &["call", "GET", "/v1/x", "--frobnicate"],
+        &env,
+        "--frobnicate",
+    );
+}
+
+// ---------------------------------------------------------------- metrics
+
+#[test]
+fn metrics_once_and_served() {
+    let m = mock();
+    let info = m.info();
+    let env = pat_env(&info);
+    m.control().set_moved(true);
+    let (code, stdout, stderr) = run(with_env(&env).args([
+        "metrics",
+        "--once",
+        "--bot",
+        &info.bots[0],
+        "--bot",
+        &info.bots[1],
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "cozefallback_requests_total{credential=\"enterprise\",outcome=\"success\"} 2"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cozefallback_fallbacks_total{reason=\"4101\"} 2"),
+        "{stdout}"
+    );
+
+    // A probe that fails: exit 1.
+    let (code, _, stderr) =
+        run(with_env(&env).args(["metrics", "--once", "--bot", "7350000000000000777"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("4200"), "{stderr}");
+
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = with_env(&env)
+        .args([
+            "metrics",
+            "--addr",
+            &addr,
+            "--interval",
+            "1",
+            "--workspace",
+            &info.workspace_id,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let text = poll_http(port, "/metrics", "outcome=\"success\"", &mut child.0);
+    assert!(
+        text.contains("cozefallback_mode{mode=\"personal_first\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn metrics_bad_input() {
+    let env = [
+        ("COZE_API_TOKEN", SECRET_PAT),
+        ("COZE_API_BASE", "http://127.0.0.1:9"),
+    ];
+    assert_bad_input(&["metrics", "--addr", "10.1.2.3:9464"], &env, "loopback");
+    assert_bad_input(&["metrics", "--interval", "0"], &env, "--interval");
+    assert_bad_input(&["metrics", "--workflow", "x1"], &env, "x1");
+    assert_bad_input(&["metrics", "--once"], &[], "COZE_API_TOKEN");
+}
+
+#[test]
+fn check_workflow_is_verified_or_said_unverified() {
+    // `GET /v1/workflows/{id}` (Coze: 查询工作流基本信息) is the read-only call; a mock without it answers
+    // HTTP 404 code 4000, which `check` must report as unverified rather than as reachable.
+    let m = mock();
+    let info = m.info();
+    m.control().set_moved(true);
+    let (code, stdout, _) =
+        run(with_env(&pat_env(&info)).args(["check", "--json", "--workflow", &info.workflow_id]));
+    let j = last_json(&stdout);
+    let cell = &j["resources"][0]["enterprise"];
+    if cell["ok"] == true {
+        assert_eq!(code, 0, "{j}");
+    } else {
+        assert_eq!(code, 1, "{j}");
+        assert!(
+            cell["detail"].as_str().unwrap().contains("unverified"),
+            "{j}"
+        );
+    }
+}
