@@ -768,23 +768,23 @@ fn metrics_bad_input() {
 }
 
 #[test]
-fn check_workflow_is_verified_or_said_unverified() {
-    // `GET /v1/workflows/{id}` (Coze: 查询工作流基本信息) is the read-only call; a mock without it answers
-    // HTTP 404 code 4000, which `check` must report as unverified rather than as reachable.
+fn check_workflow_reachable_only_by_the_credential_that_owns_it() {
+    // `GET /v1/workflows/{id}` (Coze: 查询工作流基本信息) is the read-only call. After the move only the
+    // enterprise credential reaches the workflow: check passes and says the personal one no longer does.
     let m = mock();
     let info = m.info();
     m.control().set_moved(true);
     let (code, stdout, _) =
         run(with_env(&pat_env(&info)).args(["check", "--json", "--workflow", &info.workflow_id]));
     let j = last_json(&stdout);
-    let cell = &j["resources"][0]["enterprise"];
-    if cell["ok"] == true {
-        assert_eq!(code, 0, "{j}");
-    } else {
-        assert_eq!(code, 1, "{j}");
-        assert!(
-            cell["detail"].as_str().unwrap().contains("unverified"),
-            "{j}"
-        );
-    }
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["resources"][0]["enterprise"]["ok"], true, "{j}");
+    assert_eq!(j["resources"][0]["personal"]["ok"], false, "{j}");
+    // Before the move the enterprise credential cannot reach it yet: that would be an outage, exit 1.
+    m.control().set_moved(false);
+    let (code, stdout, _) =
+        run(with_env(&pat_env(&info)).args(["check", "--json", "--workflow", &info.workflow_id]));
+    let j = last_json(&stdout);
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(j["resources"][0]["enterprise"]["ok"], false, "{j}");
 }

@@ -48,8 +48,9 @@ pub(crate) fn route(shared: &Shared, ctx: &Ctx, p: Principal) -> Reply {
         (&Method::GET, "/v1/bots") => bots_list(shared, ctx, p),
         (&Method::GET, "/v1/workspaces") => workspaces(shared, p),
         (&Method::GET, "/v1/space/published_bots_list") => published_bots(shared, ctx, p),
-        (&Method::GET, path) => match path.strip_prefix("/v1/bots/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => bot_retrieve(shared, ctx, p, id),
+        (&Method::GET, path) => match (path.strip_prefix("/v1/bots/"), path.strip_prefix("/v1/workflows/")) {
+            (Some(id), _) if !id.is_empty() && !id.contains('/') => bot_retrieve(shared, ctx, p, id),
+            (_, Some(id)) if !id.is_empty() && !id.contains('/') => workflow_retrieve(shared, ctx, p, id),
             _ => Err(unknown_endpoint(ctx)),
         },
         _ => Err(unknown_endpoint(ctx)),
@@ -323,6 +324,17 @@ fn checked_workflow(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<()> {
     let wf = required(ctx, &body, "workflow_id")?;
     let st = shared.state.lock().expect("state lock");
     check_workflow(&st, ctx, p, &wf)
+}
+
+/// `GET /v1/workflows/{workflow_id}`: the workflow's basic information, under the workspace's access rule.
+fn workflow_retrieve(shared: &Shared, ctx: &Ctx, p: Principal, id: &str) -> Res<Reply> {
+    let st = shared.state.lock().expect("state lock");
+    check_workflow(&st, ctx, p, id)?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"code": 0, "msg": "", "data": {"workflow_detail": {"workflow_id": id, "workflow_name": "mock_workflow",
+               "description": "a workflow of the mock workspace", "app_id": "0", "created_at": 1_720_000_000}}}),
+    ))
 }
 
 /// `POST /v1/workflow/run`.
