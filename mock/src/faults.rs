@@ -113,7 +113,8 @@ impl Fault {
     }
 }
 
-/// Finds the first live rule matching the request, draws its probability and uses it up by one.
+/// Finds the first live rule matching the request whose probability draw fires, and uses it up by one. Rules
+/// with a probability layer: a rule that does not fire lets the next matching rule draw.
 /// Streaming actions only match streaming calls, so a non-streaming call never wastes them.
 pub(crate) fn take(
     faults: &mut [Fault],
@@ -122,14 +123,9 @@ pub(crate) fn take(
     credential: &str,
     streaming: bool,
 ) -> Option<FaultAction> {
-    let fault = faults
-        .iter_mut()
-        .find(|f| f.matches(path, method, credential, streaming))?;
-    if let Some(p) = fault.probability
-        && rand::random::<f64>() >= p
-    {
-        return None;
-    }
+    let fault = faults.iter_mut().find(|f| {
+        f.matches(path, method, credential, streaming) && f.probability.is_none_or(|p| rand::random::<f64>() < p)
+    })?;
     if let Some(t) = fault.times.as_mut() {
         *t -= 1;
     }
