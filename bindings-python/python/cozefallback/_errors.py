@@ -1,0 +1,174 @@
+"""Exceptions raised by cozefallback. Every one derives from :class:`CozeError` and pickles."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Dict, Optional, Tuple, Type
+
+__all__ = [
+    "CozeError",
+    "ConfigError",
+    "InvalidArgumentError",
+    "ApiError",
+    "AuthError",
+    "ReauthRequiredError",
+    "TransportError",
+    "TimeoutError",
+    "StreamInterruptedError",
+    "CancelledError",
+]
+
+
+class CozeError(Exception):
+    """Base class of every cozefallback error.
+
+    Attributes (``None`` when they do not apply):
+      kind: the scenario kind name ("config", "api", "auth", "reauth_required", "transport", "timeout",
+        "stream_interrupted", "cancelled", "invalid_argument", "internal").
+      message: the full, redacted description (also ``str(err)``).
+      msg: the core's own description of this failure (without the earlier attempt).
+      code: the Coze business code; http_status; logid (for support tickets); credential ("personal" or
+      "enterprise", of the failing attempt); attempts (HTTP attempts made); previous (the first credential's
+      error when both failed); authorize_url (ReauthRequiredError); oauth_error (AuthError); field
+      (ConfigError: the offending field); events_delivered (StreamInterruptedError).
+    """
+
+    kind: str = "internal"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        kind: Optional[str] = None,
+        msg: Optional[str] = None,
+        field: Optional[str] = None,
+        code: Optional[int] = None,
+        http_status: Optional[int] = None,
+        logid: Optional[str] = None,
+        credential: Optional[str] = None,
+        attempts: int = 0,
+        authorize_url: Optional[str] = None,
+        oauth_error: Optional[str] = None,
+        events_delivered: int = 0,
+        previous: Optional["CozeError"] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if kind is not None:
+            self.kind = kind
+        self.msg = msg if msg is not None else message
+        self.field = field
+        self.code = code
+        self.http_status = http_status
+        self.logid = logid
+        self.credential = credential
+        self.attempts = attempts
+        self.authorize_url = authorize_url
+        self.oauth_error = oauth_error
+        self.events_delivered = events_delivered
+        self.previous = previous
+
+    def _state(self) -> Dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "msg": self.msg,
+            "field": self.field,
+            "code": self.code,
+            "http_status": self.http_status,
+            "logid": self.logid,
+            "credential": self.credential,
+            "attempts": self.attempts,
+            "authorize_url": self.authorize_url,
+            "oauth_error": self.oauth_error,
+            "events_delivered": self.events_delivered,
+            "previous": self.previous,
+        }
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # type: ignore[override]
+        return (_rebuild, (type(self), self.message, self._state()))
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {k}={v!r}" for k, v in (("code", self.code), ("credential", self.credential), ("logid", self.logid)) if v is not None
+        )
+        return f"{type(self).__name__}({self.message!r}{extra})"
+
+
+def _rebuild(cls: Type[CozeError], message: str, state: Dict[str, Any]) -> CozeError:
+    return cls(message, **state)
+
+
+class ConfigError(CozeError, ValueError):
+    """The configuration is invalid; ``field`` names the offending field."""
+
+    kind = "config"
+
+
+class InvalidArgumentError(CozeError, ValueError):
+    """An argument was malformed (a bad method or header), or the client is closed."""
+
+    kind = "invalid_argument"
+
+
+class ApiError(CozeError):
+    """Coze answered with a business error (``code``) or an HTTP error status (``http_status``)."""
+
+    kind = "api"
+
+
+class AuthError(CozeError):
+    """An OAuth endpoint refused (``oauth_error``: invalid_client, invalid_grant, authorization_pending...)."""
+
+    kind = "auth"
+
+
+class ReauthRequiredError(AuthError):
+    """An OBO user's token was rejected even after a refresh: send the user to ``authorize_url``."""
+
+    kind = "reauth_required"
+
+
+class TransportError(CozeError):
+    """The connection failed (connect, reset, TLS, DNS) or the answer was unreadable."""
+
+    kind = "transport"
+
+
+class TimeoutError(CozeError, builtins.TimeoutError):
+    """A timeout fired (connect, first byte, idle stream, overall deadline). Also a builtin ``TimeoutError``."""
+
+    kind = "timeout"
+
+
+class StreamInterruptedError(CozeError):
+    """A stream broke after ``events_delivered`` events had reached the caller; nothing was replayed."""
+
+    kind = "stream_interrupted"
+
+
+class CancelledError(CozeError):
+    """The call was cancelled."""
+
+    kind = "cancelled"
+
+
+_CLASSES: Dict[str, Type[CozeError]] = {
+    "config": ConfigError,
+    "invalid_argument": InvalidArgumentError,
+    "api": ApiError,
+    "auth": AuthError,
+    "reauth_required": ReauthRequiredError,
+    "transport": TransportError,
+    "timeout": TimeoutError,
+    "stream_interrupted": StreamInterruptedError,
+    "cancelled": CancelledError,
+}
+
+
+def _from_native(kind: str, message: str, msg: str, attrs: Dict[str, Any]) -> CozeError:
+    """Called by the native module to build the exception for a core error."""
+    cls = _CLASSES.get(kind, CozeError)
+    return cls(message, kind=kind, msg=msg, **attrs)

@@ -1,0 +1,122 @@
+"""httpx transports that route every request of an httpx-based SDK (cozepy) through the fallback client.
+
+    import cozepy, httpx, cozefallback
+    client = cozefallback.Client(config)
+    coze = cozepy.Coze(auth=cozepy.TokenAuth("unused"), base_url=client.base_url,
+                       http_client=httpx.Client(transport=cozefallback.HTTPTransport(client)))
+
+The transport sets the Authorization header (whatever the SDK put there is dropped) and picks the credential;
+the SDK keeps its typed API. Event streams are handed over as they arrive, re-framed as SSE text.
+
+A failed call raises the cozefallback exception (ApiError with ``code``, ``logid``, ``previous``...) rather
+than an HTTP error response: the fallback already decided the request cannot be served.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator, Iterator, List, Optional, Tuple, Union
+
+import httpx
+
+from . import _aio, _native
+from ._client import AsyncClient, Client
+
+__all__ = ["HTTPTransport", "AsyncHTTPTransport"]
+
+# Hop-by-hop and client-owned headers; the core sets its own. Accept-Encoding is dropped so that bodies arrive
+# uncompressed (the core hands over bytes as received).
+_SKIP_REQUEST = {"authorization", "host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+_SKIP_RESPONSE = {"content-length", "transfer-encoding", "content-encoding", "connection"}
+
+
+def _frame(event: _native.Event) -> bytes:
+    lines = []
+    if event.id is not None:
+        lines.append(f"id:{event.id}")
+    lines.append(f"event:{event.event}")
+    lines.extend(f"data:{line}" for line in event.data.split("\n"))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def _request_args(request: httpx.Request, body: bytes) -> Tuple[str, str, dict]:  # type: ignore[type-arg]
+    path = request.url.raw_path.decode("ascii")
+    headers: List[Tuple[str, str]] = [
+        (k, v) for k, v in request.headers.multi_items() if k.lower() not in _SKIP_REQUEST
+    ]
+    return request.method, path, {"headers": headers or None, "data": body or None, "auto": True}
+
+
+def _response_headers(pairs: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    return [(k, v) for k, v in pairs if k.lower() not in _SKIP_RESPONSE]
+
+
+class _EventBytes(httpx.SyncByteStream):
+    def __init__(self, native: _native.NativeStream) -> None:
+        self._native = native
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            event = self._native.next()
+            if event is None:
+                return
+            yield _frame(event)
+
+    def close(self) -> None:
+        self._native.close()
+
+
+class _AsyncEventBytes(httpx.AsyncByteStream):
+    def __init__(self, native: _native.NativeStream) -> None:
+        self._native = native
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            event: Optional[_native.Event] = await _aio.call(self._native.next)
+            if event is None:
+                return
+            yield _frame(event)
+
+    async def aclose(self) -> None:
+        self._native.close()
+
+
+def _to_httpx(result: Union[_native.Response, _native.NativeStream], request: httpx.Request, is_async: bool) -> httpx.Response:
+    ext = {"cozefallback_credential": result.credential, "cozefallback_attempts": result.attempts}
+    if isinstance(result, _native.NativeStream):
+        headers = _response_headers(list(result.headers.items()))
+        stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream] = (
+            _AsyncEventBytes(result) if is_async else _EventBytes(result)
+        )
+        return httpx.Response(result.status, headers=headers, stream=stream, request=request, extensions=ext)
+    return httpx.Response(
+        result.status,
+        headers=_response_headers(result.header_list),
+        content=result.content,
+        request=request,
+        extensions=ext,
+    )
+
+
+class HTTPTransport(httpx.BaseTransport):
+    """A synchronous httpx transport over a cozefallback client (``Client`` or ``AsyncClient``)."""
+
+    def __init__(self, client: Union[Client, AsyncClient]) -> None:
+        self._native = client._native
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        method, path, kwargs = _request_args(request, request.read())
+        result = self._native.request(method, path, **kwargs)
+        return _to_httpx(result, request, is_async=False)
+
+
+class AsyncHTTPTransport(httpx.AsyncBaseTransport):
+    """An asyncio httpx transport over a cozefallback client (``AsyncClient`` or ``Client``)."""
+
+    def __init__(self, client: Union[Client, AsyncClient]) -> None:
+        self._native = client._native
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        method, path, kwargs = _request_args(request, body)
+        result = await _aio.call(self._native.request, method, path, **kwargs)
+        return _to_httpx(result, request, is_async=True)

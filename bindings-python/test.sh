@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The Python package's test command, from a clean clone: builds the mock, makes a fresh venv, runs exactly
+# `pip install ./bindings-python` (from the repository root) into it, installs the test tools, then runs pytest:
+# every conformance scenario through Client and AsyncClient, the API tests, the cozepy drop-in, mypy --strict on
+# examples/python and the examples themselves. Exits non-zero on any failure.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+cd "$ROOT"
+
+# One shared target tree for every build (cargo, maturin, the other bindings); a debug (dev) wheel for tests.
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile=dev}"
+PYTHON="${PYTHON:-python3}"
+
+echo "== building the mock"
+cargo build -p coze-mock
+export COZE_MOCK_BIN="${COZE_MOCK_BIN:-$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/debug/coze-mock}"
+
+VENV="$CARGO_TARGET_DIR/python-test-venv"
+echo "== fresh venv in $VENV"
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+export PATH="$VENV/bin:$PATH"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+echo "== pip install ./bindings-python"
+pip install ./bindings-python
+pip install pytest httpx cozepy mypy
+
+echo "== pytest"
+cd "$HERE"
+python -m pytest -q -p no:cacheprovider tests "$@"

@@ -1,0 +1,107 @@
+"""The drop-in for the official SDK: the real cozepy (from PyPI) over cozefallback's httpx transports, against the
+mock, before and after the workspace moves. cozepy holds a dummy token; the transport sets Authorization."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import cozepy
+import httpx
+import pytest
+
+import cozefallback
+from conftest import Mock
+
+
+def sync_coze(client: cozefallback.Client) -> cozepy.Coze:
+    return cozepy.Coze(
+        auth=cozepy.TokenAuth("unused"),
+        base_url=client.base_url,
+        http_client=httpx.Client(transport=cozefallback.HTTPTransport(client)),
+    )
+
+
+def exercise(coze: cozepy.Coze, mock: Mock, tmp_path: Path) -> None:
+    chat = coze.chat.create(
+        bot_id=mock.bot, user_id="user-1", additional_messages=[cozepy.Message.build_user_question_text("hi")]
+    )
+    assert chat.id and chat.conversation_id
+
+    events = list(
+        coze.chat.stream(
+            bot_id=mock.bot, user_id="user-1", additional_messages=[cozepy.Message.build_user_question_text("hi")]
+        )
+    )
+    kinds = [e.event for e in events]
+    assert cozepy.ChatEventType.CONVERSATION_CHAT_CREATED in kinds
+    assert cozepy.ChatEventType.CONVERSATION_CHAT_COMPLETED in kinds or cozepy.ChatEventType.DONE in kinds
+
+    f = tmp_path / "note.txt"
+    f.write_text("hello")
+    uploaded = coze.files.upload(file=f)
+    assert uploaded.id and uploaded.bytes == 5
+
+    run = coze.workflows.runs.create(workflow_id=mock.info["workflow_id"], parameters={"q": "x"})
+    assert run is not None
+
+    wf_events = list(coze.workflows.runs.stream(workflow_id=mock.info["workflow_id"], parameters={"q": "x"}))
+    assert any(e.event == cozepy.WorkflowEventType.MESSAGE for e in wf_events)
+    assert not any(e.event == cozepy.WorkflowEventType.ERROR for e in wf_events)
+
+
+def test_cozepy_keeps_working_across_the_move(mock: Mock, tmp_path: Path) -> None:
+    client = cozefallback.Client(mock.pat_config())
+    coze = sync_coze(client)
+    exercise(coze, mock, tmp_path)
+    before = mock.stats()["requests"]["by_credential"]
+    assert before.get("enterprise", 0) == 0 and before["personal"] >= 5
+    assert all(r["credential"] != "unauthenticated" for r in mock.stats()["log"])
+
+    mock.state({"moved": True})
+    exercise(coze, mock, tmp_path)
+    after = mock.stats()["requests"]["by_credential"]
+    assert after["enterprise"] >= 4  # chat, stream, workflow run + stream (files are not workspace resources)
+    assert client.metrics()["fallbacks_total"] >= 1
+
+
+def test_cozepy_error_after_both_fail(mock: Mock) -> None:
+    client = cozefallback.Client(mock.pat_config())
+    coze = sync_coze(client)
+    with pytest.raises(cozefallback.ApiError) as info:
+        coze.bots.retrieve(bot_id="7350000000000000777")
+    assert info.value.code == 4200 and info.value.previous is not None
+
+
+def test_async_cozepy_keeps_working_across_the_move(mock: Mock, tmp_path: Path) -> None:
+    async def run() -> None:
+        client = cozefallback.AsyncClient(mock.pat_config())
+        coze = cozepy.AsyncCoze(
+            auth=cozepy.AsyncTokenAuth("unused"),
+            base_url=client.base_url,
+            http_client=httpx.AsyncClient(transport=cozefallback.AsyncHTTPTransport(client)),
+        )
+        for moved in (False, True):
+            mock.state({"moved": moved})
+            chat = await coze.chat.create(
+                bot_id=mock.bot, user_id="u", additional_messages=[cozepy.Message.build_user_question_text("hi")]
+            )
+            assert chat.id
+            kinds = []
+            async for ev in coze.chat.stream(
+                bot_id=mock.bot, user_id="u", additional_messages=[cozepy.Message.build_user_question_text("hi")]
+            ):
+                kinds.append(ev.event)
+            assert cozepy.ChatEventType.CONVERSATION_CHAT_CREATED in kinds
+            f = tmp_path / "a.txt"
+            f.write_text("abc")
+            up = await coze.files.upload(file=f)
+            assert up.bytes == 3
+            wf = []
+            async for ev in coze.workflows.runs.stream(workflow_id=mock.info["workflow_id"], parameters={}):
+                wf.append(ev.event)
+            assert cozepy.WorkflowEventType.MESSAGE in wf and cozepy.WorkflowEventType.ERROR not in wf
+            await coze.workflows.runs.create(workflow_id=mock.info["workflow_id"], parameters={})
+        assert mock.stats()["requests"]["by_credential"]["enterprise"] >= 4
+
+    asyncio.run(run())

@@ -1,0 +1,331 @@
+"""Every conformance scenario (tests/scenarios/*.json, globbed) through both the sync Client and the AsyncClient.
+
+Unknown step, request or expectation keys fail the scenario rather than being ignored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+import cozefallback
+from conftest import REPO, Mock
+
+SCENARIOS = sorted((REPO / "tests" / "scenarios").glob("*.json"))
+
+PLACEHOLDERS = {
+    "BASE_URL": "base_url",
+    "PERSONAL_PAT": "personal_pat",
+    "ENTERPRISE_PAT": "enterprise_pat",
+    "JWT_CLIENT_ID": "jwt_client_id",
+    "JWT_KID": "jwt_kid",
+    "JWT_PRIVATE_KEY_FILE": "private_key_file",
+    "JWT_PRIVATE_KEY": "private_key_pem",
+    "ACCOUNT_ID": "account_id",
+    "ENTERPRISE_ID": "enterprise_id",
+    "OAUTH_CLIENT_ID": "oauth_client_id",
+    "OAUTH_CLIENT_SECRET": "oauth_client_secret",
+    "ENTERPRISE_BOT": "enterprise_bot",
+    "WORKFLOW": "workflow_id",
+    "WORKSPACE": "workspace_id",
+}
+
+STEP_KEYS = {"request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save"}
+REQUEST_KEYS = {"method", "path", "query", "json", "headers"}
+UPLOAD_KEYS = {"path", "filename", "content"}
+EXPECT_KEYS = {
+    "status", "credential", "attempts", "json_code", "body_contains", "error", "events_min", "first_event",
+    "last_event", "events_before_error", "elapsed_ms_min",
+}
+ERROR_KEYS = {"kind", "code", "http_status", "previous_code", "previous_credential"}
+SCENARIO_KEYS = {"name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error"}
+MOCK_EXPECT_KEYS = {"token_mints", "requests_by_credential", "by_path", "total_requests"}
+
+
+def check_keys(obj: Any, allowed: set, what: str) -> None:  # type: ignore[type-arg]
+    unknown = set(obj) - allowed if isinstance(obj, dict) else set()
+    assert not unknown, f"unknown key(s) {sorted(unknown)} in {what}"
+
+
+def variables(info: Dict[str, Any]) -> Dict[str, str]:
+    v = {name: str(info[key]) for name, key in PLACEHOLDERS.items()}
+    for i, bot in enumerate(info["bots"][:3]):
+        v[f"BOT_{i + 1}"] = bot
+    return v
+
+
+def substitute(value: Any, vars: Dict[str, str]) -> Any:
+    text = json.dumps(value)
+    for name, val in vars.items():
+        text = text.replace("${" + name + "}", json.dumps(val)[1:-1])
+    return json.loads(text)
+
+
+class Outcome:
+    def __init__(self) -> None:
+        self.status: Optional[int] = None
+        self.credential: Optional[str] = None
+        self.attempts: Optional[int] = None
+        self.body: Optional[str] = None
+        self.error: Optional[cozefallback.CozeError] = None
+        self.events: List[cozefallback.Event] = []
+        self.elapsed = 0.0
+
+
+def from_response(r: cozefallback.Response) -> Outcome:
+    o = Outcome()
+    o.status, o.credential, o.attempts, o.body = r.status, r.credential, r.attempts, r.text
+    return o
+
+
+def from_error(e: cozefallback.CozeError) -> Outcome:
+    o = Outcome()
+    o.error, o.credential, o.attempts = e, e.credential, e.attempts
+    return o
+
+
+def request_args(spec: Dict[str, Any]) -> Dict[str, Any]:
+    check_keys(spec, REQUEST_KEYS, "request")
+    query = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (spec.get("query") or {}).items()}
+    return {"query": query or None, "json": spec.get("json"), "headers": spec.get("headers")}
+
+
+def call_sync(client: cozefallback.Client, step: Dict[str, Any]) -> Outcome:
+    started = time.monotonic()
+    try:
+        if "request" in step:
+            spec = step["request"]
+            out = from_response(client.request(spec["method"], spec["path"], **request_args(spec)))
+        elif "upload" in step:
+            spec = step["upload"]
+            check_keys(spec, UPLOAD_KEYS, "upload")
+            out = from_response(client.upload(spec["path"], spec["content"].encode(), filename=spec["filename"]))
+        elif "stream" in step:
+            spec = step["stream"]
+            stream = client.stream(spec["method"], spec["path"], **request_args(spec))
+            out = Outcome()
+            out.status, out.credential, out.attempts = stream.status, stream.credential, stream.attempts
+            with stream:
+                try:
+                    for ev in stream:
+                        out.events.append(ev)
+                except cozefallback.CozeError as e:
+                    out.error = e
+        else:
+            raise AssertionError(f"step has no call: {step}")
+    except cozefallback.CozeError as e:
+        out = from_error(e)
+    out.elapsed = time.monotonic() - started
+    return out
+
+
+async def call_async(client: cozefallback.AsyncClient, step: Dict[str, Any]) -> Outcome:
+    started = time.monotonic()
+    try:
+        if "request" in step:
+            spec = step["request"]
+            out = from_response(await client.request(spec["method"], spec["path"], **request_args(spec)))
+        elif "upload" in step:
+            spec = step["upload"]
+            check_keys(spec, UPLOAD_KEYS, "upload")
+            out = from_response(await client.upload(spec["path"], spec["content"].encode(), filename=spec["filename"]))
+        elif "stream" in step:
+            spec = step["stream"]
+            stream = await client.stream(spec["method"], spec["path"], **request_args(spec))
+            out = Outcome()
+            out.status, out.credential, out.attempts = stream.status, stream.credential, stream.attempts
+            async with stream:
+                try:
+                    async for ev in stream:
+                        out.events.append(ev)
+                except cozefallback.CozeError as e:
+                    out.error = e
+        else:
+            raise AssertionError(f"step has no call: {step}")
+    except cozefallback.CozeError as e:
+        out = from_error(e)
+    out.elapsed = time.monotonic() - started
+    return out
+
+
+def check(expect: Dict[str, Any], out: Outcome) -> None:
+    check_keys(expect, EXPECT_KEYS, "expect")
+    want_err = expect.get("error")
+    if want_err is not None:
+        check_keys(want_err, ERROR_KEYS, "expect.error")
+        assert out.error is not None, f"expected error {want_err}, got success (status {out.status})"
+        err = out.error
+        if "kind" in want_err:
+            assert err.kind == want_err["kind"], f"error.kind: want {want_err['kind']}, got {err.kind} ({err})"
+            assert isinstance(err, cozefallback.CozeError)
+        if "code" in want_err:
+            assert err.code == want_err["code"], f"error.code: want {want_err['code']}, got {err.code} ({err})"
+        if "http_status" in want_err:
+            assert err.http_status == want_err["http_status"], f"error.http_status: got {err.http_status} ({err})"
+        if "previous_code" in want_err:
+            assert err.previous is not None and err.previous.code == want_err["previous_code"], f"previous: {err.previous!r}"
+        if "previous_credential" in want_err:
+            assert err.previous is not None and err.previous.credential == want_err["previous_credential"]
+    else:
+        assert out.error is None, f"unexpected error: {out.error!r}"
+    if "status" in expect:
+        assert out.status == expect["status"], f"status: want {expect['status']}, got {out.status}"
+    if "credential" in expect:
+        assert out.credential == expect["credential"], f"credential: want {expect['credential']}, got {out.credential}"
+    if "attempts" in expect:
+        assert out.attempts == expect["attempts"], f"attempts: want {expect['attempts']}, got {out.attempts}"
+    if "json_code" in expect:
+        try:
+            code = json.loads(out.body or "null").get("code")
+        except (ValueError, AttributeError):
+            code = None
+        assert code == expect["json_code"], f"json_code: want {expect['json_code']}, got {code}"
+    if "body_contains" in expect:
+        assert expect["body_contains"] in (out.body or ""), f"body_contains {expect['body_contains']!r} not in {out.body!r}"
+    names = [e.event for e in out.events]
+    if "events_min" in expect:
+        assert len(names) >= expect["events_min"], f"events_min: got {names}"
+    if "events_before_error" in expect:
+        assert len(names) == expect["events_before_error"], f"events_before_error: got {names}"
+        assert out.error is None or out.error.events_delivered in (0, len(names))
+    if "first_event" in expect:
+        assert names and names[0] == expect["first_event"], f"first_event: got {names}"
+    if "last_event" in expect:
+        assert names and names[-1] == expect["last_event"], f"last_event: got {names}"
+    if "elapsed_ms_min" in expect:
+        assert out.elapsed * 1000 >= expect["elapsed_ms_min"], f"elapsed_ms_min: took {out.elapsed * 1000:.0f} ms"
+
+
+def check_mock(expect: Dict[str, Any], stats: Dict[str, Any]) -> None:
+    check_keys(expect, MOCK_EXPECT_KEYS, "expect_mock")
+    for key, section in (
+        ("token_mints", stats["token_mints"]),
+        ("requests_by_credential", stats["requests"]["by_credential"]),
+        ("by_path", stats["requests"]["by_path"]),
+    ):
+        for name, n in (expect.get(key) or {}).items():
+            assert section.get(name, 0) == n, f"mock {key}.{name}: want {n}, got {section.get(name, 0)}"
+    if "total_requests" in expect:
+        assert stats["requests"]["total"] == expect["total_requests"], f"mock total: {stats['requests']['total']}"
+
+
+def save(step: Dict[str, Any], out: Outcome, vars: Dict[str, str]) -> None:
+    for name, pointer in (step.get("save") or {}).items():
+        value: Any = json.loads(out.body or "null")
+        for part in pointer.strip("/").split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        vars[name] = value if isinstance(value, str) else json.dumps(value)
+
+
+def prepare(mock: Mock, path: Path) -> Dict[str, Any]:
+    scenario: Dict[str, Any] = json.loads(path.read_text())
+    check_keys(scenario, SCENARIO_KEYS, "scenario")
+    mock.reset()
+    if "mock" in scenario:
+        mock.state(scenario["mock"])
+    return scenario
+
+
+def config_error(scenario: Dict[str, Any], err: Optional[cozefallback.CozeError]) -> None:
+    want = scenario["expect_config_error"]
+    check_keys(want, {"message_contains"}, "expect_config_error")
+    assert err is not None, "expected a config error, the client was built"
+    assert isinstance(err, cozefallback.ConfigError) and err.kind == "config", repr(err)
+    for s in want["message_contains"]:
+        assert s in str(err), f"config error {str(err)!r} does not mention {s!r}"
+
+
+def test_scenarios_exist() -> None:
+    assert len(SCENARIOS) >= 40, f"expected the conformance scenarios, found {len(SCENARIOS)}"
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_sync(mock: Mock, path: Path) -> None:
+    scenario = prepare(mock, path)
+    vars = variables(mock.info)
+    config = substitute(scenario.get("config"), vars)
+    try:
+        client = cozefallback.Client(config)
+    except cozefallback.CozeError as e:
+        if "expect_config_error" in scenario:
+            return config_error(scenario, e)
+        raise
+    if "expect_config_error" in scenario:
+        return config_error(scenario, None)
+    with client:
+        for i, raw in enumerate(scenario["steps"]):
+            step = substitute(raw, vars)
+            check_keys(step, STEP_KEYS, f"step {i}")
+            expect = step.get("expect") or {}
+            try:
+                if "set_mode" in step:
+                    client.set_mode(step["set_mode"])
+                elif "mock" in step:
+                    mock.state(step["mock"])
+                elif "sleep_ms" in step:
+                    time.sleep(step["sleep_ms"] / 1000)
+                elif "concurrent" in step:
+                    n = step["concurrent"]
+                    with ThreadPoolExecutor(max_workers=n) as pool:
+                        outs = list(pool.map(lambda _: call_sync(client, step), range(n)))
+                    for out in outs:
+                        check(expect, out)
+                else:
+                    for _ in range(step.get("repeat", 1)):
+                        out = call_sync(client, step)
+                        check(expect, out)
+                        save(step, out, vars)
+            except AssertionError as e:
+                raise AssertionError(f"step {i}: {e}") from None
+    if "expect_mock" in scenario:
+        check_mock(scenario["expect_mock"], mock.stats())
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_async(mock: Mock, path: Path) -> None:
+    scenario = prepare(mock, path)
+    vars = variables(mock.info)
+    config = substitute(scenario.get("config"), vars)
+
+    async def run() -> None:
+        try:
+            client = cozefallback.AsyncClient(config)
+        except cozefallback.CozeError as e:
+            if "expect_config_error" in scenario:
+                return config_error(scenario, e)
+            raise
+        if "expect_config_error" in scenario:
+            return config_error(scenario, None)
+        async with client:
+            for i, raw in enumerate(scenario["steps"]):
+                step = substitute(raw, vars)
+                check_keys(step, STEP_KEYS, f"step {i}")
+                expect = step.get("expect") or {}
+                try:
+                    if "set_mode" in step:
+                        client.set_mode(step["set_mode"])
+                    elif "mock" in step:
+                        mock.state(step["mock"])
+                    elif "sleep_ms" in step:
+                        await asyncio.sleep(step["sleep_ms"] / 1000)
+                    elif "concurrent" in step:
+                        outs = await asyncio.gather(*(call_async(client, step) for _ in range(step["concurrent"])))
+                        for out in outs:
+                            check(expect, out)
+                    else:
+                        for _ in range(step.get("repeat", 1)):
+                            out = await call_async(client, step)
+                            check(expect, out)
+                            save(step, out, vars)
+                except AssertionError as e:
+                    raise AssertionError(f"step {i}: {e}") from None
+
+    asyncio.run(run())
+    if "expect_mock" in scenario:
+        check_mock(scenario["expect_mock"], mock.stats())
