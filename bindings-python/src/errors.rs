@@ -34,7 +34,13 @@ pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bo
     attrs.set_item("events_delivered", err.events_delivered())?;
     attrs.set_item("attempts", err.attempts())?;
     attrs.set_item("previous", previous)?;
-    factory(py)?.call1((err.kind().as_str(), err.to_string(), err.message(), attrs))
+    if let Some(r) = err.response() {
+        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        attrs.set_item("response", (r.status, headers, pyo3::types::PyBytes::new(py, &r.body)))?;
+    }
+    // `msg` is Coze's own message when there is one (the SDKs' meaning), else the core's description.
+    let msg = err.coze_message().unwrap_or(err.message());
+    factory(py)?.call1((err.kind().as_str(), err.to_string(), msg, attrs))
 }
 
 /// The `PyErr` for a core error. Never fails: a failure to build the exception becomes that failure.

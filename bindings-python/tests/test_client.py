@@ -182,9 +182,11 @@ def test_api_error_attributes_both_credentials_fail(mock: Mock) -> None:
     assert err.logid and err.logid in str(err)
     assert isinstance(err.previous, cozefallback.ApiError)
     assert err.previous.code == 4200 and err.previous.credential == "personal"
-    assert "4200" in err.msg
+    assert err.msg and err.msg in str(err) and "4200" in str(err)  # msg is Coze's own text
+    assert err.response is not None and err.response[0] == 200 and b"4200" in err.response[2]
     back = pickle.loads(pickle.dumps(err))
     assert back.code == 4200 and back.previous is not None and back.previous.credential == "personal"
+    assert back.response == err.response
 
 
 def test_config_error(mock: Mock) -> None:
@@ -252,13 +254,14 @@ def test_reauth_required_error(mock: Mock) -> None:
                        "refresh_token": "bogus"}
     cfg["mode"] = "personal_only"
     client = cozefallback.Client(cfg)
-    with pytest.raises(cozefallback.AuthError) as info:
+    with pytest.raises(cozefallback.ReauthRequiredError) as info:
         client.get(f"/v1/bots/{mock.bot}")
     err = info.value
-    if isinstance(err, cozefallback.ReauthRequiredError):
-        assert err.kind == "reauth_required"
-        back = pickle.loads(pickle.dumps(err))
-        assert back.authorize_url == err.authorize_url
+    assert err.kind == "reauth_required"
+    assert err.authorize_url and mock.info["oauth_client_id"] in err.authorize_url
+    assert isinstance(err.previous, cozefallback.AuthError)
+    back = pickle.loads(pickle.dumps(err))
+    assert back.authorize_url == err.authorize_url
 
 
 # ---------------------------------------------------------------- API surface

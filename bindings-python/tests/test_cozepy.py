@@ -65,12 +65,15 @@ def test_cozepy_keeps_working_across_the_move(mock: Mock, tmp_path: Path) -> Non
     assert client.metrics()["fallbacks_total"] >= 1
 
 
-def test_cozepy_error_after_both_fail(mock: Mock) -> None:
+def test_cozepy_sees_its_own_error_when_both_credentials_fail(mock: Mock) -> None:
+    # The SDK gets the last failed answer as Coze sent it, so existing `except CozeAPIError` code keeps working.
     client = cozefallback.Client(mock.pat_config())
     coze = sync_coze(client)
-    with pytest.raises(cozefallback.ApiError) as info:
+    with pytest.raises(cozepy.CozeAPIError) as info:
         coze.bots.retrieve(bot_id="7350000000000000777")
-    assert info.value.code == 4200 and info.value.previous is not None
+    assert info.value.code == 4200
+    assert info.value.logid
+    assert client.metrics()["fallbacks"] == {"4200": 1}
 
 
 def test_async_cozepy_keeps_working_across_the_move(mock: Mock, tmp_path: Path) -> None:

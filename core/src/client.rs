@@ -344,16 +344,24 @@ impl Client {
         if !reauth_needed {
             return err;
         }
-        let obo = self.inner.credentials.iter().flatten().find(|c| c.is_obo());
+        match self.inner.credentials.iter().flatten().find(|c| c.is_obo()) {
+            Some(obo) => self.reauth_error(obo, err),
+            None => err,
+        }
+    }
+
+    /// `ReauthRequired` for an OBO credential, carrying the authorize URL and the error that led to it.
+    fn reauth_error(&self, obo: &Credential, err: Error) -> Error {
         let mut reauth = Error::new(
             ErrorKind::ReauthRequired,
-            "the user's OAuth token was rejected even after a refresh: the user must authorize the app again",
+            "the user's OAuth token was rejected and could not be refreshed: the user must authorize the app again",
         );
-        reauth.credential = obo.map(|c| c.kind);
-        reauth.authorize_url = obo.and_then(|c| c.authorize_url.clone());
+        reauth.credential = Some(obo.kind);
+        reauth.authorize_url = obo.authorize_url.clone();
         reauth.code = err.code;
         reauth.logid = err.logid.clone();
         reauth.http_status = err.http_status;
+        reauth.oauth_error = err.oauth_error.clone();
         reauth.with_previous(err)
     }
 
@@ -391,10 +399,14 @@ impl Client {
         let mut retries = 0u32;
         let mut renewed = false;
         loop {
-            let token = cred
-                .token(&inner.http, hook.as_ref())
-                .await
-                .map_err(Failure::Final)?;
+            let token = match cred.token(&inner.http, hook.as_ref()).await {
+                Ok(t) => t,
+                // An OBO refresh the server refuses (invalid_grant, revoked app): only the user can fix it.
+                Err(e) if cred.is_obo() && e.kind == ErrorKind::Auth && e.http_status.is_some_and(|s| (400..500).contains(&s)) => {
+                    return Err(Failure::Final(self.reauth_error(cred, e)));
+                }
+                Err(e) => return Err(Failure::Final(e)),
+            };
             *attempts += 1;
             let tag = |e: Error| e.with_credential(cred.kind);
             let mut resp = match inner.http.send(prep, &token.value, deadline).await {
@@ -455,6 +467,7 @@ impl Client {
                         ),
                     );
                     err.code = Some(code);
+                    err.coze_message = Some(crate::redact(&first.error_message()));
                     err.http_status = Some(status);
                     err.logid = logid_header;
                     return Err(Failure::Fallback {
@@ -517,7 +530,8 @@ impl Client {
                     conversation,
                 ));
             }
-            let err = tag(classify::to_error(&outcome, status, logid, &body));
+            let mut err = tag(classify::to_error(&outcome, status, logid, &body));
+            err.response = Some(crate::error::FailedResponse { status, headers, body });
             let code = match &outcome {
                 Outcome::Api { code, .. } => Some(*code),
                 _ => None,

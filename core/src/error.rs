@@ -83,6 +83,8 @@ pub struct ErrorData {
     pub(crate) oauth_error: Option<String>,
     pub(crate) events_delivered: u64,
     pub(crate) attempts: u32,
+    pub(crate) coze_message: Option<String>,
+    pub(crate) response: Option<FailedResponse>,
     pub(crate) previous: Option<Box<Error>>,
 }
 
@@ -100,6 +102,8 @@ impl Error {
             oauth_error: None,
             events_delivered: 0,
             attempts: 0,
+            coze_message: None,
+            response: None,
             previous: None,
         }))
     }
@@ -187,6 +191,15 @@ impl Error {
     pub fn events_delivered(&self) -> u64 {
         self.events_delivered
     }
+    /// Coze's own message (`msg`, or `error_message` of an OAuth error), without anything this library added.
+    pub fn coze_message(&self) -> Option<&str> {
+        self.coze_message.as_deref()
+    }
+    /// The answer that failed, as the server sent it (for `Api` and `Auth` errors that had one): lets an
+    /// HTTP-client adapter hand an SDK the same error response it would have seen without the fallback.
+    pub fn response(&self) -> Option<&FailedResponse> {
+        self.response.as_ref()
+    }
     /// HTTP attempts the call made before failing, fallback and retries included (token requests excluded).
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -256,6 +269,23 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The status, headers and body of an answer that failed.
+#[derive(Clone)]
+pub struct FailedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body as received.
+    pub body: bytes::Bytes,
+}
+
+impl fmt::Debug for FailedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailedResponse").field("status", &self.status).field("body_len", &self.body.len()).finish()
+    }
+}
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

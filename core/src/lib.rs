@@ -47,7 +47,7 @@ pub use config::{
     Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig,
 };
 pub use credential::{CredentialKind, Mode};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, FailedResponse, Result};
 pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};

@@ -152,6 +152,24 @@ async fn after_the_move_an_obo_user_falls_back_then_is_told_to_reauthorize_if_bo
 }
 
 #[tokio::test]
+async fn a_refused_obo_refresh_requires_reauthorization() {
+    let mock = mock().await;
+    let info = mock.info();
+    let config = json!({
+        "base_url": info.base_url,
+        "mode": "personal_only",
+        "personal": {"type": "oauth", "client_id": info.oauth_client_id, "access_token": "czu_revoked",
+                     "refresh_token": "czr_revoked", "redirect_uri": REDIRECT},
+    });
+    let client = Client::from_json(&config.to_string()).unwrap();
+    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReauthRequired, "{err}");
+    assert!(err.authorize_url().unwrap().contains(&info.oauth_client_id));
+    assert_eq!(err.previous().map(|p| p.kind()), Some(ErrorKind::Auth));
+    assert_eq!(err.oauth_error(), Some("invalid_grant"));
+}
+
+#[tokio::test]
 async fn pkce_and_device_flows_yield_working_tokens() {
     let mock = mock().await;
     let info = mock.info();

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import List, Any, Dict, Optional, Tuple, Type
 
 __all__ = [
     "CozeError",
@@ -26,7 +26,8 @@ class CozeError(Exception):
       kind: the scenario kind name ("config", "api", "auth", "reauth_required", "transport", "timeout",
         "stream_interrupted", "cancelled", "invalid_argument", "internal").
       message: the full, redacted description (also ``str(err)``).
-      msg: the core's own description of this failure (without the earlier attempt).
+      msg: Coze's own message (``msg`` of the answer) when there is one, else the core's description.
+      response: for ApiError/AuthError, the failed answer as ``(status, [(header, value)], body)``.
       code: the Coze business code; http_status; logid (for support tickets); credential ("personal" or
       "enterprise", of the failing attempt); attempts (HTTP attempts made); previous (the first credential's
       error when both failed); authorize_url (ReauthRequiredError); oauth_error (AuthError); field
@@ -51,6 +52,7 @@ class CozeError(Exception):
         oauth_error: Optional[str] = None,
         events_delivered: int = 0,
         previous: Optional["CozeError"] = None,
+        response: Optional[Tuple[int, List[Tuple[str, str]], bytes]] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -67,6 +69,7 @@ class CozeError(Exception):
         self.oauth_error = oauth_error
         self.events_delivered = events_delivered
         self.previous = previous
+        self.response = response
 
     def _state(self) -> Dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class CozeError(Exception):
             "oauth_error": self.oauth_error,
             "events_delivered": self.events_delivered,
             "previous": self.previous,
+            "response": self.response,
         }
 
     def __reduce__(self) -> Tuple[Any, ...]:  # type: ignore[override]

@@ -8,8 +8,9 @@
 The transport sets the Authorization header (whatever the SDK put there is dropped) and picks the credential;
 the SDK keeps its typed API. Event streams are handed over as they arrive, re-framed as SSE text.
 
-A failed call raises the cozefallback exception (ApiError with ``code``, ``logid``, ``previous``...) rather
-than an HTTP error response: the fallback already decided the request cannot be served.
+When neither credential can serve a call, the SDK gets the last failed answer as the server sent it, so its own
+error handling (cozepy's ``CozeAPIError`` with ``code`` and ``logid``) keeps working. Failures without an
+answer (transport, timeout, config) raise the cozefallback exception.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 
 from . import _aio, _native
 from ._client import AsyncClient, Client
+from ._errors import CozeError
 
 __all__ = ["HTTPTransport", "AsyncHTTPTransport"]
 
@@ -97,6 +99,15 @@ def _to_httpx(result: Union[_native.Response, _native.NativeStream], request: ht
     )
 
 
+def _failed_answer(err: CozeError, request: httpx.Request) -> httpx.Response:
+    """The failed answer the SDK would have seen without the fallback; re-raises when there was none."""
+    if err.response is None:
+        raise err
+    status, headers, body = err.response
+    ext = {"cozefallback_credential": err.credential, "cozefallback_attempts": err.attempts}
+    return httpx.Response(status, headers=_response_headers(headers), content=body, request=request, extensions=ext)
+
+
 class HTTPTransport(httpx.BaseTransport):
     """A synchronous httpx transport over a cozefallback client (``Client`` or ``AsyncClient``)."""
 
@@ -105,7 +116,10 @@ class HTTPTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         method, path, kwargs = _request_args(request, request.read())
-        result = self._native.request(method, path, **kwargs)
+        try:
+            result = self._native.request(method, path, **kwargs)
+        except CozeError as err:
+            return _failed_answer(err, request)
         return _to_httpx(result, request, is_async=False)
 
 
@@ -118,5 +132,8 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         method, path, kwargs = _request_args(request, body)
-        result = await _aio.call(self._native.request, method, path, **kwargs)
+        try:
+            result = await _aio.call(self._native.request, method, path, **kwargs)
+        except CozeError as err:
+            return _failed_answer(err, request)
         return _to_httpx(result, request, is_async=True)
