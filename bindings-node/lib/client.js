@@ -1,0 +1,353 @@
+'use strict'
+// The public Promise API over the native client. Type conversion only: every decision (routing, fallback,
+// retries, tokens) is the core's.
+
+const fs = require('node:fs')
+const nodePath = require('node:path')
+const native = require('../binding.js')
+const { sync, wrap, CozeError } = require('./errors.js')
+
+/** Normalizes `{k: v}`, `URLSearchParams`, `Headers`, a `Map` or `[[k, v], ...]` to string pairs. */
+function toPairs(value, what) {
+  if (value == null) return undefined
+  let entries
+  if (Array.isArray(value)) entries = value
+  else if (typeof value.entries === 'function' && typeof value.get === 'function') entries = Array.from(value.entries())
+  else if (typeof value === 'object') entries = Object.entries(value)
+  else throw new TypeError(`${what} must be an object, a Map or an array of [name, value] pairs`)
+  const out = []
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError(`each ${what} entry must be a [name, value] pair`)
+    const [k, v] = entry
+    if (v === undefined || v === null) continue
+    if (Array.isArray(v)) for (const item of v) out.push([String(k), String(item)])
+    else out.push([String(k), String(v)])
+  }
+  return out
+}
+
+function toBuffer(data, what) {
+  if (Buffer.isBuffer(data)) return data
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data)
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  throw new TypeError(`${what} must be a Buffer, a Uint8Array, an ArrayBuffer or a string`)
+}
+
+/** Builds the native request from the public options. */
+function nativeRequest(method, path, opts = {}) {
+  if (typeof method !== 'string' || typeof path !== 'string') throw new TypeError('method and path must be strings')
+  const req = { method, path }
+  const query = toPairs(opts.query, 'query')
+  if (query) req.query = query
+  const headers = toPairs(opts.headers, 'headers')
+  if (headers) req.headers = headers
+  if (opts.json !== undefined && opts.body !== undefined) throw new TypeError('pass either json or body, not both')
+  if (opts.json !== undefined) {
+    const text = JSON.stringify(opts.json)
+    if (text === undefined) throw new TypeError('json is not serializable')
+    req.json = text
+  } else if (opts.body !== undefined && opts.body !== null) {
+    req.body = toBuffer(opts.body, 'body')
+    if (opts.contentType != null) req.contentType = String(opts.contentType)
+  }
+  if (opts.timeoutMs != null) req.timeoutMs = Number(opts.timeoutMs)
+  if (opts.retryNonIdempotent != null) req.retryNonIdempotent = Boolean(opts.retryNonIdempotent)
+  return req
+}
+
+/** Response headers as an object with lower-case names (repeated headers joined with ", "). */
+function headerObject(pairs) {
+  const out = {}
+  for (const [k, v] of pairs) {
+    const key = k.toLowerCase()
+    out[key] = key in out ? `${out[key]}, ${v}` : v
+  }
+  return out
+}
+
+/** A successful answer. */
+class CozeResponse {
+  constructor(r) {
+    /** HTTP status. */
+    this.status = r.status
+    /** Response headers, lower-case names. */
+    this.headers = headerObject(r.headers)
+    /** Response headers as received: `[name, value]` pairs in order. */
+    this.rawHeaders = r.headers
+    /** The body. */
+    this.body = r.body
+    /** `"personal"` or `"enterprise"`: the credential that served it. */
+    this.credential = r.credential
+    /** HTTP attempts, fallback and retries included (token requests excluded). */
+    this.attempts = r.attempts
+    /** The Coze log id, or null. */
+    this.logid = r.logid ?? null
+  }
+  /** The body as UTF-8 text. */
+  text() {
+    return this.body.toString('utf8')
+  }
+  /** The body parsed as JSON. */
+  json() {
+    return JSON.parse(this.text())
+  }
+}
+
+function toEvent(ev) {
+  return { event: ev.event, data: ev.data, id: ev.id ?? null }
+}
+
+/**
+ * A server-sent event stream: an async iterable of `{event, data, id}`. The request is sent when the stream is
+ * created; leaving a `for await` loop early (break, return, throw) closes the connection.
+ */
+class CozeStream {
+  constructor(opening) {
+    this._native = null
+    this._closed = false
+    this._done = false
+    this._opening = wrap(opening).then(
+      (s) => {
+        this._native = s
+        if (this._closed) s.close()
+        return s
+      },
+      (e) => {
+        this._done = true
+        throw e
+      },
+    )
+    // An error surfaces on the first next()/open(); never as an unhandled rejection.
+    this._opening.catch(() => {})
+  }
+
+  /** Waits until the stream is open (the response head accepted); resolves to the stream itself. */
+  async open() {
+    await this._opening
+    return this
+  }
+
+  /** The credential serving this stream (after open). */
+  get credential() {
+    return this._native ? this._native.credential : null
+  }
+  /** HTTP attempts it took to open the stream (after open). */
+  get attempts() {
+    return this._native ? this._native.attempts : null
+  }
+  /** HTTP status (after open). */
+  get status() {
+    return this._native ? this._native.status : null
+  }
+  /** The Coze log id (after open). */
+  get logid() {
+    return this._native ? (this._native.logid ?? null) : null
+  }
+  /** Response headers with lower-case names (after open). */
+  get headers() {
+    return this._native ? headerObject(this._native.headers) : null
+  }
+
+  /** The next event: `{done: false, value: {event, data, id}}`, or `{done: true}` at the end. */
+  async next() {
+    if (this._done || this._closed) return { done: true, value: undefined }
+    const s = await this._opening
+    if (this._closed) return { done: true, value: undefined }
+    let ev
+    try {
+      ev = await wrap(s.next())
+    } catch (e) {
+      this._done = true
+      throw e
+    }
+    if (ev == null) {
+      this._done = true
+      return { done: true, value: undefined }
+    }
+    return { done: false, value: toEvent(ev) }
+  }
+
+  /** Closes the stream (called by `for await` when the loop is left early). */
+  async return(value) {
+    this.close()
+    return { done: true, value }
+  }
+
+  /** Closes the stream and its connection. Idempotent; a pending next() resolves to done. */
+  close() {
+    if (this._closed) return
+    this._closed = true
+    this._done = true
+    if (this._native) this._native.close()
+  }
+
+  [Symbol.asyncIterator]() {
+    return this
+  }
+}
+
+async function readFileArg(file) {
+  if (typeof file === 'string') {
+    return { filename: nodePath.basename(file), data: await fs.promises.readFile(file) }
+  }
+  if (file instanceof URL) {
+    return { filename: nodePath.basename(file.pathname), data: await fs.promises.readFile(file) }
+  }
+  if (Buffer.isBuffer(file) || ArrayBuffer.isView(file) || file instanceof ArrayBuffer) {
+    return { filename: 'file', data: toBuffer(file, 'file') }
+  }
+  if (file && typeof file === 'object' && 'data' in file) {
+    return { filename: String(file.filename ?? file.name ?? 'file'), data: toBuffer(file.data, 'file.data') }
+  }
+  throw new TypeError('file must be a path, a Buffer/Uint8Array, or {filename, data}')
+}
+
+let nextCancelId = 1
+
+/**
+ * Wires an AbortSignal to a native call: an abort cancels the call in the core (it rejects with COZE_CANCELLED).
+ * Returns a function that detaches the listener once the call settled.
+ */
+function attachSignal(native, req, signal) {
+  if (signal == null) return () => {}
+  if (typeof signal.addEventListener !== 'function') throw new TypeError('signal must be an AbortSignal')
+  const id = nextCancelId
+  nextCancelId = nextCancelId >= 0x7fffffff ? 1 : nextCancelId + 1
+  req.cancelId = id
+  const onAbort = () => native.cancel(id)
+  if (signal.aborted) onAbort()
+  else signal.addEventListener('abort', onAbort, { once: true })
+  return () => signal.removeEventListener('abort', onAbort)
+}
+
+/** The dual-credential Coze client. */
+class Client {
+  /**
+   * @param {object|string} config the shared configuration schema, as an object (or its JSON text)
+   */
+  constructor(config) {
+    if (config instanceof native.NativeClient) {
+      this._native = config
+      return
+    }
+    if (config == null || (typeof config !== 'object' && typeof config !== 'string')) {
+      throw new TypeError('config must be an object in the cozefallback schema (or its JSON text)')
+    }
+    const text = typeof config === 'string' ? config : JSON.stringify(config)
+    this._native = sync(() => new native.NativeClient(text))
+  }
+
+  /** Builds a client from the official SDKs' environment variables (COZE_API_BASE, COZE_API_TOKEN, ...). */
+  static fromEnv() {
+    return new Client(sync(() => native.NativeClient.fromEnv()))
+  }
+
+  /** Sends one request through the fallback. Any Coze error rejects with a CozeError. */
+  async request(method, path, opts) {
+    const req = nativeRequest(method, path, opts)
+    const detach = attachSignal(this._native, req, opts?.signal)
+    try {
+      return new CozeResponse(await wrap(this._native.request(req)))
+    } finally {
+      detach()
+    }
+  }
+
+  /** `GET path`; `opts.query` for the query string. */
+  get(path, opts) {
+    return this.request('GET', path, opts)
+  }
+
+  /** `POST path` with a JSON body. */
+  post(path, json, opts) {
+    return this.request('POST', path, json === undefined ? opts : { ...opts, json })
+  }
+
+  /** Uploads one file as multipart (part `file`): a path, a Buffer/Uint8Array, or `{filename, data}`. */
+  async upload(path, file, opts = {}) {
+    const { filename, data } = await readFileArg(file)
+    const req = nativeRequest('POST', path, { ...opts, json: undefined, body: undefined })
+    req.body = data
+    req.uploadFilename = filename
+    const detach = attachSignal(this._native, req, opts.signal)
+    try {
+      return new CozeResponse(await wrap(this._native.request(req)))
+    } finally {
+      detach()
+    }
+  }
+
+  /** Opens a server-sent event stream: `for await (const ev of client.stream('POST', '/v3/chat', {json}))`. */
+  stream(method, path, opts) {
+    let req
+    let detach
+    const signal = opts?.signal
+    try {
+      req = nativeRequest(method, path, opts)
+      detach = attachSignal(this._native, req, signal)
+    } catch (e) {
+      return new CozeStream(Promise.reject(e))
+    }
+    const stream = new CozeStream(this._native.stream(req))
+    stream._opening.then(detach, detach)
+    if (signal != null) {
+      // After the head: an abort closes the stream (a pending next() then resolves to done).
+      const onAbort = () => stream.close()
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
+    return stream
+  }
+
+  /** Mints (or checks) a credential's token now: `"personal"` or `"enterprise"`. */
+  async fetchToken(credential) {
+    await wrap(this._native.fetchToken(credential))
+  }
+
+  /** The cut-over switch: personal_first | enterprise_first | personal_only | enterprise_only. */
+  setMode(mode) {
+    sync(() => this._native.setMode(mode))
+  }
+
+  /** The routing mode in force. */
+  get mode() {
+    return sync(() => this._native.mode())
+  }
+
+  /** The configured base URL. */
+  get baseUrl() {
+    return sync(() => this._native.baseUrl())
+  }
+
+  /** Counters and histograms (JSON snapshot). */
+  metrics() {
+    return JSON.parse(sync(() => this._native.metrics()))
+  }
+
+  /** The same as Prometheus text. */
+  metricsPrometheus() {
+    return sync(() => this._native.metricsPrometheus())
+  }
+
+  /**
+   * Called after an OBO refresh rotated the tokens, with `{credential, accessToken, refreshToken, expiresAt}`:
+   * store the new refresh token (the old one no longer works). `null` removes the hook.
+   */
+  setRefreshHook(hook) {
+    if (hook != null && typeof hook !== 'function') throw new TypeError('hook must be a function or null')
+    sync(() => this._native.setRefreshHook(hook ?? null))
+  }
+
+  /** Whether close() was called. */
+  get closed() {
+    return this._native.closed
+  }
+
+  /** Releases the client; later calls reject with COZE_INVALID_ARGUMENT. Idempotent. */
+  close() {
+    this._native.close()
+  }
+}
+
+module.exports = { Client, CozeResponse, CozeStream, CozeError, nativeRequest }

@@ -1,0 +1,631 @@
+//! Node.js binding of the cozefallback core (napi-rs 3).
+//!
+//! This layer only converts types, maps errors and bridges runtimes: every network call runs on the core's
+//! shared runtime (`cozefallback::runtime()`); the `#[napi] async fn`s await its `JoinHandle` from napi's own
+//! runtime, so the Node main thread never blocks. The JavaScript layer (`js/`) builds the public `Client`,
+//! `CozeError` and the @coze/api adapter on top of these native classes.
+//!
+//! Errors: every failure is thrown as a JS `Error` whose message is a JSON object
+//! `{"cozefallback_error": true, "kind", "message", "code", "http_status", "logid", "credential", ...}`;
+//! `js/errors.js` turns it into a `CozeError` with `code = "COZE_" + kind.toUpperCase()`.
+
+#![deny(clippy::all)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cozefallback::{
+    CancelToken, CredentialKind, Event, EventStream, Mode, Request, Response, Secret,
+};
+use napi::bindgen_prelude::Buffer;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+fn error_json(err: &cozefallback::Error) -> serde_json::Value {
+    serde_json::json!({
+        "kind": err.kind().as_str(),
+        "message": err.to_string(),
+        "code": err.code(),
+        "http_status": err.http_status(),
+        "logid": err.logid(),
+        "credential": err.credential().map(CredentialKind::as_str),
+        "field": err.field(),
+        "authorize_url": err.authorize_url(),
+        "oauth_error": err.oauth_error(),
+        "events_delivered": err.events_delivered(),
+        "attempts": err.attempts(),
+        "previous": err.previous().map(error_json),
+    })
+}
+
+/// Maps a core error to a napi error carrying the whole error as JSON (mechanical: no decision here).
+fn to_napi(err: cozefallback::Error) -> napi::Error {
+    let mut v = error_json(&err);
+    v["cozefallback_error"] = serde_json::Value::Bool(true);
+    napi::Error::new(napi::Status::GenericFailure, v.to_string())
+}
+
+/// Runs a core future on the shared runtime and awaits it from napi's runtime.
+async fn on_runtime<T: Send + 'static>(
+    fut: impl Future<Output = cozefallback::Result<T>> + Send + 'static,
+) -> napi::Result<T> {
+    match cozefallback::runtime().spawn(fut).await {
+        Ok(r) => r.map_err(to_napi),
+        Err(e) if e.is_panic() => Err(to_napi(cozefallback::Error::internal(
+            "a panic occurred inside the client",
+        ))),
+        Err(_) => Err(to_napi(cozefallback::Error::internal(
+            "the call was dropped by the runtime",
+        ))),
+    }
+}
+
+fn closed_error() -> napi::Error {
+    to_napi(cozefallback::Error::invalid_argument(
+        "the client is closed",
+    ))
+}
+
+/// What the JS layer sends for one request.
+#[napi(object)]
+pub struct NativeRequest {
+    pub method: String,
+    pub path: String,
+    /// Query pairs, in order.
+    pub query: Option<Vec<Vec<String>>>,
+    /// Header pairs, in order. `Authorization` is dropped by the core.
+    pub headers: Option<Vec<Vec<String>>>,
+    /// A JSON body, already serialized by `JSON.stringify`.
+    pub json: Option<String>,
+    /// A raw body.
+    pub body: Option<Buffer>,
+    /// The raw body's content type.
+    pub content_type: Option<String>,
+    /// A multipart upload: the file name (with `body` as the content).
+    pub upload_filename: Option<String>,
+    /// Overall deadline of this call, in ms.
+    pub timeout_ms: Option<f64>,
+    /// Retry this non-idempotent request on transient failures.
+    pub retry_non_idempotent: Option<bool>,
+    /// An id chosen by the caller; `cancel(id)` on the client cancels this call.
+    pub cancel_id: Option<u32>,
+}
+
+fn pairs(v: Option<Vec<Vec<String>>>, what: &str) -> cozefallback::Result<Vec<(String, String)>> {
+    v.unwrap_or_default()
+        .into_iter()
+        .map(|p| match <[String; 2]>::try_from(p) {
+            Ok([k, v]) => Ok((k, v)),
+            Err(_) => Err(cozefallback::Error::invalid_argument(format!(
+                "each {what} entry must be a [name, value] pair"
+            ))),
+        })
+        .collect()
+}
+
+fn build_request(r: NativeRequest) -> cozefallback::Result<Request> {
+    let mut req = Request::new(r.method, r.path);
+    req.query = pairs(r.query, "query")?;
+    req.headers = pairs(r.headers, "header")?;
+    if let Some(name) = r.upload_filename {
+        let data = r
+            .body
+            .map(|b| bytes::Bytes::from(b.to_vec()))
+            .unwrap_or_default();
+        let mut up = Request::upload(req.path.clone(), name, data);
+        up.method = req.method;
+        up.query = req.query;
+        up.headers = req.headers;
+        req = up;
+    } else if let Some(json) = r.json {
+        let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+            cozefallback::Error::invalid_argument(format!("the json body is not valid JSON: {e}"))
+        })?;
+        req = req.json(value);
+    } else if let Some(body) = r.body {
+        req = req.bytes(r.content_type, body.to_vec());
+    }
+    if let Some(ms) = r.timeout_ms {
+        if !(ms.is_finite() && ms > 0.0) {
+            return Err(cozefallback::Error::invalid_argument(
+                "timeoutMs must be a positive number",
+            ));
+        }
+        req.timeout = Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    req.retry_non_idempotent = r.retry_non_idempotent;
+    Ok(req)
+}
+
+/// A successful answer.
+#[napi(object)]
+pub struct NativeResponse {
+    pub status: u32,
+    pub headers: Vec<Vec<String>>,
+    pub body: Buffer,
+    pub credential: String,
+    pub attempts: u32,
+    pub logid: Option<String>,
+}
+
+fn to_response(r: Response) -> NativeResponse {
+    NativeResponse {
+        status: u32::from(r.status),
+        headers: r.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+        body: Buffer::from(r.body.to_vec()),
+        credential: r.credential.as_str().to_string(),
+        attempts: r.attempts,
+        logid: r.logid,
+    }
+}
+
+/// What an OBO refresh handed back: store `refreshToken`, the old one no longer works.
+#[napi(object)]
+pub struct NativeTokenRefresh {
+    pub credential: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: f64,
+}
+
+/// One server-sent event.
+#[napi(object)]
+pub struct NativeEvent {
+    pub event: String,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+fn to_event(e: Event) -> NativeEvent {
+    NativeEvent {
+        event: e.event,
+        data: e.data,
+        id: e.id,
+    }
+}
+
+/// The native client. Use the JS `Client` class, which wraps it.
+#[napi]
+pub struct NativeClient {
+    client: Mutex<Option<cozefallback::Client>>,
+    cancels: Arc<Mutex<HashMap<u32, CancelToken>>>,
+}
+
+impl NativeClient {
+    fn wrap(client: cozefallback::Client) -> Self {
+        NativeClient {
+            client: Mutex::new(Some(client)),
+            cancels: Arc::default(),
+        }
+    }
+
+    fn get(&self) -> napi::Result<cozefallback::Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(closed_error)
+    }
+
+    /// A cancel token registered under `id` (if any), and a guard that unregisters it.
+    fn cancel_token(&self, id: Option<u32>) -> (CancelToken, CancelGuard) {
+        // `cancel(id)` may arrive before this call registers (the future starts on another thread): it then
+        // left a cancelled token under `id`, which this call picks up.
+        let token = match id {
+            Some(id) => {
+                let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+                map.entry(id).or_default().clone()
+            }
+            None => CancelToken::new(),
+        };
+        (
+            token,
+            CancelGuard {
+                id,
+                cancels: self.cancels.clone(),
+            },
+        )
+    }
+}
+
+/// Unregisters a call's cancel token when the call ends.
+struct CancelGuard {
+    id: Option<u32>,
+    cancels: Arc<Mutex<HashMap<u32, CancelToken>>>,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.cancels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+    }
+}
+
+#[napi]
+impl NativeClient {
+    /// Builds a client from the JSON configuration schema.
+    #[napi(constructor)]
+    pub fn new(config_json: String) -> napi::Result<Self> {
+        let _guard = cozefallback::runtime().enter();
+        let client = cozefallback::Client::from_json(&config_json).map_err(to_napi)?;
+        Ok(NativeClient::wrap(client))
+    }
+
+    /// Builds a client from the official SDKs' environment variables.
+    #[napi(factory)]
+    pub fn from_env() -> napi::Result<Self> {
+        let _guard = cozefallback::runtime().enter();
+        let client = cozefallback::Client::from_env().map_err(to_napi)?;
+        Ok(NativeClient::wrap(client))
+    }
+
+    /// Sends one request through the fallback.
+    #[napi]
+    pub async fn request(&self, req: NativeRequest) -> napi::Result<NativeResponse> {
+        let client = self.get()?;
+        let (cancel, _guard) = self.cancel_token(req.cancel_id);
+        let req = build_request(req).map_err(to_napi)?;
+        on_runtime(async move { cancel.run(client.request(req)).await.map(to_response) }).await
+    }
+
+    /// Opens a server-sent event stream.
+    #[napi]
+    pub async fn stream(&self, req: NativeRequest) -> napi::Result<NativeStream> {
+        let client = self.get()?;
+        let (cancel, _guard) = self.cancel_token(req.cancel_id);
+        let req = build_request(req).map_err(to_napi)?;
+        let stream = on_runtime(async move { cancel.run(client.stream(req)).await }).await?;
+        Ok(NativeStream::new(stream))
+    }
+
+    /// Mints (or checks) the token of one credential now (`"personal"` or `"enterprise"`).
+    #[napi]
+    pub async fn fetch_token(&self, credential: String) -> napi::Result<()> {
+        let client = self.get()?;
+        let kind = match credential.as_str() {
+            "personal" => CredentialKind::Personal,
+            "enterprise" => CredentialKind::Enterprise,
+            other => {
+                return Err(to_napi(cozefallback::Error::invalid_argument(format!(
+                    "unknown credential {other:?}; expected personal or enterprise"
+                ))));
+            }
+        };
+        on_runtime(async move { client.fetch_token(kind).await }).await
+    }
+
+    /// Cancels the call registered under `id` (an AbortSignal fired); it rejects with kind `cancelled`.
+    #[napi]
+    pub fn cancel(&self, id: u32) {
+        let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id).or_default().cancel();
+    }
+
+    /// Changes the routing mode (the cut-over switch).
+    #[napi]
+    pub fn set_mode(&self, mode: String) -> napi::Result<()> {
+        let client = self.get()?;
+        let mode: Mode = mode.parse().map_err(to_napi)?;
+        client.set_mode(mode).map_err(to_napi)
+    }
+
+    /// The routing mode in force.
+    #[napi]
+    pub fn mode(&self) -> napi::Result<String> {
+        Ok(self.get()?.mode().as_str().to_string())
+    }
+
+    /// The configured base URL.
+    #[napi]
+    pub fn base_url(&self) -> napi::Result<String> {
+        Ok(self.get()?.base_url().to_string())
+    }
+
+    /// Metrics snapshot as JSON text.
+    #[napi]
+    pub fn metrics(&self) -> napi::Result<String> {
+        Ok(self.get()?.metrics().to_string())
+    }
+
+    /// Metrics as Prometheus text.
+    #[napi]
+    pub fn metrics_prometheus(&self) -> napi::Result<String> {
+        Ok(self.get()?.metrics_prometheus())
+    }
+
+    /// Called (on the JS thread, asynchronously) after an OBO refresh rotated the tokens, so the app can store
+    /// the new refresh token. `null` removes the hook. The hook does not keep the process alive.
+    #[napi(ts_args_type = "hook: ((refresh: NativeTokenRefresh) => void) | null")]
+    pub fn set_refresh_hook(
+        &self,
+        hook: Option<
+            ThreadsafeFunction<
+                NativeTokenRefresh,
+                (),
+                NativeTokenRefresh,
+                napi::Status,
+                false,
+                true,
+            >,
+        >,
+    ) -> napi::Result<()> {
+        let client = self.get()?;
+        let hook = hook.map(|f| {
+            let f = Arc::new(f);
+            let h: cozefallback::RefreshHook = Arc::new(move |r: &cozefallback::TokenRefresh| {
+                let info = NativeTokenRefresh {
+                    credential: r.credential.as_str().to_string(),
+                    access_token: r.access_token.expose().to_string(),
+                    refresh_token: r.refresh_token.as_ref().map(|s| s.expose().to_string()),
+                    expires_at: r.expires_at as f64,
+                };
+                f.call(info, ThreadsafeFunctionCallMode::NonBlocking);
+            });
+            h
+        });
+        client.set_refresh_hook(hook);
+        Ok(())
+    }
+
+    /// Whether `close()` was called.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// Releases the client; later calls fail. In-flight calls finish. Idempotent.
+    #[napi]
+    pub fn close(&self) {
+        let taken = self.client.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(c) = taken {
+            let _guard = cozefallback::runtime().enter();
+            drop(c);
+        }
+    }
+}
+
+/// An open event stream. Use the JS `CozeStream`, which wraps it.
+#[napi]
+pub struct NativeStream {
+    stream: Arc<tokio::sync::Mutex<Option<EventStream>>>,
+    cancel: CancelToken,
+    credential: String,
+    attempts: u32,
+    status: u32,
+    logid: Option<String>,
+    headers: Vec<Vec<String>>,
+}
+
+impl NativeStream {
+    fn new(s: EventStream) -> Self {
+        NativeStream {
+            credential: s.credential().as_str().to_string(),
+            attempts: s.attempts(),
+            status: u32::from(s.status()),
+            logid: s.logid().map(str::to_string),
+            headers: s
+                .headers()
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.clone()])
+                .collect(),
+            stream: Arc::new(tokio::sync::Mutex::new(Some(s))),
+            cancel: CancelToken::new(),
+        }
+    }
+}
+
+#[napi]
+impl NativeStream {
+    /// The next event, or `null` at the end (or once closed).
+    #[napi]
+    pub async fn next(&self) -> napi::Result<Option<NativeEvent>> {
+        let stream = self.stream.clone();
+        let cancel = self.cancel.clone();
+        on_runtime(async move {
+            if cancel.is_cancelled() {
+                return Ok(None);
+            }
+            let mut guard = stream.lock().await;
+            let Some(s) = guard.as_mut() else {
+                return Ok(None);
+            };
+            let r = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Ok(None),
+                r = s.next() => r,
+            };
+            if !matches!(r, Ok(Some(_))) {
+                // The end, an error or a close: release the connection now.
+                if let Some(mut s) = guard.take() {
+                    s.close();
+                }
+            }
+            r.map(|o| o.map(to_event))
+        })
+        .await
+    }
+
+    /// Stops reading and closes the connection; a pending `next()` resolves to `null`. Idempotent.
+    #[napi]
+    pub fn close(&self) {
+        self.cancel.cancel();
+        let stream = self.stream.clone();
+        cozefallback::runtime().spawn(async move {
+            if let Some(mut s) = stream.lock().await.take() {
+                s.close();
+            }
+        });
+    }
+
+    #[napi(getter)]
+    pub fn credential(&self) -> String {
+        self.credential.clone()
+    }
+    #[napi(getter)]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+    #[napi(getter)]
+    pub fn status(&self) -> u32 {
+        self.status
+    }
+    #[napi(getter)]
+    pub fn logid(&self) -> Option<String> {
+        self.logid.clone()
+    }
+    #[napi(getter)]
+    pub fn headers(&self) -> Vec<Vec<String>> {
+        self.headers.clone()
+    }
+}
+
+/// OAuth tokens.
+#[napi(object)]
+pub struct NativeOAuthToken {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: f64,
+}
+
+fn to_token(t: cozefallback::OAuthToken) -> NativeOAuthToken {
+    NativeOAuthToken {
+        access_token: t.access_token.expose().to_string(),
+        refresh_token: t.refresh_token.map(|s| s.expose().to_string()),
+        expires_at: t.expires_at as f64,
+    }
+}
+
+/// An authorize URL with its state and PKCE verifier.
+#[napi(object)]
+pub struct NativeAuthorizeUrl {
+    pub url: String,
+    pub state: String,
+    pub code_verifier: Option<String>,
+}
+
+/// A device-flow start.
+#[napi(object)]
+pub struct NativeDeviceCode {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: f64,
+    pub interval: f64,
+}
+
+/// An OAuth app (web, PKCE or device) for OBO user tokens. Use the JS `OAuthApp`, which wraps it.
+#[napi]
+pub struct NativeOAuthApp {
+    app: Arc<cozefallback::OAuthApp>,
+}
+
+#[napi]
+impl NativeOAuthApp {
+    #[napi(constructor)]
+    pub fn new(
+        base_url: String,
+        client_id: String,
+        client_secret: Option<String>,
+    ) -> napi::Result<Self> {
+        let app =
+            cozefallback::OAuthApp::new(&base_url, &client_id, client_secret.map(Secret::new))
+                .map_err(to_napi)?;
+        Ok(NativeOAuthApp { app: Arc::new(app) })
+    }
+
+    #[napi]
+    pub fn authorize_url(
+        &self,
+        redirect_uri: String,
+        workspace_id: Option<String>,
+        pkce: bool,
+    ) -> NativeAuthorizeUrl {
+        let a = self
+            .app
+            .authorize_url(&redirect_uri, workspace_id.as_deref(), pkce);
+        NativeAuthorizeUrl {
+            url: a.url,
+            state: a.state,
+            code_verifier: a.code_verifier.map(|s| s.expose().to_string()),
+        }
+    }
+
+    #[napi]
+    pub async fn exchange_code(
+        &self,
+        code: String,
+        redirect_uri: String,
+        code_verifier: Option<String>,
+    ) -> napi::Result<NativeOAuthToken> {
+        let app = self.app.clone();
+        on_runtime(async move {
+            app.exchange_code(&code, &redirect_uri, code_verifier.as_deref())
+                .await
+                .map(to_token)
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn refresh(&self, refresh_token: String) -> napi::Result<NativeOAuthToken> {
+        let app = self.app.clone();
+        on_runtime(async move { app.refresh(&refresh_token).await.map(to_token) }).await
+    }
+
+    #[napi]
+    pub async fn device_code(
+        &self,
+        workspace_id: Option<String>,
+    ) -> napi::Result<NativeDeviceCode> {
+        let app = self.app.clone();
+        on_runtime(async move {
+            app.device_code(workspace_id.as_deref())
+                .await
+                .map(|d| NativeDeviceCode {
+                    device_code: d.device_code,
+                    user_code: d.user_code,
+                    verification_uri: d.verification_uri,
+                    expires_in: d.expires_in as f64,
+                    interval: d.interval as f64,
+                })
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn poll_device_token(&self, device_code: String) -> napi::Result<NativeOAuthToken> {
+        let app = self.app.clone();
+        on_runtime(async move { app.poll_device_token(&device_code).await.map(to_token) }).await
+    }
+
+    #[napi]
+    pub async fn wait_device_token(
+        &self,
+        code: NativeDeviceCode,
+    ) -> napi::Result<NativeOAuthToken> {
+        let app = self.app.clone();
+        let code = cozefallback::DeviceCode {
+            device_code: code.device_code,
+            user_code: code.user_code,
+            verification_uri: code.verification_uri,
+            expires_in: code.expires_in.max(0.0) as u64,
+            interval: code.interval.max(0.0) as u64,
+        };
+        on_runtime(async move { app.wait_device_token(&code).await.map(to_token) }).await
+    }
+}
+
+/// The core library version.
+#[napi]
+pub fn core_version() -> &'static str {
+    cozefallback::VERSION
+}

@@ -1,0 +1,265 @@
+// Runs every conformance scenario (tests/scenarios/*.json, format in tests/scenarios/README.md) through the
+// installed `cozefallback` package. New files are picked up by globbing; unknown keys fail the scenario.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { Client, CozeError } from 'cozefallback'
+import { startMock, repoRoot } from './mock.mjs'
+
+const dir = process.env.COZE_SCENARIOS_DIR ?? path.join(repoRoot, 'tests', 'scenarios')
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+
+let mock
+let baseVars
+
+before(async () => {
+  mock = await startMock()
+  const i = mock.info
+  baseVars = {
+    BASE_URL: i.base_url,
+    PERSONAL_PAT: i.personal_pat,
+    ENTERPRISE_PAT: i.enterprise_pat,
+    JWT_CLIENT_ID: i.jwt_client_id,
+    JWT_KID: i.jwt_kid,
+    JWT_PRIVATE_KEY_FILE: i.private_key_file,
+    JWT_PRIVATE_KEY: i.private_key_pem,
+    ACCOUNT_ID: i.account_id,
+    ENTERPRISE_ID: i.enterprise_id,
+    OAUTH_CLIENT_ID: i.oauth_client_id,
+    OAUTH_CLIENT_SECRET: i.oauth_client_secret,
+    BOT_1: i.bots[0],
+    BOT_2: i.bots[1],
+    BOT_3: i.bots[2],
+    ENTERPRISE_BOT: i.enterprise_bot,
+    WORKFLOW: i.workflow_id,
+    WORKSPACE: i.workspace_id,
+  }
+  for (const [k, v] of Object.entries(baseVars)) if (typeof v !== 'string') throw new Error(`mock info lacks ${k}`)
+})
+
+after(() => mock?.stop())
+
+test('the scenario folder holds the conformance suite', () => {
+  assert.ok(files.length >= 40, `expected at least 40 scenarios in ${dir}, found ${files.length}`)
+})
+
+/** Text replacement on the serialized JSON, values escaped as JSON string content. */
+function substitute(value, vars) {
+  let text = JSON.stringify(value)
+  for (const [name, v] of Object.entries(vars)) {
+    text = text.split('${' + name + '}').join(JSON.stringify(v).slice(1, -1))
+  }
+  return JSON.parse(text)
+}
+
+function checkKeys(obj, allowed, what) {
+  if (obj === null || typeof obj !== 'object') return
+  for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw new Error(`unknown key \`${k}\` in ${what}`)
+}
+
+function requestOpts(spec, what) {
+  checkKeys(spec, ['method', 'path', 'query', 'json', 'headers'], what)
+  const opts = {}
+  if (spec.query) opts.query = Object.fromEntries(Object.entries(spec.query).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]))
+  if (spec.headers) opts.headers = spec.headers
+  if ('json' in spec) opts.json = spec.json
+  return opts
+}
+
+function fromError(e, out) {
+  if (!(e instanceof CozeError)) throw e
+  out.error = e
+  out.credential = e.credential
+  out.attempts = e.attempts
+  return out
+}
+
+async function call(client, step) {
+  const started = performance.now()
+  const out = { events: [] }
+  const done = () => {
+    out.elapsed = performance.now() - started
+    return out
+  }
+  if (step.request) {
+    const spec = step.request
+    const opts = requestOpts(spec, 'request')
+    try {
+      const r = await client.request(spec.method, spec.path, opts)
+      Object.assign(out, { status: r.status, credential: r.credential, attempts: r.attempts, body: r.text() })
+    } catch (e) {
+      fromError(e, out)
+    }
+    return done()
+  }
+  if (step.upload) {
+    const spec = step.upload
+    checkKeys(spec, ['path', 'filename', 'content'], 'upload')
+    try {
+      const r = await client.upload(spec.path, { filename: spec.filename, data: Buffer.from(spec.content, 'utf8') })
+      Object.assign(out, { status: r.status, credential: r.credential, attempts: r.attempts, body: r.text() })
+    } catch (e) {
+      fromError(e, out)
+    }
+    return done()
+  }
+  if (step.stream) {
+    const spec = step.stream
+    const stream = client.stream(spec.method, spec.path, requestOpts(spec, 'stream'))
+    try {
+      await stream.open()
+    } catch (e) {
+      fromError(e, out)
+      return done()
+    }
+    Object.assign(out, { status: stream.status, credential: stream.credential, attempts: stream.attempts })
+    try {
+      for await (const ev of stream) out.events.push(ev)
+    } catch (e) {
+      if (!(e instanceof CozeError)) throw e
+      out.error = e
+    }
+    return done()
+  }
+  throw new Error('step has no call')
+}
+
+function check(expect, out) {
+  checkKeys(
+    expect,
+    ['status', 'credential', 'attempts', 'json_code', 'body_contains', 'error', 'events_min', 'first_event', 'last_event', 'events_before_error', 'elapsed_ms_min'],
+    'expect',
+  )
+  const want = expect.error
+  const err = out.error
+  if (want) {
+    checkKeys(want, ['kind', 'code', 'http_status', 'previous_code', 'previous_credential'], 'expect.error')
+    assert.ok(err, `expected error ${JSON.stringify(want)}, got success`)
+    if ('kind' in want) {
+      assert.equal(err.kind, want.kind, `error.kind (${err.message})`)
+      assert.equal(err.code, 'COZE_' + want.kind.toUpperCase(), 'err.code')
+    }
+    if ('code' in want) assert.equal(err.cozeCode, want.code, `error.code (${err.message})`)
+    if ('http_status' in want) assert.equal(err.httpStatus, want.http_status, 'error.http_status')
+    if ('previous_code' in want) assert.equal(err.previous?.cozeCode ?? null, want.previous_code, 'error.previous_code')
+    if ('previous_credential' in want) assert.equal(err.previous?.credential ?? null, want.previous_credential, 'error.previous_credential')
+  } else if (err) {
+    assert.fail(`unexpected error: ${err.code} ${err.message}`)
+  }
+  if ('status' in expect) assert.equal(out.status, expect.status, 'status')
+  if ('credential' in expect) assert.equal(out.credential, expect.credential, 'credential')
+  if ('attempts' in expect) assert.equal(out.attempts, expect.attempts, 'attempts')
+  if ('json_code' in expect) {
+    let body = null
+    try {
+      body = JSON.parse(out.body ?? 'null')
+    } catch {}
+    assert.deepEqual(body?.code, expect.json_code, 'json_code')
+  }
+  if ('body_contains' in expect) assert.ok((out.body ?? '').includes(expect.body_contains), `body_contains ${JSON.stringify(expect.body_contains)} in ${out.body}`)
+  const names = out.events.map((e) => e.event)
+  if ('events_min' in expect) assert.ok(names.length >= expect.events_min, `events_min ${expect.events_min}: ${names}`)
+  if ('events_before_error' in expect) assert.equal(names.length, expect.events_before_error, `events_before_error: ${names}`)
+  if ('first_event' in expect) assert.equal(names[0], expect.first_event, `first_event: ${names}`)
+  if ('last_event' in expect) assert.equal(names[names.length - 1], expect.last_event, `last_event: ${names}`)
+  if ('elapsed_ms_min' in expect) assert.ok(out.elapsed >= expect.elapsed_ms_min, `elapsed_ms_min ${expect.elapsed_ms_min}: took ${out.elapsed} ms`)
+}
+
+function pointer(doc, ptr) {
+  if (ptr === '') return doc
+  let cur = doc
+  for (const raw of ptr.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (cur === null || typeof cur !== 'object' || !(key in cur)) return undefined
+    cur = cur[key]
+  }
+  return cur
+}
+
+function checkMock(expect, stats) {
+  checkKeys(expect, ['token_mints', 'requests_by_credential', 'by_path', 'total_requests'], 'expect_mock')
+  const sections = { token_mints: stats.token_mints, requests_by_credential: stats.requests.by_credential, by_path: stats.requests.by_path }
+  for (const [key, got] of Object.entries(sections)) {
+    for (const [name, n] of Object.entries(expect[key] ?? {})) {
+      assert.equal(got?.[name] ?? 0, n, `mock ${key}.${name}`)
+    }
+  }
+  if ('total_requests' in expect) assert.equal(stats.requests.total, expect.total_requests, 'mock total_requests')
+}
+
+async function runScenario(scenario) {
+  checkKeys(scenario, ['name', 'description', 'mock', 'config', 'steps', 'expect_mock', 'expect_config_error'], 'scenario')
+  await mock.reset()
+  if (scenario.mock) await mock.state(scenario.mock)
+  const vars = { ...baseVars }
+  const config = substitute(scenario.config, vars)
+  if (scenario.expect_config_error) {
+    checkKeys(scenario.expect_config_error, ['message_contains'], 'expect_config_error')
+    let err
+    try {
+      new Client(config).close()
+    } catch (e) {
+      err = e
+    }
+    assert.ok(err, 'expected a config error, the client was built')
+    assert.ok(err instanceof CozeError, `expected a CozeError, got ${err}`)
+    assert.equal(err.code, 'COZE_CONFIG', err.message)
+    for (const s of scenario.expect_config_error.message_contains) assert.ok(err.message.includes(s), `config error ${JSON.stringify(err.message)} does not mention ${JSON.stringify(s)}`)
+    return
+  }
+  const client = new Client(config)
+  try {
+    for (const [i, rawStep] of (scenario.steps ?? []).entries()) {
+      const step = substitute(rawStep, vars)
+      try {
+        checkKeys(step, ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save'], 'step')
+        const expect = step.expect ?? {}
+        if ('set_mode' in step) client.setMode(step.set_mode)
+        else if ('mock' in step) await mock.state(step.mock)
+        else if ('sleep_ms' in step) await new Promise((r) => setTimeout(r, step.sleep_ms))
+        else if ('concurrent' in step) {
+          const outs = await Promise.all(Array.from({ length: step.concurrent }, () => call(client, step)))
+          for (const out of outs) check(expect, out)
+        } else {
+          const times = step.repeat ?? 1
+          for (let n = 0; n < times; n++) {
+            const out = await call(client, step)
+            check(expect, out)
+            for (const [name, ptr] of Object.entries(step.save ?? {})) {
+              const v = pointer(JSON.parse(out.body ?? 'null'), ptr)
+              if (v === undefined) throw new Error(`save: ${ptr} not in body`)
+              vars[name] = typeof v === 'string' ? v : JSON.stringify(v)
+            }
+          }
+        }
+      } catch (e) {
+        e.message = `step ${i}: ${e.message}`
+        throw e
+      }
+    }
+  } finally {
+    client.close()
+  }
+  if (scenario.expect_mock) checkMock(scenario.expect_mock, await mock.stats())
+}
+
+test('the runner fails on an unknown step, expectation or scenario key', async () => {
+  const config = { base_url: '${BASE_URL}', personal: { type: 'pat', token: '${PERSONAL_PAT}' } }
+  const request = { method: 'GET', path: '/v1/workspaces' }
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ teleport: {} }] }), /unknown key `teleport` in step/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { colour: 'red' } }] }), /unknown key `colour` in expect/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { error: { kind: 'api', hue: 1 } } }] }), /unknown key `hue` in expect.error|expected error/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_mock: { ghosts: 1 } }), /unknown key `ghosts` in expect_mock/)
+  await assert.rejects(runScenario({ name: 'x', config, surprise: true }), /unknown key `surprise` in scenario/)
+})
+
+for (const file of files) {
+  test(`scenario ${file.replace(/\.json$/, '')}`, async () => {
+    const scenario = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'))
+    await runScenario(scenario)
+  })
+}

@@ -1,0 +1,43 @@
+// Compiled (not run) by types.test.mjs with `tsc --strict --noEmit` against the installed package's index.d.ts.
+import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, TokenRefresh, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes } from 'cozefallback'
+import cjsDefault = require('cozefallback')
+
+export async function usage(): Promise<void> {
+  const client = new Client({ base_url: 'https://api.coze.cn', personal: { type: 'pat', token: 'pat_x' }, enterprise: { type: 'pat', token: 'pat_y' } })
+  const r: CozeResponse = await client.request('GET', '/v1/bots/1', { query: { a: 1 }, headers: { 'X-Trace': 'abc' }, timeoutMs: 5000, signal: AbortSignal.timeout(10) })
+  const status: number = r.status
+  const body: Buffer = r.body
+  const credential: 'personal' | 'enterprise' = r.credential
+  const code: number = r.json<{ code: number }>().code
+  await client.get('/v1/workspaces')
+  await client.post('/v3/chat', { bot_id: '1' })
+  await client.upload('/v1/files/upload', { filename: 'a.txt', data: Buffer.from('x') })
+  const stream = client.stream('POST', '/v3/chat', { json: { stream: true } })
+  for await (const ev of stream) {
+    const e: CozeEvent = ev
+    const id: string | null = e.id
+    void id
+    break
+  }
+  client.setMode('enterprise_first')
+  client.setRefreshHook((t: TokenRefresh) => void t.refreshToken)
+  const m: Record<string, unknown> = client.metrics()
+  const text: string = client.metricsPrometheus()
+  try {
+    await client.get('/x')
+  } catch (err) {
+    if (err instanceof CozeError) {
+      const c: 'COZE_API' | 'COZE_CONFIG' | 'COZE_AUTH' | 'COZE_REAUTH_REQUIRED' | 'COZE_TRANSPORT' | 'COZE_TIMEOUT' | 'COZE_STREAM_INTERRUPTED' | 'COZE_CANCELLED' | 'COZE_INVALID_ARGUMENT' | 'COZE_INTERNAL' = err.code
+      const fields: [number | null, string | null, number | null, string | null] = [err.cozeCode, err.logid, err.httpStatus, err.credential]
+      void c, void fields, void err.previous?.cozeCode
+    }
+  }
+  const app = new OAuthApp({ baseUrl: 'https://api.coze.cn', clientId: '1' })
+  const auth = app.authorizeUrl('https://example.com/cb', { pkce: true })
+  const token = await app.exchangeCode('code', 'https://example.com/cb', auth.codeVerifier)
+  new Client({ personal: token.oauthConfig('1') }).close()
+  cozeAxiosAdapter(client)
+  cozeAxiosInstance(client)
+  void ErrorCodes.API, void cjsDefault.Client, void Client.fromEnv
+  void status, void body, void credential, void code, void m, void text
+}
