@@ -158,6 +158,10 @@ export declare class CozeError extends Error {
   readonly oauthError: string | null
   /** COZE_STREAM_INTERRUPTED: events delivered before the break. */
   readonly eventsDelivered: number
+  /** Coze's own message (`msg` of the failed answer), when there is one. */
+  readonly cozeMessage: string | null
+  /** COZE_API / COZE_AUTH: the failed answer as the server sent it. */
+  readonly response: { status: number; headers: Array<[string, string]>; body: string } | null
   /** When both credentials failed: the first credential's error (also `cause`). */
   readonly previous: CozeError | null
 }

@@ -139,20 +139,20 @@ function settle(response, config) {
 
 /**
  * A Coze API error (business code or HTTP error) as the answer it came from, so the SDK raises its own typed
- * error with the code and log id. The body is rebuilt from the error's fields.
+ * error with the code and log id: the failed answer exactly as the server sent it.
  */
 function apiErrorResponse(err, config, asObject) {
-  const payload = { code: err.cozeCode ?? undefined, msg: err.message, detail: { logid: err.logid ?? undefined } }
-  const headers = { 'content-type': 'application/json' }
-  if (err.logid) headers['x-tt-logid'] = err.logid
-  return {
-    data: asObject ? payload : JSON.stringify(payload),
-    status: err.httpStatus ?? 200,
-    statusText: '',
-    headers,
-    config,
-    request: {},
+  const r = err.response ?? { status: err.httpStatus ?? 200, headers: [], body: '' }
+  const headers = Object.fromEntries(r.headers.map(([k, v]) => [k.toLowerCase(), v]))
+  let data = r.body
+  if (asObject) {
+    try {
+      data = JSON.parse(r.body)
+    } catch {
+      // a non-JSON error page stays text
+    }
   }
+  return { data, status: r.status, statusText: '', headers, config, request: {} }
 }
 
 function sseText(ev) {

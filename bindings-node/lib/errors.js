@@ -35,6 +35,10 @@ class CozeError extends Error {
     this.authorizeUrl = info.authorize_url ?? null
     this.oauthError = info.oauth_error ?? null
     this.eventsDelivered = info.events_delivered ?? 0
+    /** Coze's own message (`msg` of the answer), when there is one. */
+    this.cozeMessage = info.coze_message ?? null
+    /** The failed answer as the server sent it: `{status, headers: [[name, value]], body}` (API and auth errors). */
+    this.response = info.response ?? null
     /** When both credentials failed: the first credential's error. */
     this.previous = this.cause ?? null
   }

@@ -36,6 +36,12 @@ fn error_json(err: &cozefallback::Error) -> serde_json::Value {
         "oauth_error": err.oauth_error(),
         "events_delivered": err.events_delivered(),
         "attempts": err.attempts(),
+        "coze_message": err.coze_message(),
+        "response": err.response().map(|r| serde_json::json!({
+            "status": r.status,
+            "headers": r.headers,
+            "body": String::from_utf8_lossy(&r.body),
+        })),
         "previous": err.previous().map(error_json),
     })
 }

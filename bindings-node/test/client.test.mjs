@@ -200,6 +200,9 @@ test('error shape: COZE_API with cozeCode, logid, httpStatus, credential and the
     assert.ok(e.previous instanceof CozeError)
     assert.equal(e.previous.credential, 'personal')
     assert.equal(e.cause, e.previous)
+    assert.ok(e.cozeMessage && e.message.includes(e.cozeMessage), 'cozeMessage is Coze\'s own msg')
+    assert.equal(e.response.status, 200)
+    assert.equal(JSON.parse(e.response.body).code, 4200)
     return true
   })
   await mock.state({ faults: [{ path: '/v3/chat', action: { type: 'error', code: 4000, http_status: 400 } }] })

@@ -76,6 +76,8 @@ for (const [how, options] of [
     await assert.rejects(api.chat.create({ bot_id: '7359999999999999999', user_id: 'u', additional_messages: message }), (e) => {
       assert.equal(e.code, 4200)
       assert.ok(e.logid)
+      assert.ok(e.msg, 'the SDK sees Coze\'s own msg')
+      assert.ok(!String(e.msg).startsWith('Coze API error'), 'not the library\'s wording')
       return true
     })
     await mock.state({ faults: [{ path: '/v3/chat', action: { type: 'error', code: 4000, http_status: 400 } }] })

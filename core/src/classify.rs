@@ -111,6 +111,7 @@ pub(crate) fn to_error(
                 ),
             );
             e.oauth_error = Some(error.clone());
+            e.coze_message = Some(crate::redact(message));
             e
         }
         Outcome::Api { code, msg } => {
@@ -119,6 +120,7 @@ pub(crate) fn to_error(
                 format!("Coze API error {code}: {msg}{}", code_hint(*code)),
             );
             e.code = Some(*code);
+            e.coze_message = Some(crate::redact(msg));
             e
         }
         Outcome::Http => {

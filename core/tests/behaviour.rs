@@ -391,3 +391,21 @@ async fn jti_is_unique_and_aud_names_the_port() {
     }
     assert_eq!(mock.control().stats()["token_mints"]["account"], 200);
 }
+
+#[tokio::test]
+async fn an_api_error_keeps_coze_s_message_and_the_failed_answer() {
+    let mock = mock().await;
+    let info = mock.info();
+    let config = json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat}});
+    let client = Client::from_json(&config.to_string()).unwrap();
+    mock.control()
+        .set_state(json!({"faults": [{"path": "/v1/bots/", "action": {"type": "error", "code": 4000, "http_status": 400, "msg": "bad bot id"}}]}))
+        .unwrap();
+    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
+    assert_eq!(err.coze_message(), Some("bad bot id"));
+    let answer = err.response().expect("the failed answer");
+    assert_eq!(answer.status, 400);
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(body["code"], 4000);
+    assert!(answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-tt-logid")));
+}
