@@ -35,8 +35,6 @@ bash bindings-python/test.sh
 section "Node"
 bash bindings-node/test.sh
 
-section "soak (short form) and secret scan"
-bash scripts/soak-short.sh
 
 section "done"
 echo "all test suites passed in $((SECONDS - started)) s"

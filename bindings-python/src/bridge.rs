@@ -53,7 +53,11 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
         return None;
     }
     ATTACHED.fetch_add(1, Ordering::SeqCst);
-    let r = if SHUTDOWN.load(Ordering::SeqCst) { None } else { Python::try_attach(f) };
+    let r = if SHUTDOWN.load(Ordering::SeqCst) {
+        None
+    } else {
+        Python::try_attach(f)
+    };
     ATTACHED.fetch_sub(1, Ordering::SeqCst);
     r
 }
@@ -72,7 +76,12 @@ pub fn _shutdown(py: Python<'_>) {
 
 fn complete_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     COMPLETE
-        .get_or_try_init(py, || -> PyResult<Py<PyAny>> { Ok(py.import("cozefallback._aio")?.getattr("_complete")?.unbind()) })
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py
+                .import("cozefallback._aio")?
+                .getattr("_complete")?
+                .unbind())
+        })
         .map(|f| f.bind(py))
 }
 
@@ -111,7 +120,11 @@ pub fn run<T: Send + 'static>(
                         }
                     }
                     Err(RecvTimeoutError::Disconnected) => {
-                        return Err(errors::simple(py, "internal", "a panic occurred inside the client"));
+                        return Err(errors::simple(
+                            py,
+                            "internal",
+                            "a panic occurred inside the client",
+                        ));
                     }
                 }
             }
@@ -128,15 +141,23 @@ pub fn run<T: Send + 'static>(
                             Err(e) => (false, e.into_value(py).into_any()),
                         },
                         Ok(Err(e)) => (false, errors::to_pyerr(py, &e).into_value(py).into_any()),
-                        Err(j) if j.is_cancelled() => {
-                            (false, errors::simple(py, "cancelled", "the call was cancelled").into_value(py).into_any())
-                        }
-                        Err(_) => {
-                            (false, errors::simple(py, "internal", "a panic occurred inside the client").into_value(py).into_any())
-                        }
+                        Err(j) if j.is_cancelled() => (
+                            false,
+                            errors::simple(py, "cancelled", "the call was cancelled")
+                                .into_value(py)
+                                .into_any(),
+                        ),
+                        Err(_) => (
+                            false,
+                            errors::simple(py, "internal", "a panic occurred inside the client")
+                                .into_value(py)
+                                .into_any(),
+                        ),
                     };
                     let done = complete_fn(py).and_then(|complete| {
-                        event_loop.call_method1(py, "call_soon_threadsafe", (complete, future, ok, value)).map(|_| ())
+                        event_loop
+                            .call_method1(py, "call_soon_threadsafe", (complete, future, ok, value))
+                            .map(|_| ())
                     });
                     // A closed loop (the program is exiting) has nobody left to tell.
                     drop(done);

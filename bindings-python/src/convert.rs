@@ -30,7 +30,9 @@ fn to_json_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         if let Ok(u) = obj.extract::<u64>() {
             return Ok(Value::from(u));
         }
-        return Err(PyValueError::new_err("an integer in the JSON body does not fit in 64 bits"));
+        return Err(PyValueError::new_err(
+            "an integer in the JSON body does not fit in 64 bits",
+        ));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return serde_json::Number::from_f64(f.value())
@@ -49,10 +51,18 @@ fn to_json_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Object(map));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().map(|v| to_json_depth(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+        return l
+            .iter()
+            .map(|v| to_json_depth(&v, depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().map(|v| to_json_depth(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+        return t
+            .iter()
+            .map(|v| to_json_depth(&v, depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array);
     }
     // Mappings and other iterables (e.g. pydantic's dumps give dicts; a user may pass a generator).
     if obj.hasattr("items")? {
@@ -63,7 +73,10 @@ fn to_json_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         }
         return to_json_depth(d.as_any(), depth);
     }
-    Err(PyTypeError::new_err(format!("an object of type {} is not JSON serializable", obj.get_type().name()?)))
+    Err(PyTypeError::new_err(format!(
+        "an object of type {} is not JSON serializable",
+        obj.get_type().name()?
+    )))
 }
 
 /// A JSON value as Python objects.

@@ -12,7 +12,10 @@ static FROM_NATIVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 fn factory(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     FROM_NATIVE
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py.import("cozefallback._errors")?.getattr("_from_native")?.unbind())
+            Ok(py
+                .import("cozefallback._errors")?
+                .getattr("_from_native")?
+                .unbind())
         })
         .map(|f| f.bind(py))
 }
@@ -35,8 +38,15 @@ pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bo
     attrs.set_item("attempts", err.attempts())?;
     attrs.set_item("previous", previous)?;
     if let Some(r) = err.response() {
-        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        attrs.set_item("response", (r.status, headers, pyo3::types::PyBytes::new(py, &r.body)))?;
+        let headers: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        attrs.set_item(
+            "response",
+            (r.status, headers, pyo3::types::PyBytes::new(py, &r.body)),
+        )?;
     }
     // `msg` is Coze's own message when there is one (the SDKs' meaning), else the core's description.
     let msg = err.coze_message().unwrap_or(err.message());
@@ -53,7 +63,9 @@ pub fn to_pyerr(py: Python<'_>, err: &cozefallback::Error) -> PyErr {
 
 /// A `CozeError` subclass for a binding-level failure of the given kind (`invalid_argument`, `internal`, ...).
 pub fn simple(py: Python<'_>, kind: &str, message: &str) -> PyErr {
-    let build = || -> PyResult<Bound<'_, PyAny>> { factory(py)?.call1((kind, message, message, PyDict::new(py))) };
+    let build = || -> PyResult<Bound<'_, PyAny>> {
+        factory(py)?.call1((kind, message, message, PyDict::new(py)))
+    };
     match build() {
         Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,

@@ -70,7 +70,8 @@ impl PyResponse {
     }
     /// The body parsed as JSON.
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("json")?.call_method1("loads", (PyBytes::new(py, &self.body),))
+        py.import("json")?
+            .call_method1("loads", (PyBytes::new(py, &self.body),))
     }
     fn __repr__(&self) -> String {
         format!(
@@ -127,7 +128,10 @@ impl PyEvent {
     }
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
         let me = slf.get();
-        Ok((slf.get_type().into_any(), (me.event.clone(), me.data.clone(), me.id.clone())))
+        Ok((
+            slf.get_type().into_any(),
+            (me.event.clone(), me.data.clone(), me.id.clone()),
+        ))
     }
     fn __repr__(&self) -> String {
         let data: String = self.data.chars().take(80).collect();
@@ -140,7 +144,16 @@ impl PyEvent {
 
 fn event_opt_to_py(py: Python<'_>, e: Option<cozefallback::Event>) -> PyResult<Py<PyAny>> {
     match e {
-        Some(e) => Ok(Bound::new(py, PyEvent { event: e.event, data: e.data, id: e.id })?.into_any().unbind()),
+        Some(e) => Ok(Bound::new(
+            py,
+            PyEvent {
+                event: e.event,
+                data: e.data,
+                id: e.id,
+            },
+        )?
+        .into_any()
+        .unbind()),
         None => Ok(py.None()),
     }
 }
@@ -191,7 +204,9 @@ impl NativeStream {
         let inner = self.inner.clone();
         let work = async move {
             let mut guard = inner.lock().await;
-            let Some(stream) = guard.as_mut() else { return Ok(None) };
+            let Some(stream) = guard.as_mut() else {
+                return Ok(None);
+            };
             let r = stream.next().await;
             if !matches!(r, Ok(Some(_))) {
                 *guard = None; // finished or broken: release the connection now
@@ -265,7 +280,10 @@ fn build_request(
     if let Some(j) = json {
         req.body = Body::Json(convert::to_json(j)?);
     } else if let Some(d) = data {
-        req.body = Body::Bytes { content_type: None, data: Bytes::copy_from_slice(d) };
+        req.body = Body::Bytes {
+            content_type: None,
+            data: Bytes::copy_from_slice(d),
+        };
     } else if let Some((name, content)) = file {
         req = Request::upload(path, name, Bytes::copy_from_slice(content))
             .timeout_opt(req.timeout)
@@ -273,7 +291,9 @@ fn build_request(
     }
     if let Some(t) = timeout {
         if !(t.is_finite() && t > 0.0) {
-            return Err(PyValueError::new_err("timeout must be a positive number of seconds"));
+            return Err(PyValueError::new_err(
+                "timeout must be a positive number of seconds",
+            ));
         }
         req.timeout = Some(Duration::from_secs_f64(t));
     }
@@ -299,7 +319,11 @@ impl RequestExt for Request {
 
 impl NativeClient {
     fn get(&self, py: Python<'_>) -> PyResult<Client> {
-        self.client.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| closed_error(py))
+        self.client
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| closed_error(py))
     }
 }
 
@@ -315,7 +339,9 @@ impl NativeClient {
         log::refresh(py);
         let _rt = cozefallback::runtime().enter();
         let client = Client::from_json(config).map_err(|e| errors::to_pyerr(py, &e))?;
-        Ok(NativeClient { client: RwLock::new(Some(client)) })
+        Ok(NativeClient {
+            client: RwLock::new(Some(client)),
+        })
     }
 
     /// Builds a client from the official SDKs' environment variables.
@@ -324,7 +350,9 @@ impl NativeClient {
         log::refresh(py);
         let _rt = cozefallback::runtime().enter();
         let client = Client::from_env().map_err(|e| errors::to_pyerr(py, &e))?;
-        Ok(NativeClient { client: RwLock::new(Some(client)) })
+        Ok(NativeClient {
+            client: RwLock::new(Some(client)),
+        })
     }
 
     /// Sends a request (or opens a stream when `stream` is true). `file` = (filename, bytes) sends a multipart
@@ -351,14 +379,33 @@ impl NativeClient {
     ) -> PyResult<Py<PyAny>> {
         let client = self.get(py)?;
         let file_ref = file.as_ref().map(|(n, d)| (n.clone(), d.as_slice()));
-        let req = build_request(method, path, query, headers, json.as_ref(), data, file_ref, timeout)?;
+        let req = build_request(
+            method,
+            path,
+            query,
+            headers,
+            json.as_ref(),
+            data,
+            file_ref,
+            timeout,
+        )?;
         drop(file);
         if auto {
             bridge::run(py, aio, async move { client.send(req).await }, reply_to_py)
         } else if stream {
-            bridge::run(py, aio, async move { client.stream(req).await }, stream_to_py)
+            bridge::run(
+                py,
+                aio,
+                async move { client.stream(req).await },
+                stream_to_py,
+            )
         } else {
-            bridge::run(py, aio, async move { client.request(req).await }, response_to_py)
+            bridge::run(
+                py,
+                aio,
+                async move { client.request(req).await },
+                response_to_py,
+            )
         }
     }
 
@@ -369,9 +416,18 @@ impl NativeClient {
         let kind = match credential {
             "personal" => CredentialKind::Personal,
             "enterprise" => CredentialKind::Enterprise,
-            other => return Err(PyValueError::new_err(format!("unknown credential {other:?}: expected personal or enterprise"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown credential {other:?}: expected personal or enterprise"
+                )));
+            }
         };
-        bridge::run(py, aio, async move { client.fetch_token(kind).await }, |py, ()| Ok(py.None()))
+        bridge::run(
+            py,
+            aio,
+            async move { client.fetch_token(kind).await },
+            |py, ()| Ok(py.None()),
+        )
     }
 
     /// Changes the routing mode (the cut-over switch).
@@ -416,7 +472,10 @@ impl NativeClient {
                         let d = PyDict::new(py);
                         d.set_item("credential", r.credential.as_str())?;
                         d.set_item("access_token", r.access_token.expose())?;
-                        d.set_item("refresh_token", r.refresh_token.as_ref().map(|s| s.expose()))?;
+                        d.set_item(
+                            "refresh_token",
+                            r.refresh_token.as_ref().map(|s| s.expose()),
+                        )?;
                         d.set_item("expires_at", r.expires_at)?;
                         f.call1(py, (d,))?;
                         Ok(())
@@ -434,7 +493,11 @@ impl NativeClient {
 
     /// Drops the client: its connections close; later calls raise.
     fn close(&self) {
-        let taken = self.client.write().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = self
+            .client
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(c) = taken {
             let _rt = cozefallback::runtime().enter();
             drop(c);
@@ -444,7 +507,10 @@ impl NativeClient {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.client.read().unwrap_or_else(|e| e.into_inner()).is_none()
+        self.client
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 }
 
@@ -457,7 +523,10 @@ pub struct NativeOAuthApp {
 fn token_to_py(py: Python<'_>, t: cozefallback::OAuthToken) -> PyResult<Py<PyAny>> {
     let d = PyDict::new(py);
     d.set_item("access_token", t.access_token.expose())?;
-    d.set_item("refresh_token", t.refresh_token.as_ref().map(|s| s.expose()))?;
+    d.set_item(
+        "refresh_token",
+        t.refresh_token.as_ref().map(|s| s.expose()),
+    )?;
     d.set_item("expires_at", t.expires_at)?;
     Ok(d.into_any().unbind())
 }
@@ -476,41 +545,96 @@ fn device_to_py(py: Python<'_>, c: cozefallback::DeviceCode) -> PyResult<Py<PyAn
 impl NativeOAuthApp {
     #[new]
     #[pyo3(signature = (base_url, client_id, client_secret=None))]
-    fn new(py: Python<'_>, base_url: &str, client_id: &str, client_secret: Option<String>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        base_url: &str,
+        client_id: &str,
+        client_secret: Option<String>,
+    ) -> PyResult<Self> {
         log::refresh(py);
-        let app = OAuthApp::new(base_url, client_id, client_secret.map(Secret::new)).map_err(|e| errors::to_pyerr(py, &e))?;
+        let app = OAuthApp::new(base_url, client_id, client_secret.map(Secret::new))
+            .map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeOAuthApp { app: Arc::new(app) })
     }
 
     /// (url, state, code_verifier or None).
     #[pyo3(signature = (redirect_uri, workspace_id=None, pkce=true))]
-    fn authorize_url(&self, redirect_uri: &str, workspace_id: Option<&str>, pkce: bool) -> (String, String, Option<String>) {
+    fn authorize_url(
+        &self,
+        redirect_uri: &str,
+        workspace_id: Option<&str>,
+        pkce: bool,
+    ) -> (String, String, Option<String>) {
         let a = self.app.authorize_url(redirect_uri, workspace_id, pkce);
-        (a.url, a.state, a.code_verifier.map(|v| v.expose().to_string()))
+        (
+            a.url,
+            a.state,
+            a.code_verifier.map(|v| v.expose().to_string()),
+        )
     }
 
     #[pyo3(signature = (code, redirect_uri, code_verifier=None, *, aio=None))]
-    fn exchange_code(&self, py: Python<'_>, code: String, redirect_uri: String, code_verifier: Option<String>, aio: Aio) -> PyResult<Py<PyAny>> {
+    fn exchange_code(
+        &self,
+        py: Python<'_>,
+        code: String,
+        redirect_uri: String,
+        code_verifier: Option<String>,
+        aio: Aio,
+    ) -> PyResult<Py<PyAny>> {
         let app = self.app.clone();
-        bridge::run(py, aio, async move { app.exchange_code(&code, &redirect_uri, code_verifier.as_deref()).await }, token_to_py)
+        bridge::run(
+            py,
+            aio,
+            async move {
+                app.exchange_code(&code, &redirect_uri, code_verifier.as_deref())
+                    .await
+            },
+            token_to_py,
+        )
     }
 
     #[pyo3(signature = (refresh_token, *, aio=None))]
     fn refresh(&self, py: Python<'_>, refresh_token: String, aio: Aio) -> PyResult<Py<PyAny>> {
         let app = self.app.clone();
-        bridge::run(py, aio, async move { app.refresh(&refresh_token).await }, token_to_py)
+        bridge::run(
+            py,
+            aio,
+            async move { app.refresh(&refresh_token).await },
+            token_to_py,
+        )
     }
 
     #[pyo3(signature = (workspace_id=None, *, aio=None))]
-    fn device_code(&self, py: Python<'_>, workspace_id: Option<String>, aio: Aio) -> PyResult<Py<PyAny>> {
+    fn device_code(
+        &self,
+        py: Python<'_>,
+        workspace_id: Option<String>,
+        aio: Aio,
+    ) -> PyResult<Py<PyAny>> {
         let app = self.app.clone();
-        bridge::run(py, aio, async move { app.device_code(workspace_id.as_deref()).await }, device_to_py)
+        bridge::run(
+            py,
+            aio,
+            async move { app.device_code(workspace_id.as_deref()).await },
+            device_to_py,
+        )
     }
 
     #[pyo3(signature = (device_code, *, aio=None))]
-    fn poll_device_token(&self, py: Python<'_>, device_code: String, aio: Aio) -> PyResult<Py<PyAny>> {
+    fn poll_device_token(
+        &self,
+        py: Python<'_>,
+        device_code: String,
+        aio: Aio,
+    ) -> PyResult<Py<PyAny>> {
         let app = self.app.clone();
-        bridge::run(py, aio, async move { app.poll_device_token(&device_code).await }, token_to_py)
+        bridge::run(
+            py,
+            aio,
+            async move { app.poll_device_token(&device_code).await },
+            token_to_py,
+        )
     }
 
     #[pyo3(signature = (device_code, user_code, verification_uri, expires_in, interval, *, aio=None))]
@@ -526,8 +650,19 @@ impl NativeOAuthApp {
         aio: Aio,
     ) -> PyResult<Py<PyAny>> {
         let app = self.app.clone();
-        let code = cozefallback::DeviceCode { device_code, user_code, verification_uri, expires_in, interval };
-        bridge::run(py, aio, async move { app.wait_device_token(&code).await }, token_to_py)
+        let code = cozefallback::DeviceCode {
+            device_code,
+            user_code,
+            verification_uri,
+            expires_in,
+            interval,
+        };
+        bridge::run(
+            py,
+            aio,
+            async move { app.wait_device_token(&code).await },
+            token_to_py,
+        )
     }
 }
 
@@ -556,6 +691,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_refresh_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(redact, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_shutdown, m)?)?;
-    m.py().import("atexit")?.call_method1("register", (m.getattr("_shutdown")?,))?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (m.getattr("_shutdown")?,))?;
     Ok(())
 }

@@ -21,7 +21,10 @@ static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     LOGGER
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py.import("logging")?.call_method1("getLogger", ("cozefallback",))?.unbind())
+            Ok(py
+                .import("logging")?
+                .call_method1("getLogger", ("cozefallback",))?
+                .unbind())
         })
         .map(|l| l.bind(py))
 }
@@ -34,9 +37,17 @@ pub fn refresh(py: Python<'_>) {
             return Ok(100);
         }
         // Honour logging.disable() too.
-        let disabled_below: u32 = lg.getattr("manager")?.getattr("disable")?.extract().unwrap_or(0);
+        let disabled_below: u32 = lg
+            .getattr("manager")?
+            .getattr("disable")?
+            .extract()
+            .unwrap_or(0);
         let eff: u32 = lg.call_method0("getEffectiveLevel")?.extract()?;
-        Ok(if disabled_below >= eff { disabled_below + 1 } else { eff })
+        Ok(if disabled_below >= eff {
+            disabled_below + 1
+        } else {
+            eff
+        })
     })()
     .unwrap_or(30);
     LEVEL.store(level, Ordering::Relaxed);
@@ -85,7 +96,8 @@ impl Subscriber for PyLogging {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         let level = py_level(metadata.level());
         // The core's own records at every level; its HTTP stack's (hyper, reqwest) only from WARNING up.
-        (level >= 30 || metadata.target().starts_with("cozefallback")) && level >= LEVEL.load(Ordering::Relaxed)
+        (level >= 30 || metadata.target().starts_with("cozefallback"))
+            && level >= LEVEL.load(Ordering::Relaxed)
     }
     fn new_span(&self, _: &Attributes<'_>) -> Id {
         Id::from_u64(1)
@@ -106,7 +118,16 @@ impl Subscriber for PyLogging {
                 let lg = logger(py)?;
                 let record = lg.call_method1(
                     "makeRecord",
-                    ("cozefallback", level, file, line, text, py.None(), py.None(), target),
+                    (
+                        "cozefallback",
+                        level,
+                        file,
+                        line,
+                        text,
+                        py.None(),
+                        py.None(),
+                        target,
+                    ),
                 )?;
                 lg.call_method1("handle", (record,))?;
                 Ok(())

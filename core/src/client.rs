@@ -402,7 +402,11 @@ impl Client {
             let token = match cred.token(&inner.http, hook.as_ref()).await {
                 Ok(t) => t,
                 // An OBO refresh the server refuses (invalid_grant, revoked app): only the user can fix it.
-                Err(e) if cred.is_obo() && e.kind == ErrorKind::Auth && e.http_status.is_some_and(|s| (400..500).contains(&s)) => {
+                Err(e)
+                    if cred.is_obo()
+                        && e.kind == ErrorKind::Auth
+                        && e.http_status.is_some_and(|s| (400..500).contains(&s)) =>
+                {
                     return Err(Failure::Final(self.reauth_error(cred, e)));
                 }
                 Err(e) => return Err(Failure::Final(e)),
@@ -424,7 +428,11 @@ impl Client {
             let headers = header_pairs(resp.headers());
             let logid_header = header_str(resp.headers(), "x-tt-logid");
             let content_type = header_str(resp.headers(), "content-type").unwrap_or_default();
-            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             if streaming != Want::Full
                 && status < 400
                 && content_type.starts_with("text/event-stream")
@@ -531,7 +539,11 @@ impl Client {
                 ));
             }
             let mut err = tag(classify::to_error(&outcome, status, logid, &body));
-            err.response = Some(crate::error::FailedResponse { status, headers, body });
+            err.response = Some(crate::error::FailedResponse {
+                status,
+                headers,
+                body,
+            });
             let code = match &outcome {
                 Outcome::Api { code, .. } => Some(*code),
                 _ => None,
@@ -564,7 +576,9 @@ impl Client {
             let declined = status == 429 || code == Some(RATE_LIMITED);
             let gateway = matches!(status, 502..=504) && code.is_none();
             if declined || (gateway && prep.idempotent) {
-                let retry_after = retry_after.as_deref().and_then(|v| classify::parse_retry_after(v, unix_now()));
+                let retry_after = retry_after
+                    .as_deref()
+                    .and_then(|v| classify::parse_retry_after(v, unix_now()));
                 if self.may_retry(&mut retries, deadline, retry_after).await {
                     continue;
                 }

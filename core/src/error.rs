@@ -283,7 +283,10 @@ pub struct FailedResponse {
 
 impl fmt::Debug for FailedResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FailedResponse").field("status", &self.status).field("body_len", &self.body.len()).finish()
+        f.debug_struct("FailedResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 

@@ -101,16 +101,26 @@ impl Http {
     }
 
     /// Reads a whole body, each chunk within the idle limit, all before the deadline.
-    pub(crate) async fn read_body(&self, resp: &mut reqwest::Response, deadline: Instant, cap: u64) -> Result<Bytes> {
+    pub(crate) async fn read_body(
+        &self,
+        resp: &mut reqwest::Response,
+        deadline: Instant,
+        cap: u64,
+    ) -> Result<Bytes> {
         let mut out: Option<Vec<u8>> = None;
         let mut first: Option<Bytes> = None;
         loop {
-            let limit = self.idle.min(deadline.saturating_duration_since(Instant::now()));
+            let limit = self
+                .idle
+                .min(deadline.saturating_duration_since(Instant::now()));
             match tokio::time::timeout(limit, resp.chunk()).await {
                 Ok(Ok(Some(chunk))) => {
-                    let held = out.as_ref().map_or(0, Vec::len) + first.as_ref().map_or(0, Bytes::len);
+                    let held =
+                        out.as_ref().map_or(0, Vec::len) + first.as_ref().map_or(0, Bytes::len);
                     if (held + chunk.len()) as u64 > cap {
-                        return Err(Error::transport(format!("the response body is larger than the cap of {cap} bytes")));
+                        return Err(Error::transport(format!(
+                            "the response body is larger than the cap of {cap} bytes"
+                        )));
                     }
                     // Most Coze answers arrive in one chunk: keep it as is and copy only from the second on.
                     match (&mut out, first.take()) {
@@ -125,7 +135,11 @@ impl Http {
                 }
                 Ok(Ok(None)) => return Ok(out.map(Bytes::from).or(first).unwrap_or_default()),
                 Ok(Err(e)) => return Err(transport_error(&e)),
-                Err(_) => return Err(Error::timeout("the response body stalled past the idle timeout or the deadline")),
+                Err(_) => {
+                    return Err(Error::timeout(
+                        "the response body stalled past the idle timeout or the deadline",
+                    ));
+                }
             }
         }
     }

@@ -16,8 +16,17 @@ const BUCKETS: [f64; 14] = [
 
 /// "success" and every error kind name.
 const OUTCOMES: [&str; 11] = [
-    "success", "config", "api", "auth", "reauth_required", "transport", "timeout", "stream_interrupted", "cancelled",
-    "invalid_argument", "internal",
+    "success",
+    "config",
+    "api",
+    "auth",
+    "reauth_required",
+    "transport",
+    "timeout",
+    "stream_interrupted",
+    "cancelled",
+    "invalid_argument",
+    "internal",
 ];
 const CREDENTIALS: [&str; 3] = ["personal", "enterprise", "none"];
 
@@ -45,7 +54,10 @@ impl Metrics {
         took: Duration,
     ) {
         let cred = credential.map_or(2, CredentialKind::index);
-        let slot = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(OUTCOMES.len() - 1);
+        let slot = OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(OUTCOMES.len() - 1);
         self.requests[cred][slot].fetch_add(1, Relaxed);
         self.attempts.fetch_add(u64::from(attempts), Relaxed);
         let secs = took.as_secs_f64();
@@ -90,7 +102,10 @@ impl Metrics {
             .collect();
         let per_cred = |a: &[AtomicU64; 2]| serde_json::json!({"personal": a[0].load(Relaxed), "enterprise": a[1].load(Relaxed)});
         let count = self.latency_count.load(Relaxed);
-        let buckets: serde_json::Map<String, serde_json::Value> = BUCKETS.iter().zip(self.cumulative_buckets()).map(|(b, n)| (b.to_string(), n.into()))
+        let buckets: serde_json::Map<String, serde_json::Value> = BUCKETS
+            .iter()
+            .zip(self.cumulative_buckets())
+            .map(|(b, n)| (b.to_string(), n.into()))
             .collect();
         serde_json::json!({
             "mode": mode,
@@ -234,7 +249,8 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "cozefallback_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
-                n);
+                n
+            );
         }
         let count = self.latency_count.load(Relaxed);
         let _ = writeln!(

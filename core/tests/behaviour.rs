@@ -162,7 +162,10 @@ async fn a_refused_obo_refresh_requires_reauthorization() {
                      "refresh_token": "czr_revoked", "redirect_uri": REDIRECT},
     });
     let client = Client::from_json(&config.to_string()).unwrap();
-    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ReauthRequired, "{err}");
     assert!(err.authorize_url().unwrap().contains(&info.oauth_client_id));
     assert_eq!(err.previous().map(|p| p.kind()), Some(ErrorKind::Auth));
@@ -254,9 +257,16 @@ async fn a_failing_token_endpoint_keeps_serving_the_still_valid_token() {
     // next ones until expiry) must still be served by the valid token.
     for _ in 0..60 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let resp = client.request(Request::get(format!("/v1/bots/{bot}"))).await.expect("still served by the valid token");
+        let resp = client
+            .request(Request::get(format!("/v1/bots/{bot}")))
+            .await
+            .expect("still served by the valid token");
         assert_eq!(resp.status, 200);
-        if client.metrics()["token_refresh_failures"]["personal"].as_u64().unwrap() >= 1 {
+        if client.metrics()["token_refresh_failures"]["personal"]
+            .as_u64()
+            .unwrap()
+            >= 1
+        {
             return;
         }
     }
@@ -396,16 +406,25 @@ async fn jti_is_unique_and_aud_names_the_port() {
 async fn an_api_error_keeps_coze_s_message_and_the_failed_answer() {
     let mock = mock().await;
     let info = mock.info();
-    let config = json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat}});
+    let config =
+        json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat}});
     let client = Client::from_json(&config.to_string()).unwrap();
     mock.control()
         .set_state(json!({"faults": [{"path": "/v1/bots/", "action": {"type": "error", "code": 4000, "http_status": 400, "msg": "bad bot id"}}]}))
         .unwrap();
-    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
     assert_eq!(err.coze_message(), Some("bad bot id"));
     let answer = err.response().expect("the failed answer");
     assert_eq!(answer.status, 400);
     let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(body["code"], 4000);
-    assert!(answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-tt-logid")));
+    assert!(
+        answer
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-tt-logid"))
+    );
 }

@@ -8,7 +8,9 @@ use cozefallback::{Client, ErrorKind, Request};
 use serde_json::json;
 
 async fn mock() -> MockServer {
-    MockServer::start(MockOptions::default()).await.expect("start the mock")
+    MockServer::start(MockOptions::default())
+        .await
+        .expect("start the mock")
 }
 
 fn pat_client(base: &str, token: &str, extra: serde_json::Value) -> Client {
@@ -36,12 +38,23 @@ async fn token_endpoint_down_at_start_fails_fast_with_a_clear_error() {
     });
     let client = Client::from_json(&config.to_string()).unwrap();
     let started = Instant::now();
-    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
     assert!(err.to_string().contains("token request"), "{err}");
     assert!(err.to_string().contains("503"), "{err}");
-    assert_eq!(mock.control().stats()["token_requests"], 3, "one try and two retries");
+    assert_eq!(
+        mock.control().stats()["token_requests"],
+        3,
+        "one try and two retries"
+    );
 }
 
 #[tokio::test]
@@ -53,9 +66,15 @@ async fn a_ten_megabyte_body_arrives_whole() {
         .set_state(json!({"faults": [{"path": "/v1/bots/", "action": {"type": "body", "body": big, "content_type": "application/json", "http_status": 200}}]}))
         .unwrap();
     let client = pat_client(&info.base_url, &info.personal_pat, json!({}));
-    let resp = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap();
+    let resp = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap();
     assert_eq!(resp.body.len(), big.len());
-    assert_eq!(resp.json().unwrap()["data"].as_str().unwrap().len(), 10 << 20);
+    assert_eq!(
+        resp.json().unwrap()["data"].as_str().unwrap().len(),
+        10 << 20
+    );
 }
 
 #[tokio::test]
@@ -71,10 +90,17 @@ async fn retry_after_as_an_http_date_is_honoured() {
         .unwrap();
     let client = pat_client(&info.base_url, &info.personal_pat, json!({}));
     let started = Instant::now();
-    let resp = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap();
+    let resp = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap();
     assert_eq!(resp.attempts, 2);
     // The date has one-second resolution: at least one second must have been waited.
-    assert!(started.elapsed() >= Duration::from_millis(900), "waited only {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited only {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -85,19 +111,40 @@ async fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
         .set_state(json!({"faults": [{"path": "/v1/bots/", "action": {"type": "http", "http_status": 429,
             "body": "{\"code\":4009,\"msg\":\"slow down\"}", "content_type": "application/json", "retry_after": "30"}}]}))
         .unwrap();
-    let client = pat_client(&info.base_url, &info.personal_pat, json!({"timeouts": {"total_ms": 2000}}));
+    let client = pat_client(
+        &info.base_url,
+        &info.personal_pat,
+        json!({"timeouts": {"total_ms": 2000}}),
+    );
     let started = Instant::now();
-    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(err.code(), Some(4009));
     assert_eq!(err.http_status(), Some(429));
 }
 
 #[tokio::test]
 async fn dns_failure_is_a_transport_error() {
-    let client = pat_client("https://coze-mock-does-not-exist.invalid", "pat_x", json!({"timeouts": {"connect_ms": 3000, "total_ms": 8000}, "retry": {"max_retries": 0}}));
-    let err = client.request(Request::get("/v1/workspaces")).await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Transport | ErrorKind::Timeout), "{err:?}");
+    let client = pat_client(
+        "https://coze-mock-does-not-exist.invalid",
+        "pat_x",
+        json!({"timeouts": {"connect_ms": 3000, "total_ms": 8000}, "retry": {"max_retries": 0}}),
+    );
+    let err = client
+        .request(Request::get("/v1/workspaces"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Transport | ErrorKind::Timeout),
+        "{err:?}"
+    );
     assert!(!err.to_string().contains("pat_x"));
 }
 
@@ -106,18 +153,36 @@ async fn tls_spoken_to_a_plain_http_port_is_a_transport_error() {
     let mock = mock().await;
     let info = mock.info();
     let https = info.base_url.replace("http://", "https://");
-    let client = pat_client(&https, &info.personal_pat, json!({"retry": {"max_retries": 0}}));
-    let err = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap_err();
+    let client = pat_client(
+        &https,
+        &info.personal_pat,
+        json!({"retry": {"max_retries": 0}}),
+    );
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
-    assert_eq!(mock.control().stats()["requests"]["total"], 0, "nothing readable reached the server");
+    assert_eq!(
+        mock.control().stats()["requests"]["total"],
+        0,
+        "nothing readable reached the server"
+    );
 }
 
 #[tokio::test]
 async fn a_body_over_the_cap_is_refused_before_sending() {
     let mock = mock().await;
     let info = mock.info();
-    let client = pat_client(&info.base_url, &info.personal_pat, json!({"max_body_bytes": 1024}));
-    let err = client.upload("/v1/files/upload", "big.bin", vec![0u8; 4096]).await.unwrap_err();
+    let client = pat_client(
+        &info.base_url,
+        &info.personal_pat,
+        json!({"max_body_bytes": 1024}),
+    );
+    let err = client
+        .upload("/v1/files/upload", "big.bin", vec![0u8; 4096])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.to_string().contains("max_body_bytes"), "{err}");
     assert_eq!(mock.control().stats()["requests"]["total"], 0);
@@ -138,7 +203,9 @@ fn http_date(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let name = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
+    let name = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(month - 1) as usize];
     format!("{weekday}, {day:02} {name} {year} {h:02}:{m:02}:{s:02} GMT")
 }
 

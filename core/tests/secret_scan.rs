@@ -39,7 +39,11 @@ impl tracing::Subscriber for Capture {
     }
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = Line(format!("{} {} ", event.metadata().level(), event.metadata().target()));
+        let mut line = Line(format!(
+            "{} {} ",
+            event.metadata().level(),
+            event.metadata().target()
+        ));
         event.record(&mut line);
         self.0.lock().unwrap().push(line.0);
     }
@@ -49,7 +53,11 @@ impl tracing::Subscriber for Capture {
 
 /// Finds a token-shaped secret: a known secret value, or an unredacted Coze token prefix followed by its body.
 fn leaks(text: &str, known: &[String]) -> Vec<String> {
-    let mut found: Vec<String> = known.iter().filter(|s| text.contains(s.as_str())).map(|s| format!("{:.10}...", s)).collect();
+    let mut found: Vec<String> = known
+        .iter()
+        .filter(|s| text.contains(s.as_str()))
+        .map(|s| format!("{:.10}...", s))
+        .collect();
     for prefix in ["pat_", "czs_", "czu_", "czr_", "eyJ"] {
         for (i, _) in text.match_indices(prefix) {
             let next = text[i + prefix.len()..].chars().next();
@@ -77,23 +85,40 @@ async fn nothing_a_run_prints_holds_a_secret() {
     // PAT -> JWT, across the move, with streams and uploads.
     let jwt = json!({"type": "jwt", "client_id": info.jwt_client_id, "private_key": info.private_key_pem,
                      "public_key_id": info.jwt_kid, "enterprise_id": info.enterprise_id});
-    let config_text = json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat},
-                             "enterprise": jwt}).to_string();
+    let config_text =
+        json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat},
+                             "enterprise": jwt})
+        .to_string();
     let config = Config::from_json(&config_text).unwrap();
     texts.push(format!("{config:?}"));
     let client = Client::new(config).unwrap();
     texts.push(format!("{client:?}"));
-    let r = client.request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap();
+    let r = client
+        .request(Request::get(format!("/v1/bots/{bot}")))
+        .await
+        .unwrap();
     texts.push(format!("{r:?}"));
     control.set_moved(true);
     let chat = json!({"bot_id": bot, "user_id": "u", "stream": true, "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]});
-    let mut stream = client.stream(Request::post_json("/v3/chat", chat)).await.unwrap();
+    let mut stream = client
+        .stream(Request::post_json("/v3/chat", chat))
+        .await
+        .unwrap();
     texts.push(format!("{stream:?}"));
     while let Some(ev) = stream.next().await.unwrap() {
         texts.push(format!("{ev:?}"));
     }
-    texts.push(format!("{:?}", client.upload("/v1/files/upload", "a.txt", b"hello".to_vec()).await.unwrap()));
-    let err = client.request(Request::get("/v1/bots/7350000000000000777")).await.unwrap_err();
+    texts.push(format!(
+        "{:?}",
+        client
+            .upload("/v1/files/upload", "a.txt", b"hello".to_vec())
+            .await
+            .unwrap()
+    ));
+    let err = client
+        .request(Request::get("/v1/bots/7350000000000000777"))
+        .await
+        .unwrap_err();
     texts.push(format!("{err:?}"));
     texts.push(err.to_string());
     texts.push(client.metrics().to_string());
@@ -101,20 +126,41 @@ async fn nothing_a_run_prints_holds_a_secret() {
 
     // A personal token Coze refuses (wrong region), and a token endpoint that fails.
     let wrong = Client::from_json(&json!({"base_url": info.base_url, "personal": {"type": "pat", "token": "pat_wrongregionsecret123"}}).to_string()).unwrap();
-    let e = wrong.request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap_err();
+    let e = wrong
+        .request(Request::get(format!("/v1/bots/{bot}")))
+        .await
+        .unwrap_err();
     texts.push(format!("{e:?} {e}"));
     control.set_state(json!({"faults": [{"path": "/api/permission/oauth2/", "action": {"type": "oauth_error", "error": "invalid_client", "http_status": 401}}]})).unwrap();
     let failing = Client::from_json(&config_text).unwrap();
-    let e = failing.request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap_err();
+    let e = failing
+        .request(Request::get(format!("/v1/bots/{bot}")))
+        .await
+        .unwrap_err();
     texts.push(format!("{e:?} {e}"));
     control.reset();
 
     // OBO: code exchange, refresh on rejection with the hook, then re-authorization.
     let http = reqwest::Client::new();
-    let code: serde_json::Value = http.post(format!("{}/__mock/oauth/code", info.base_url))
-        .json(&json!({"redirect_uri": "http://127.0.0.1/cb"})).send().await.unwrap().json().await.unwrap();
-    let app = OAuthApp::new(&info.base_url, &info.oauth_client_id, Some(Secret::new(info.oauth_client_secret.clone()))).unwrap();
-    let tokens = app.exchange_code(code["code"].as_str().unwrap(), "http://127.0.0.1/cb", None).await.unwrap();
+    let code: serde_json::Value = http
+        .post(format!("{}/__mock/oauth/code", info.base_url))
+        .json(&json!({"redirect_uri": "http://127.0.0.1/cb"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app = OAuthApp::new(
+        &info.base_url,
+        &info.oauth_client_id,
+        Some(Secret::new(info.oauth_client_secret.clone())),
+    )
+    .unwrap();
+    let tokens = app
+        .exchange_code(code["code"].as_str().unwrap(), "http://127.0.0.1/cb", None)
+        .await
+        .unwrap();
     texts.push(format!("{tokens:?}"));
     let obo = Client::from_json(&json!({"base_url": info.base_url, "mode": "personal_only", "personal": {
         "type": "oauth", "client_id": info.oauth_client_id, "client_secret": info.oauth_client_secret,
@@ -122,9 +168,14 @@ async fn nothing_a_run_prints_holds_a_secret() {
         "redirect_uri": "http://127.0.0.1/cb"}}).to_string()).unwrap();
     let hook_seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = hook_seen.clone();
-    obo.set_refresh_hook(Some(Arc::new(move |r: &TokenRefresh| sink.lock().unwrap().push(format!("{r:?}")))));
+    obo.set_refresh_hook(Some(Arc::new(move |r: &TokenRefresh| {
+        sink.lock().unwrap().push(format!("{r:?}"))
+    })));
     control.set_state(json!({"faults": [{"path": "/v1/bots/", "credential": "personal", "action": {"type": "error", "code": 4100, "http_status": 401}}]})).unwrap();
-    let e = obo.request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap_err();
+    let e = obo
+        .request(Request::get(format!("/v1/bots/{bot}")))
+        .await
+        .unwrap_err();
     texts.push(format!("{e:?} {e}"));
     texts.extend(hook_seen.lock().unwrap().iter().cloned());
     texts.push(obo.metrics_prometheus());
@@ -151,7 +202,10 @@ async fn nothing_a_run_prints_holds_a_secret() {
         "pat_wrongregionsecret123".into(),
     ];
     let logs = capture.0.lock().unwrap().clone();
-    assert!(!logs.is_empty(), "the run logged nothing: the scan would prove nothing");
+    assert!(
+        !logs.is_empty(),
+        "the run logged nothing: the scan would prove nothing"
+    );
     let mut problems = Vec::new();
     for (i, text) in texts.iter().chain(logs.iter()).enumerate() {
         let found = leaks(text, &known);
@@ -159,13 +213,24 @@ async fn nothing_a_run_prints_holds_a_secret() {
             problems.push(format!("#{i}: {found:?} in {text:.300}"));
         }
     }
-    assert!(problems.is_empty(), "secrets leaked:\n{}", problems.join("\n"));
-    println!("scanned {} outputs and {} log records: no secret", texts.len(), logs.len());
+    assert!(
+        problems.is_empty(),
+        "secrets leaked:\n{}",
+        problems.join("\n")
+    );
+    println!(
+        "scanned {} outputs and {} log records: no secret",
+        texts.len(),
+        logs.len()
+    );
 }
 
 #[test]
 fn the_scanner_sees_a_leak() {
-    assert_eq!(leaks("served by pat_*** in 1 attempt", &[]), Vec::<String>::new());
+    assert_eq!(
+        leaks("served by pat_*** in 1 attempt", &[]),
+        Vec::<String>::new()
+    );
     assert_eq!(leaks("Bearer czs_abcdef", &[]).len(), 1);
     assert_eq!(leaks("-----BEGIN PRIVATE KEY-----", &[]).len(), 1);
     assert_eq!(leaks("client secret s3cr3t", &["s3cr3t".into()]).len(), 1);

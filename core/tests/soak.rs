@@ -27,7 +27,10 @@ fn injected_cause(err: &Error) -> Option<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn live_migration_under_load_loses_nothing() {
-    let requests: usize = std::env::var("SOAK_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let requests: usize = std::env::var("SOAK_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
     let concurrency = 64;
     let mock = MockServer::start(MockOptions::default()).await.unwrap();
     let info = mock.info();
@@ -118,7 +121,11 @@ async fn live_migration_under_load_loses_nothing() {
     for w in workers {
         outcomes.extend(w.await.unwrap());
     }
-    assert_eq!(outcomes.len(), requests, "every request answered exactly once");
+    assert_eq!(
+        outcomes.len(),
+        requests,
+        "every request answered exactly once"
+    );
 
     let mut attempts = 0u64;
     let mut excused: BTreeMap<&str, usize> = BTreeMap::new();
@@ -139,14 +146,33 @@ async fn live_migration_under_load_loses_nothing() {
     let seen = stats["requests"]["total"].as_u64().unwrap();
     let succeeded = outcomes.iter().filter(|o| o.is_ok()).count();
     let metrics = client.metrics();
-    println!("soak: {requests} requests, {concurrency} in flight, move at {}", requests / 2);
-    println!("  succeeded {succeeded}, failed by injected faults {excused:?}, unexplained {}", unexplained.len());
+    println!(
+        "soak: {requests} requests, {concurrency} in flight, move at {}",
+        requests / 2
+    );
+    println!(
+        "  succeeded {succeeded}, failed by injected faults {excused:?}, unexplained {}",
+        unexplained.len()
+    );
     println!("  attempts reported {attempts}, requests the mock saw {seen}");
     println!(
         "  token mints {} (mock {}), refresh failures {}, retries {}, fallbacks {}",
-        metrics["token_mints"], stats["token_mints"], metrics["token_refresh_failures"], metrics["retries_total"], metrics["fallbacks"]
+        metrics["token_mints"],
+        stats["token_mints"],
+        metrics["token_refresh_failures"],
+        metrics["retries_total"],
+        metrics["fallbacks"]
     );
-    assert!(unexplained.is_empty(), "failures no injected fault explains: {unexplained:#?}");
-    assert_eq!(attempts, seen, "the client's attempts and the mock's count of requests agree");
-    assert!(succeeded as f64 >= requests as f64 * 0.97, "only {succeeded} of {requests} succeeded");
+    assert!(
+        unexplained.is_empty(),
+        "failures no injected fault explains: {unexplained:#?}"
+    );
+    assert_eq!(
+        attempts, seen,
+        "the client's attempts and the mock's count of requests agree"
+    );
+    assert!(
+        succeeded as f64 >= requests as f64 * 0.97,
+        "only {succeeded} of {requests} succeeded"
+    );
 }

@@ -28,7 +28,11 @@ fn event() -> impl Strategy<Value = Event> {
         .prop_map(|(event, lines, id)| Event {
             event,
             // A value starting with a space loses it (the framing's optional space); avoid that ambiguity.
-            data: lines.iter().map(|l| l.trim_start_matches(' ').to_string()).collect::<Vec<_>>().join("\n"),
+            data: lines
+                .iter()
+                .map(|l| l.trim_start_matches(' ').to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
             id,
         })
 }

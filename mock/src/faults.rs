@@ -124,7 +124,8 @@ pub(crate) fn take(
     streaming: bool,
 ) -> Option<FaultAction> {
     let fault = faults.iter_mut().find(|f| {
-        f.matches(path, method, credential, streaming) && f.probability.is_none_or(|p| rand::random::<f64>() < p)
+        f.matches(path, method, credential, streaming)
+            && f.probability.is_none_or(|p| rand::random::<f64>() < p)
     })?;
     if let Some(t) = fault.times.as_mut() {
         *t -= 1;

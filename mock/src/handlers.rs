@@ -48,9 +48,16 @@ pub(crate) fn route(shared: &Shared, ctx: &Ctx, p: Principal) -> Reply {
         (&Method::GET, "/v1/bots") => bots_list(shared, ctx, p),
         (&Method::GET, "/v1/workspaces") => workspaces(shared, p),
         (&Method::GET, "/v1/space/published_bots_list") => published_bots(shared, ctx, p),
-        (&Method::GET, path) => match (path.strip_prefix("/v1/bots/"), path.strip_prefix("/v1/workflows/")) {
-            (Some(id), _) if !id.is_empty() && !id.contains('/') => bot_retrieve(shared, ctx, p, id),
-            (_, Some(id)) if !id.is_empty() && !id.contains('/') => workflow_retrieve(shared, ctx, p, id),
+        (&Method::GET, path) => match (
+            path.strip_prefix("/v1/bots/"),
+            path.strip_prefix("/v1/workflows/"),
+        ) {
+            (Some(id), _) if !id.is_empty() && !id.contains('/') => {
+                bot_retrieve(shared, ctx, p, id)
+            }
+            (_, Some(id)) if !id.is_empty() && !id.contains('/') => {
+                workflow_retrieve(shared, ctx, p, id)
+            }
             _ => Err(unknown_endpoint(ctx)),
         },
         _ => Err(unknown_endpoint(ctx)),

@@ -15,7 +15,11 @@ use serde_json::{Value, json};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn pat_config(info: &coze_mock::MockInfo, mode: &str) -> String {
@@ -60,7 +64,10 @@ async fn round_trips(mock: &MockServer, requests: usize) {
             tokio::spawn(async move {
                 for i in 0..per_task {
                     let bot = &bots[(t + i) % bots.len()];
-                    let r = client.request(Request::get(format!("/v1/bots/{bot}"))).await.expect("request");
+                    let r = client
+                        .request(Request::get(format!("/v1/bots/{bot}")))
+                        .await
+                        .expect("request");
                     attempts.fetch_add(u64::from(r.attempts), std::sync::atomic::Ordering::Relaxed);
                 }
             })
@@ -87,8 +94,16 @@ async fn round_trips(mock: &MockServer, requests: usize) {
         }
     }
     let seed = seed_attempts as f64 / sample as f64;
-    println!("1. round trips per request after the move ({} requests, 32 in flight, {} bots)", per_task * 32, bots.len());
-    println!("   cozefallback {ours:.4}   seed recipe {seed:.4}   ratio seed/ours {:.2}x   goal <= 1.01: {}", seed / ours, pass(ours <= 1.01));
+    println!(
+        "1. round trips per request after the move ({} requests, 32 in flight, {} bots)",
+        per_task * 32,
+        bots.len()
+    );
+    println!(
+        "   cozefallback {ours:.4}   seed recipe {seed:.4}   ratio seed/ours {:.2}x   goal <= 1.01: {}",
+        seed / ours,
+        pass(ours <= 1.01)
+    );
 }
 
 async fn cold_start_mints(mock: &MockServer, concurrent: usize) {
@@ -100,7 +115,12 @@ async fn cold_start_mints(mock: &MockServer, concurrent: usize) {
     let tasks: Vec<_> = (0..concurrent)
         .map(|_| {
             let (client, bot) = (client.clone(), bot.clone());
-            tokio::spawn(async move { client.request(Request::get(format!("/v1/bots/{bot}"))).await.map(|r| r.attempts) })
+            tokio::spawn(async move {
+                client
+                    .request(Request::get(format!("/v1/bots/{bot}")))
+                    .await
+                    .map(|r| r.attempts)
+            })
         })
         .collect();
     let mut ok = 0;
@@ -109,7 +129,9 @@ async fn cold_start_mints(mock: &MockServer, concurrent: usize) {
     }
     let stats = mock.control().stats();
     let mints = |k: &str| stats["token_mints"][k].as_u64().unwrap_or(0);
-    println!("2. {concurrent} concurrent cold-start requests on JWT credentials after the move: {ok} succeeded");
+    println!(
+        "2. {concurrent} concurrent cold-start requests on JWT credentials after the move: {ok} succeeded"
+    );
     println!(
         "   token mints: account {} enterprise {}   goal 1 per target: {}",
         mints("account"),
@@ -125,7 +147,12 @@ async fn overhead(mock: &MockServer, rounds: usize) {
     // The bare call sends the same protocol headers the core (and the official SDKs) send, so that the ratio
     // measures the library, not a different request.
     let mut sdk_headers = reqwest::header::HeaderMap::new();
-    sdk_headers.insert("user-agent", format!("cozefallback/{}", cozefallback::VERSION).parse().unwrap());
+    sdk_headers.insert(
+        "user-agent",
+        format!("cozefallback/{}", cozefallback::VERSION)
+            .parse()
+            .unwrap(),
+    );
     sdk_headers.insert(
         "x-coze-client-user-agent",
         json!({"version": cozefallback::VERSION, "lang": "rust", "lang_version": "", "os_name": std::env::consts::OS, "os_version": ""})
@@ -133,18 +160,30 @@ async fn overhead(mock: &MockServer, rounds: usize) {
             .parse()
             .unwrap(),
     );
-    let bare = reqwest::Client::builder().tcp_nodelay(true).default_headers(sdk_headers).build().unwrap();
+    let bare = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .default_headers(sdk_headers)
+        .build()
+        .unwrap();
     let url = format!("{}/v1/bots/{}", info.base_url, info.bots[0]);
     let bearer = format!("Bearer {}", info.personal_pat);
     let (mut ours, mut theirs) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for i in 0..rounds + 200 {
         // Interleave the two so that machine noise hits both alike; the first 200 warm up.
         let t = Instant::now();
-        let r = client.request(Request::get(format!("/v1/bots/{}", info.bots[0]))).await.unwrap();
+        let r = client
+            .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+            .await
+            .unwrap();
         let a = t.elapsed();
         assert_eq!(r.status, 200);
         let t = Instant::now();
-        let resp = bare.get(&url).header("Authorization", &bearer).send().await.unwrap();
+        let resp = bare
+            .get(&url)
+            .header("Authorization", &bearer)
+            .send()
+            .await
+            .unwrap();
         let body = resp.bytes().await.unwrap();
         let _: Value = serde_json::from_slice(&body).unwrap();
         let b = t.elapsed();
@@ -166,7 +205,11 @@ async fn overhead(mock: &MockServer, rounds: usize) {
         (ratio - 1.0) * 100.0,
         pass(ratio <= 1.05)
     );
-    println!("   p99 cozefallback {:?}   bare reqwest {:?}", percentile(&ours, 0.99), percentile(&theirs, 0.99));
+    println!(
+        "   p99 cozefallback {:?}   bare reqwest {:?}",
+        percentile(&ours, 0.99),
+        percentile(&theirs, 0.99)
+    );
 }
 
 fn pass(ok: bool) -> &'static str {
@@ -174,9 +217,14 @@ fn pass(ok: bool) -> &'static str {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let mock = MockServer::start(MockOptions::default()).await.expect("mock");
+        let mock = MockServer::start(MockOptions::default())
+            .await
+            .expect("mock");
         round_trips(&mock, arg("--requests", 10_000)).await;
         cold_start_mints(&mock, arg("--concurrent", 1_000)).await;
         overhead(&mock, arg("--rounds", 3_000)).await;
