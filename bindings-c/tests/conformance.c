@@ -1,0 +1,592 @@
+/*
+ * The C conformance runner: every tests/scenarios/ *.json file through the C API against the coze-mock binary.
+ *
+ *   conformance SCENARIO_DIR     (the mock's base URL in COZE_MOCK_URL)
+ *
+ * Prints one line per scenario and a final "N passed, M failed"; exits non-zero on any failure, on an unknown
+ * step or expectation key, or when no scenario is found.
+ */
+#define _GNU_SOURCE
+#include <glob.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cozefallback.h"
+#include "json.h"
+#include "mockhttp.h"
+
+static const char *g_base;
+
+/* ---- small helpers ---------------------------------------------------------------------------------------- */
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Replaces every occurrence of `from` in `s` (freed) by `to`; returns a new string. */
+static char *replace_all(char *s, const char *from, const char *to) {
+    size_t fl = strlen(from), tl = strlen(to), count = 0;
+    for (char *p = strstr(s, from); p; p = strstr(p + fl, from)) count++;
+    if (!count) return s;
+    char *out = malloc(strlen(s) + count * tl + 1 - count * fl + 1), *o = out;
+    char *p = s, *hit;
+    while ((hit = strstr(p, from))) {
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, to, tl);
+        o += tl;
+        p = hit + fl;
+    }
+    strcpy(o, p);
+    free(s);
+    return out;
+}
+
+/* A value escaped for use inside a JSON string literal. */
+static char *json_escaped(const char *value) {
+    jval v = {0};
+    v.type = J_STR;
+    v.raw = (char *)value;
+    char *quoted = json_dump(&v);
+    size_t n = strlen(quoted);
+    memmove(quoted, quoted + 1, n - 2);
+    quoted[n - 2] = 0;
+    return quoted;
+}
+
+typedef struct {
+    char *name[64];
+    char *value[64]; /* already JSON-escaped */
+    int n;
+} vars_t;
+
+static void vars_set(vars_t *v, const char *name, const char *raw_value) {
+    char key[128];
+    snprintf(key, sizeof key, "${%s}", name);
+    for (int i = 0; i < v->n; i++)
+        if (!strcmp(v->name[i], key)) {
+            free(v->value[i]);
+            v->value[i] = json_escaped(raw_value);
+            return;
+        }
+    if (v->n == 64) return;
+    v->name[v->n] = strdup(key);
+    v->value[v->n] = json_escaped(raw_value);
+    v->n++;
+}
+
+static void vars_free(vars_t *v) {
+    for (int i = 0; i < v->n; i++) free(v->name[i]), free(v->value[i]);
+    v->n = 0;
+}
+
+static char *substitute(const char *text, const vars_t *v) {
+    char *s = strdup(text);
+    for (int i = 0; i < v->n; i++) s = replace_all(s, v->name[i], v->value[i]);
+    return s;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int fail(char *why, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* Every key of `obj` must be in the NULL-terminated `allowed` list. */
+static int check_keys(const jval *obj, const char *const *allowed, const char *what, char *why, size_t n) {
+    if (!obj) return 1;
+    if (obj->type != J_OBJ) return fail(why, n, "%s is not an object", what);
+    for (size_t i = 0; i < obj->len; i++) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++) ok |= !strcmp(*a, obj->keys[i]);
+        if (!ok) return fail(why, n, "unknown key `%s` in %s", obj->keys[i], what);
+    }
+    return 1;
+}
+
+/* ---- one call through the C API ------------------------------------------------------------------------- */
+
+typedef struct {
+    cozefallback_status status;
+    cozefallback_error *err; /* set when the call (or the stream) failed */
+    int has_response;
+    unsigned http_status;
+    const char *credential; /* static strings from the library */
+    int has_attempts;
+    unsigned attempts;
+    char *body;
+    int events;
+    char *first_event, *last_event;
+    double elapsed_ms;
+} outcome;
+
+static void outcome_free(outcome *o) {
+    cozefallback_error_free(o->err);
+    free(o->body);
+    free(o->first_event);
+    free(o->last_event);
+    memset(o, 0, sizeof *o);
+}
+
+static cozefallback_request *build_request(const jval *spec, char *why, size_t n) {
+    static const char *const keys[] = {"method", "path", "query", "json", "headers", NULL};
+    if (!check_keys(spec, keys, "request", why, n)) return NULL;
+    const char *method = json_str(json_get(spec, "method")), *path = json_str(json_get(spec, "path"));
+    if (!method || !path) { fail(why, n, "request needs method and path"); return NULL; }
+    cozefallback_request *req = NULL;
+    cozefallback_error *err = NULL;
+    if (cozefallback_request_new(method, path, &req, &err) != COZEFALLBACK_STATUS_OK) {
+        fail(why, n, "request_new: %s", cozefallback_error_message(err));
+        cozefallback_error_free(err);
+        return NULL;
+    }
+    const jval *q = json_get(spec, "query"), *h = json_get(spec, "headers"), *body = json_get(spec, "json");
+    for (size_t i = 0; q && i < q->len; i++) {
+        char *num = NULL;
+        const char *val = json_str(q->items[i]);
+        if (!val) val = num = json_dump(q->items[i]);
+        cozefallback_request_add_query(req, q->keys[i], val, NULL);
+        free(num);
+    }
+    for (size_t i = 0; h && i < h->len; i++) cozefallback_request_add_header(req, h->keys[i], json_str(h->items[i]), NULL);
+    if (body) {
+        char *text = json_dump(body);
+        cozefallback_request_set_body(req, (const uint8_t *)text, strlen(text), "application/json", NULL);
+        free(text);
+    }
+    return req;
+}
+
+static void take_error(outcome *o, cozefallback_status st, cozefallback_error *err) {
+    o->status = st;
+    o->err = err;
+    o->credential = cozefallback_error_credential(err);
+    o->has_attempts = 1;
+    o->attempts = cozefallback_error_attempts(err);
+}
+
+static void take_response(outcome *o, cozefallback_response *resp) {
+    size_t len = 0;
+    const uint8_t *body = cozefallback_response_body(resp, &len);
+    o->has_response = 1;
+    o->http_status = cozefallback_response_status(resp);
+    o->credential = cozefallback_response_credential(resp);
+    o->has_attempts = 1;
+    o->attempts = cozefallback_response_attempts(resp);
+    o->body = strndup((const char *)body, len);
+    cozefallback_response_free(resp);
+}
+
+/* Runs the call of a step (request, upload or stream). Returns 0 (with `why`) when the step is malformed. */
+static int call(cozefallback_client *client, const jval *step, outcome *o, char *why, size_t n) {
+    memset(o, 0, sizeof *o);
+    double started = now_ms();
+    const jval *spec;
+    cozefallback_error *err = NULL;
+    cozefallback_response *resp = NULL;
+    if ((spec = json_get(step, "request"))) {
+        cozefallback_request *req = build_request(spec, why, n);
+        if (!req) return 0;
+        cozefallback_status st = cozefallback_client_send(client, req, NULL, &resp, &err);
+        cozefallback_request_free(req);
+        if (st == COZEFALLBACK_STATUS_OK) take_response(o, resp);
+        else take_error(o, st, err);
+    } else if ((spec = json_get(step, "upload"))) {
+        static const char *const keys[] = {"path", "filename", "content", NULL};
+        if (!check_keys(spec, keys, "upload", why, n)) return 0;
+        const char *path = json_str(json_get(spec, "path")), *filename = json_str(json_get(spec, "filename")),
+                   *content = json_str(json_get(spec, "content"));
+        if (!path || !filename || !content) return fail(why, n, "upload needs path, filename and content");
+        cozefallback_status st = cozefallback_client_upload_bytes(client, path, (const uint8_t *)content,
+                                                                  strlen(content), filename, NULL, &resp, &err);
+        if (st == COZEFALLBACK_STATUS_OK) take_response(o, resp);
+        else take_error(o, st, err);
+    } else if ((spec = json_get(step, "stream"))) {
+        cozefallback_request *req = build_request(spec, why, n);
+        if (!req) return 0;
+        cozefallback_stream *stream = NULL;
+        cozefallback_status st = cozefallback_stream_open(client, req, NULL, &stream, &err);
+        cozefallback_request_free(req);
+        if (st != COZEFALLBACK_STATUS_OK) {
+            take_error(o, st, err);
+        } else {
+            o->http_status = cozefallback_stream_status(stream);
+            o->credential = cozefallback_stream_credential(stream);
+            o->has_attempts = 1;
+            o->attempts = cozefallback_stream_attempts(stream);
+            for (;;) {
+                cozefallback_event *ev = NULL;
+                st = cozefallback_stream_next(stream, NULL, &ev, &err);
+                if (st != COZEFALLBACK_STATUS_OK) {
+                    o->status = st;
+                    o->err = err;
+                    break;
+                }
+                if (!ev) break;
+                const char *name = cozefallback_event_name(ev);
+                if (!o->first_event) o->first_event = strdup(name);
+                free(o->last_event);
+                o->last_event = strdup(name);
+                o->events++;
+                cozefallback_event_free(ev);
+            }
+            cozefallback_stream_close(stream, NULL);
+            cozefallback_stream_free(stream);
+        }
+    } else {
+        return fail(why, n, "step has no call");
+    }
+    o->elapsed_ms = now_ms() - started;
+    return 1;
+}
+
+/* ---- expectations --------------------------------------------------------------------------------------- */
+
+static int check(const jval *expect, const outcome *o, char *why, size_t n) {
+    static const char *const keys[] = {"status", "credential", "attempts", "json_code", "body_contains", "error",
+                                       "events_min", "first_event", "last_event", "events_before_error",
+                                       "elapsed_ms_min", NULL};
+    if (!expect) return 1;
+    if (!check_keys(expect, keys, "expect", why, n)) return 0;
+    const jval *e = json_get(expect, "error");
+    if (e) {
+        static const char *const ekeys[] = {"kind", "code", "http_status", "previous_code", "previous_credential",
+                                            NULL};
+        if (!check_keys(e, ekeys, "expect.error", why, n)) return 0;
+        if (!o->err) return fail(why, n, "expected an error of kind %s, the call succeeded", json_str(json_get(e, "kind")));
+        const char *kind = json_str(json_get(e, "kind"));
+        if (kind && strcmp(kind, cozefallback_error_kind_name(o->err)))
+            return fail(why, n, "error.kind: expected %s, got %s (%s)", kind, cozefallback_error_kind_name(o->err),
+                        cozefallback_error_message(o->err));
+        if (cozefallback_error_kind(o->err) != o->status) return fail(why, n, "error kind and returned status differ");
+        const jval *v;
+        if ((v = json_get(e, "code")) && json_int(v) != cozefallback_error_code(o->err))
+            return fail(why, n, "error.code: expected %lld, got %lld (%s)", (long long)json_int(v),
+                        (long long)cozefallback_error_code(o->err), cozefallback_error_message(o->err));
+        if ((v = json_get(e, "http_status")) && json_int(v) != cozefallback_error_http_status(o->err))
+            return fail(why, n, "error.http_status: expected %lld, got %u", (long long)json_int(v),
+                        cozefallback_error_http_status(o->err));
+        if ((v = json_get(e, "previous_code")) && json_int(v) != cozefallback_error_previous_code(o->err))
+            return fail(why, n, "error.previous_code: expected %lld, got %lld", (long long)json_int(v),
+                        (long long)cozefallback_error_previous_code(o->err));
+        if ((v = json_get(e, "previous_credential"))) {
+            const char *got = cozefallback_error_credential(cozefallback_error_previous(o->err));
+            if (!got || strcmp(got, json_str(v)))
+                return fail(why, n, "error.previous_credential: expected %s, got %s", json_str(v), got ? got : "none");
+        }
+    } else if (o->err) {
+        return fail(why, n, "unexpected %s error: %s", cozefallback_error_kind_name(o->err),
+                    cozefallback_error_message(o->err));
+    }
+    const jval *v;
+    if ((v = json_get(expect, "status")) && (!o->http_status || json_int(v) != o->http_status))
+        return fail(why, n, "status: expected %lld, got %u", (long long)json_int(v), o->http_status);
+    if ((v = json_get(expect, "credential")) && (!o->credential || strcmp(json_str(v), o->credential)))
+        return fail(why, n, "credential: expected %s, got %s", json_str(v), o->credential ? o->credential : "none");
+    if ((v = json_get(expect, "attempts")) && (!o->has_attempts || json_int(v) != o->attempts))
+        return fail(why, n, "attempts: expected %lld, got %u", (long long)json_int(v), o->attempts);
+    if ((v = json_get(expect, "json_code"))) {
+        jval *body = o->body ? json_parse(o->body, NULL) : NULL;
+        jval *code = json_get(body, "code");
+        int ok = code && code->type == J_NUM && json_int(code) == json_int(v);
+        json_free(body);
+        if (!ok) return fail(why, n, "json_code: expected %lld in %s", (long long)json_int(v), o->body ? o->body : "(no body)");
+    }
+    if ((v = json_get(expect, "body_contains")) && (!o->body || !strstr(o->body, json_str(v))))
+        return fail(why, n, "body_contains: %s not in %s", json_str(v), o->body ? o->body : "(no body)");
+    if ((v = json_get(expect, "events_min")) && o->events < json_int(v))
+        return fail(why, n, "events_min: expected at least %lld, got %d", (long long)json_int(v), o->events);
+    if ((v = json_get(expect, "events_before_error")) && o->events != json_int(v))
+        return fail(why, n, "events_before_error: expected %lld, got %d", (long long)json_int(v), o->events);
+    if ((v = json_get(expect, "first_event")) && (!o->first_event || strcmp(o->first_event, json_str(v))))
+        return fail(why, n, "first_event: expected %s, got %s", json_str(v), o->first_event ? o->first_event : "none");
+    if ((v = json_get(expect, "last_event")) && (!o->last_event || strcmp(o->last_event, json_str(v))))
+        return fail(why, n, "last_event: expected %s, got %s", json_str(v), o->last_event ? o->last_event : "none");
+    if ((v = json_get(expect, "elapsed_ms_min")) && o->elapsed_ms < (double)json_int(v))
+        return fail(why, n, "elapsed_ms_min: expected >= %lld ms, took %.0f ms", (long long)json_int(v), o->elapsed_ms);
+    return 1;
+}
+
+static int check_mock(const jval *want, char *why, size_t n) {
+    static const char *const keys[] = {"token_mints", "requests_by_credential", "by_path", "total_requests", NULL};
+    if (!check_keys(want, keys, "expect_mock", why, n)) return 0;
+    char *text = NULL;
+    if (mock_http(g_base, "GET", "/__mock/stats", NULL, &text) != 200) { free(text); return fail(why, n, "GET /__mock/stats failed"); }
+    jval *stats = json_parse(text, NULL);
+    free(text);
+    int ok = 1;
+    static const char *const groups[][2] = {{"token_mints", "/token_mints"},
+                                            {"requests_by_credential", "/requests/by_credential"},
+                                            {"by_path", "/requests/by_path"}};
+    for (int g = 0; ok && g < 3; g++) {
+        const jval *w = json_get(want, groups[g][0]);
+        const jval *have = json_pointer(stats, groups[g][1]);
+        for (size_t i = 0; ok && w && i < w->len; i++) {
+            const jval *got = json_get(have, w->keys[i]);
+            int64_t gv = got ? json_int(got) : 0;
+            if (gv != json_int(w->items[i]))
+                ok = fail(why, n, "mock %s.%s: expected %lld, got %lld", groups[g][0], w->keys[i],
+                          (long long)json_int(w->items[i]), (long long)gv);
+        }
+    }
+    const jval *total = json_get(want, "total_requests");
+    if (ok && total) {
+        int64_t got = json_int(json_pointer(stats, "/requests/total"));
+        if (got != json_int(total)) ok = fail(why, n, "mock total_requests: expected %lld, got %lld", (long long)json_int(total), (long long)got);
+    }
+    json_free(stats);
+    return ok;
+}
+
+/* ---- steps ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    cozefallback_client *client;
+    const jval *step;
+    const jval *expect;
+    int ok;
+    char why[512];
+} worker_t;
+
+static void *concurrent_worker(void *arg) {
+    worker_t *w = arg;
+    outcome o;
+    w->ok = call(w->client, w->step, &o, w->why, sizeof w->why) && check(w->expect, &o, w->why, sizeof w->why);
+    outcome_free(&o);
+    return NULL;
+}
+
+static int save_vars(const jval *save, const outcome *o, vars_t *vars, char *why, size_t n) {
+    jval *body = o->body ? json_parse(o->body, NULL) : NULL;
+    int ok = 1;
+    for (size_t i = 0; ok && save && i < save->len; i++) {
+        const jval *v = json_pointer(body, json_str(save->items[i]));
+        if (!v) { ok = fail(why, n, "save: %s not in body", json_str(save->items[i])); break; }
+        char *dumped = NULL;
+        const char *s = json_str(v);
+        if (!s) s = dumped = json_dump(v);
+        vars_set(vars, save->keys[i], s);
+        free(dumped);
+    }
+    json_free(body);
+    return ok;
+}
+
+static int run_step(cozefallback_client *client, const jval *step, vars_t *vars, char *why, size_t n) {
+    static const char *const keys[] = {"request", "stream", "upload", "concurrent", "repeat", "set_mode",
+                                       "mock", "sleep_ms", "expect", "save", NULL};
+    if (!check_keys(step, keys, "step", why, n)) return 0;
+    const jval *expect = json_get(step, "expect"), *v;
+    if ((v = json_get(step, "set_mode"))) {
+        cozefallback_error *err = NULL;
+        if (cozefallback_client_set_mode(client, json_str(v), &err) != COZEFALLBACK_STATUS_OK) {
+            fail(why, n, "set_mode: %s", cozefallback_error_message(err));
+            cozefallback_error_free(err);
+            return 0;
+        }
+        return 1;
+    }
+    if ((v = json_get(step, "mock"))) {
+        char *body = json_dump(v);
+        int st = mock_http(g_base, "POST", "/__mock/state", body, NULL);
+        free(body);
+        return st == 200 ? 1 : fail(why, n, "POST /__mock/state answered %d", st);
+    }
+    if ((v = json_get(step, "sleep_ms"))) {
+        usleep((useconds_t)json_int(v) * 1000);
+        return 1;
+    }
+    if ((v = json_get(step, "concurrent"))) {
+        int count = (int)json_int(v);
+        worker_t *workers = calloc((size_t)count, sizeof *workers);
+        pthread_t *threads = calloc((size_t)count, sizeof *threads);
+        for (int i = 0; i < count; i++) {
+            workers[i] = (worker_t){client, step, expect, 0, {0}};
+            pthread_create(&threads[i], NULL, concurrent_worker, &workers[i]);
+        }
+        int ok = 1;
+        for (int i = 0; i < count; i++) {
+            pthread_join(threads[i], NULL);
+            if (ok && !workers[i].ok) ok = fail(why, n, "concurrent call %d: %s", i, workers[i].why);
+        }
+        free(workers);
+        free(threads);
+        return ok;
+    }
+    int times = (v = json_get(step, "repeat")) ? (int)json_int(v) : 1;
+    for (int i = 0; i < times; i++) {
+        outcome o;
+        int ok = call(client, step, &o, why, n) && check(expect, &o, why, n) &&
+                 save_vars(json_get(step, "save"), &o, vars, why, n);
+        outcome_free(&o);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* ---- scenarios ------------------------------------------------------------------------------------------ */
+
+static int run_scenario(const char *path, const vars_t *base_vars, char *why, size_t n) {
+    char *raw = read_file(path);
+    if (!raw) return fail(why, n, "cannot read %s", path);
+    char *text = substitute(raw, base_vars);
+    free(raw);
+    const char *perr = NULL;
+    jval *sc = json_parse(text, &perr);
+    free(text);
+    if (!sc) return fail(why, n, "bad scenario JSON: %s", perr);
+    static const char *const keys[] = {"name", "description", "mock", "config", "steps", "expect_mock",
+                                       "expect_config_error", NULL};
+    int ok = check_keys(sc, keys, "scenario", why, n);
+    vars_t vars = {0};
+    for (int i = 0; i < base_vars->n; i++) {
+        vars.name[i] = strdup(base_vars->name[i]);
+        vars.value[i] = strdup(base_vars->value[i]);
+    }
+    vars.n = base_vars->n;
+    cozefallback_client *client = NULL;
+    if (ok && mock_http(g_base, "POST", "/__mock/reset", "{}", NULL) != 200) ok = fail(why, n, "mock reset failed");
+    const jval *mock = json_get(sc, "mock");
+    if (ok && mock) {
+        char *body = json_dump(mock);
+        if (mock_http(g_base, "POST", "/__mock/state", body, NULL) != 200) ok = fail(why, n, "mock state refused");
+        free(body);
+    }
+    if (ok) {
+        char *config = json_dump(json_get(sc, "config"));
+        cozefallback_error *err = NULL;
+        cozefallback_status st = cozefallback_client_new(config, &client, &err);
+        free(config);
+        const jval *want = json_get(sc, "expect_config_error");
+        if (want) {
+            static const char *const ckeys[] = {"message_contains", NULL};
+            if (!check_keys(want, ckeys, "expect_config_error", why, n)) ok = 0;
+            else if (st == COZEFALLBACK_STATUS_OK) ok = fail(why, n, "expected a config error, the client was built");
+            else if (st != COZEFALLBACK_STATUS_CONFIG || client != NULL)
+                ok = fail(why, n, "expected a config error, got %s: %s", cozefallback_error_kind_name(err),
+                          cozefallback_error_message(err));
+            else {
+                const jval *parts = json_get(want, "message_contains");
+                for (size_t i = 0; ok && parts && i < parts->len; i++)
+                    if (!strstr(cozefallback_error_message(err), json_str(parts->items[i])))
+                        ok = fail(why, n, "config error \"%s\" does not mention \"%s\"", cozefallback_error_message(err),
+                                  json_str(parts->items[i]));
+            }
+            cozefallback_error_free(err);
+            cozefallback_client_free(client);
+            json_free(sc);
+            vars_free(&vars);
+            return ok;
+        }
+        if (st != COZEFALLBACK_STATUS_OK) {
+            ok = fail(why, n, "client: %s", cozefallback_error_message(err));
+            cozefallback_error_free(err);
+        }
+    }
+    const jval *steps = json_get(sc, "steps");
+    for (size_t i = 0; ok && steps && i < steps->len; i++) {
+        char *step_text = json_dump(steps->items[i]);
+        char *subst = substitute(step_text, &vars);
+        free(step_text);
+        jval *step = json_parse(subst, NULL);
+        free(subst);
+        char inner[512] = {0};
+        if (!step || !run_step(client, step, &vars, inner, sizeof inner)) ok = fail(why, n, "step %zu: %s", i, inner);
+        json_free(step);
+    }
+    const jval *want_mock = json_get(sc, "expect_mock");
+    if (ok && want_mock) ok = check_mock(want_mock, why, n);
+    cozefallback_client_free(client);
+    json_free(sc);
+    vars_free(&vars);
+    return ok;
+}
+
+static void info_vars(const jval *info, vars_t *vars) {
+    static const char *const map[][2] = {
+        {"BASE_URL", "/base_url"},           {"PERSONAL_PAT", "/personal_pat"},
+        {"ENTERPRISE_PAT", "/enterprise_pat"}, {"JWT_CLIENT_ID", "/jwt_client_id"},
+        {"JWT_KID", "/jwt_kid"},             {"JWT_PRIVATE_KEY_FILE", "/private_key_file"},
+        {"JWT_PRIVATE_KEY", "/private_key_pem"}, {"ACCOUNT_ID", "/account_id"},
+        {"ENTERPRISE_ID", "/enterprise_id"}, {"OAUTH_CLIENT_ID", "/oauth_client_id"},
+        {"OAUTH_CLIENT_SECRET", "/oauth_client_secret"}, {"BOT_1", "/bots/0"},
+        {"BOT_2", "/bots/1"},                {"BOT_3", "/bots/2"},
+        {"ENTERPRISE_BOT", "/enterprise_bot"}, {"WORKFLOW", "/workflow_id"},
+        {"WORKSPACE", "/workspace_id"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        const jval *v = json_pointer(info, map[i][1]);
+        if (!v) continue;
+        char *dumped = NULL;
+        const char *s = json_str(v);
+        if (!s) s = dumped = json_dump(v);
+        vars_set(vars, map[i][0], s);
+        free(dumped);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : "tests/scenarios";
+    const char *only = argc > 2 ? argv[2] : NULL;
+    g_base = getenv("COZE_MOCK_URL");
+    if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL to the mock's base URL\n"); return 2; }
+    char *info_text = NULL;
+    if (mock_http(g_base, "GET", "/__mock/info", NULL, &info_text) != 200) {
+        fprintf(stderr, "cannot reach the mock at %s\n", g_base);
+        free(info_text);
+        return 2;
+    }
+    jval *info = json_parse(info_text, NULL);
+    free(info_text);
+    vars_t vars = {0};
+    info_vars(info, &vars);
+    json_free(info);
+
+    char pattern[4096];
+    snprintf(pattern, sizeof pattern, "%s/*.json", dir);
+    glob_t g;
+    int passed = 0, failed = 0;
+    if (glob(pattern, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *path = g.gl_pathv[i];
+            if (only && !strstr(path, only)) continue;
+            const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+            char why[1024] = {0};
+            if (run_scenario(path, &vars, why, sizeof why)) {
+                passed++;
+                printf("ok   %s\n", name);
+            } else {
+                failed++;
+                printf("FAIL %s: %s\n", name, why);
+            }
+            fflush(stdout);
+        }
+        globfree(&g);
+    }
+    vars_free(&vars);
+    if (passed + failed == 0) fprintf(stderr, "no scenario found in %s\n", dir);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed || passed + failed == 0 ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+package cozefallback
+
+import "encoding/json"
+
+// Config mirrors the shared JSON configuration schema (the same document configures the client from C, Go,
+// Python, Node, the CLI and Rust). Zero values are left out, so the core's defaults apply; pointers mark the
+// fields where zero is meaningful.
+type Config struct {
+	BaseURL           string          `json:"base_url,omitempty"`
+	Personal          *Credential     `json:"personal,omitempty"`
+	Enterprise        *Credential     `json:"enterprise,omitempty"`
+	Mode              Mode            `json:"mode,omitempty"`
+	Fallback          *FallbackConfig `json:"fallback,omitempty"`
+	Retry             *RetryConfig    `json:"retry,omitempty"`
+	Timeouts          *TimeoutConfig  `json:"timeouts,omitempty"`
+	AllowInsecureHTTP bool            `json:"allow_insecure_http,omitempty"`
+	MaxBodyBytes      uint64          `json:"max_body_bytes,omitempty"`
+}
+
+// Credential is one credential. Type is "pat" (Token), "jwt" (ClientID, PrivateKey or PrivateKeyFile,
+// PublicKeyID, AccountID or EnterpriseID, SessionName, TTLSecs, Scope) or "oauth" for an OBO user token
+// (ClientID, ClientSecret, AccessToken, RefreshToken, ExpiresAt, RedirectURI).
+type Credential struct {
+	Type           string          `json:"type"`
+	Token          string          `json:"token,omitempty"`
+	ClientID       string          `json:"client_id,omitempty"`
+	PrivateKey     string          `json:"private_key,omitempty"`
+	PrivateKeyFile string          `json:"private_key_file,omitempty"`
+	PublicKeyID    string          `json:"public_key_id,omitempty"`
+	AccountID      string          `json:"account_id,omitempty"`
+	EnterpriseID   string          `json:"enterprise_id,omitempty"`
+	SessionName    string          `json:"session_name,omitempty"`
+	TTLSecs        uint64          `json:"ttl_secs,omitempty"`
+	Scope          json.RawMessage `json:"scope,omitempty"`
+	ClientSecret   string          `json:"client_secret,omitempty"`
+	AccessToken    string          `json:"access_token,omitempty"`
+	RefreshToken   string          `json:"refresh_token,omitempty"`
+	ExpiresAt      uint64          `json:"expires_at,omitempty"`
+	RedirectURI    string          `json:"redirect_uri,omitempty"`
+}
+
+// PAT is a personal access token credential.
+func PAT(token string) *Credential { return &Credential{Type: "pat", Token: token} }
+
+// FallbackConfig says what makes a request switch credential.
+type FallbackConfig struct {
+	Codes         []int64 `json:"codes,omitempty"`
+	NotFoundCodes []int64 `json:"not_found_codes,omitempty"`
+	StickyTTLSecs *uint64 `json:"sticky_ttl_secs,omitempty"`
+	Sticky        *bool   `json:"sticky,omitempty"`
+}
+
+// RetryConfig bounds the retries of transient failures.
+type RetryConfig struct {
+	MaxRetries          *uint32 `json:"max_retries,omitempty"`
+	NonIdempotent       bool    `json:"non_idempotent,omitempty"`
+	BaseDelayMs         uint64  `json:"base_delay_ms,omitempty"`
+	MaxDelayMs          uint64  `json:"max_delay_ms,omitempty"`
+	BudgetPer10Requests *uint32 `json:"budget_per_10_requests,omitempty"`
+}
+
+// TimeoutConfig sets the per-attempt and overall time limits, in milliseconds.
+type TimeoutConfig struct {
+	ConnectMs   uint64 `json:"connect_ms,omitempty"`
+	FirstByteMs uint64 `json:"first_byte_ms,omitempty"`
+	IdleMs      uint64 `json:"idle_ms,omitempty"`
+	TotalMs     uint64 `json:"total_ms,omitempty"`
+}
+
+// Mode is the routing mode.
+type Mode string
+
+// The routing modes.
+const (
+	PersonalFirst   Mode = "personal_first"
+	EnterpriseFirst Mode = "enterprise_first"
+	PersonalOnly    Mode = "personal_only"
+	EnterpriseOnly  Mode = "enterprise_only"
+)
+
+// Ptr returns a pointer to v, for the optional fields of Config.
+func Ptr[T any](v T) *T { return &v }

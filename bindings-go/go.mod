@@ -1,0 +1,3 @@
+module github.com/cozefallback/cozefallback-go
+
+go 1.22

@@ -1,0 +1,135 @@
+package cozefallback
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Transport is an http.RoundTripper that sends every request through a Client, so code written for
+// github.com/coze-dev/coze-go keeps its typed API and gains the fallback:
+//
+//	t := &cozefallback.Transport{Client: client}
+//	api := coze.NewCozeAPI(coze.NewTokenAuth("unused"), coze.WithBaseURL(base),
+//		coze.WithHttpClient(&http.Client{Transport: t}))
+//
+// The Client sets Authorization itself (the credential that serves the request); the caller's Authorization
+// header is dropped. Requests must target the Client's base URL: tokens are never sent to another host.
+// Whether the answer streams is the server's to say: a text/event-stream answer is relayed event by event as
+// it arrives (re-encoded as server-sent events), anything else whole. When the request fails with a Coze
+// error that came with an answer, the SDK gets that answer as the server sent it (status, headers, body), so
+// its own error handling keeps working; other failures (transport, timeout, cancel) are returned as errors.
+type Transport struct {
+	Client *Client
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	header := make(http.Header, len(req.Header))
+	for k, vs := range req.Header {
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Content-Type", "Content-Length", "Host", "Connection":
+			continue
+		}
+		header[k] = vs
+	}
+	r := &Request{
+		Method:      req.Method,
+		Path:        req.URL.String(),
+		Header:      header,
+		Body:        body,
+		ContentType: req.Header.Get("Content-Type"),
+	}
+	resp, stream, err := t.Client.sendAny(req.Context(), r)
+	if err != nil {
+		return failedAnswer(req, err)
+	}
+	if stream != nil {
+		h := http.Header{}
+		h.Set("Content-Type", "text/event-stream")
+		if stream.LogID != "" {
+			h.Set("X-Tt-Logid", stream.LogID)
+		}
+		return answer(req, stream.StatusCode, h, &sseBody{stream: stream}, -1), nil
+	}
+	resp.Header.Del("Content-Length")
+	resp.Header.Del("Transfer-Encoding")
+	return answer(req, resp.StatusCode, resp.Header, io.NopCloser(bytes.NewReader(resp.Body)), int64(len(resp.Body))), nil
+}
+
+func answer(req *http.Request, status int, h http.Header, body io.ReadCloser, length int64) *http.Response {
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), StatusCode: status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: body, ContentLength: length, Request: req,
+	}
+}
+
+// failedAnswer hands back the failed answer as the server sent it; errors without one stay errors.
+func failedAnswer(req *http.Request, err error) (*http.Response, error) {
+	var failed *FailedResponse
+	var api *APIError
+	var auth *AuthError
+	switch {
+	case errors.As(err, &api):
+		failed = api.Response
+	case errors.As(err, &auth):
+		failed = auth.Response
+	}
+	if failed == nil {
+		return nil, err
+	}
+	h := failed.Header.Clone()
+	h.Del("Transfer-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(failed.Body)))
+	return answer(req, failed.StatusCode, h, io.NopCloser(bytes.NewReader(failed.Body)), int64(len(failed.Body))), nil
+}
+
+// sseBody re-encodes a Stream's events as server-sent events, pulling one event per refill. Close stops the
+// stream; a Read blocked on the server is stopped by the request's context.
+type sseBody struct {
+	mu     sync.Mutex
+	stream *Stream
+	buf    bytes.Buffer
+	err    error
+}
+
+func (b *sseBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.buf.Len() == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		ev, err := b.stream.Next()
+		if err != nil {
+			b.err = err
+			continue
+		}
+		if ev.ID != "" {
+			fmt.Fprintf(&b.buf, "id:%s\n", ev.ID)
+		}
+		fmt.Fprintf(&b.buf, "event:%s\n", ev.Event)
+		for _, line := range strings.Split(ev.Data, "\n") {
+			fmt.Fprintf(&b.buf, "data:%s\n", line)
+		}
+		b.buf.WriteString("\n")
+	}
+	return b.buf.Read(p)
+}
+
+func (b *sseBody) Close() error { return b.stream.Close() }
