@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cozefallback::{
-    BlockingClient, CancelToken, CredentialKind, Error, ErrorKind, Event, EventStream, Mode, Reply,
-    Request, Response, block_on, runtime,
+    BlockingClient, BlockingStream, CancelToken, CredentialKind, Error, ErrorKind, Event,
+    EventStream, Mode, Reply, Request, Response, block_on,
 };
 
 /// The outcome of a call: `COZEFALLBACK_STATUS_OK` (0) or the kind of the error. The non-zero values match
@@ -87,7 +87,7 @@ pub struct cozefallback_response {
 
 /// An open server-sent event stream. Opaque; guarded by a lock.
 pub struct cozefallback_stream {
-    inner: Mutex<StreamState>,
+    inner: Mutex<BlockingStream>,
     status: u16,
     credential: CredentialKind,
     attempts: u32,
@@ -332,48 +332,13 @@ fn body_and_headers(
 }
 
 /// The blocking side of one event stream: the runtime bridge only (the core's `EventStream` decides).
-struct StreamState {
-    stream: Option<EventStream>,
-}
-
-impl StreamState {
-    fn next(&mut self, cancel: Option<&CancelToken>) -> Result<Option<Event>, Error> {
-        let Some(mut stream) = self.stream.take() else {
-            return Ok(None);
-        };
-        // The stream moves into the runtime task and back, so a cancelled call drops it (closing it).
-        let (stream, event) = block_on(cancel, async move {
-            let event = stream.next().await;
-            Ok((stream, event))
-        })?;
-        self.stream = Some(stream);
-        event
-    }
-
-    fn close(&mut self) {
-        if let Some(mut s) = self.stream.take() {
-            let _guard = runtime().enter();
-            s.close();
-            drop(s);
-        }
-    }
-}
-
-impl Drop for StreamState {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
 fn stream_handle(stream: EventStream) -> cozefallback_stream {
     cozefallback_stream {
         status: stream.status(),
         credential: stream.credential(),
         attempts: stream.attempts(),
         logid: stream.logid().map(cstring),
-        inner: Mutex::new(StreamState {
-            stream: Some(stream),
-        }),
+        inner: Mutex::new(BlockingStream::new(stream)),
     }
 }
 
@@ -956,8 +921,7 @@ pub unsafe extern "C" fn cozefallback_client_send_any(
         arg_out(out_stream, "out_stream")?;
         let client = arg_ref(client, "client")?;
         let req = lock(&arg_ref(request, "request")?.inner).clone();
-        let core = client.inner.inner().clone();
-        match block_on(cancel_of(cancel), async move { core.send(req).await })? {
+        match client.inner.send(req, cancel_of(cancel))? {
             Reply::Full(resp) => put(out_response, response_handle(resp)),
             Reply::Stream(stream) => put(out_stream, stream_handle(*stream)),
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Notify;
 
-use crate::client::{Client, EventStream};
+use crate::client::{Client, EventStream, Reply};
 use crate::credential::Mode;
 use crate::error::{Error, Result};
 use crate::request::{Request, Response};
@@ -165,9 +165,12 @@ impl BlockingClient {
     pub fn stream(&self, req: Request, cancel: Option<&CancelToken>) -> Result<BlockingStream> {
         let client = self.client.clone();
         let stream = block_on(cancel, async move { client.stream(req).await })?;
-        Ok(BlockingStream {
-            stream: Some(stream),
-        })
+        Ok(BlockingStream::new(stream))
+    }
+    /// Sends and takes whichever answer the server gives (see [`Client::send`]): for HTTP-client adapters.
+    pub fn send(&self, req: Request, cancel: Option<&CancelToken>) -> Result<Reply> {
+        let client = self.client.clone();
+        block_on(cancel, async move { client.send(req).await })
     }
     /// Changes the routing mode.
     pub fn set_mode(&self, mode: Mode) -> Result<()> {
@@ -190,6 +193,12 @@ pub struct BlockingStream {
 }
 
 impl BlockingStream {
+    /// Wraps an open stream (from [`Client::stream`] or a [`Reply::Stream`]).
+    pub fn new(stream: EventStream) -> Self {
+        BlockingStream {
+            stream: Some(stream),
+        }
+    }
     /// The next event, `Ok(None)` at the end.
     pub fn next(&mut self, cancel: Option<&CancelToken>) -> Result<Option<Event>> {
         let Some(mut stream) = self.stream.take() else {
