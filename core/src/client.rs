@@ -399,7 +399,15 @@ impl Client {
         let mut retries = 0u32;
         let mut renewed = false;
         loop {
-            let token = match cred.token(&inner.http, hook.as_ref()).await {
+            // The token exchange has its own retries; the call's deadline bounds them too.
+            let minted =
+                tokio::time::timeout_at(deadline.into(), cred.token(&inner.http, hook.as_ref()));
+            let token = match minted.await.unwrap_or_else(|_| {
+                Err(
+                    Error::timeout("the overall deadline passed while getting an access token")
+                        .with_credential(cred.kind),
+                )
+            }) {
                 Ok(t) => t,
                 // An OBO refresh the server refuses (invalid_grant, revoked app): only the user can fix it.
                 Err(e)

@@ -58,6 +58,36 @@ async fn token_endpoint_down_at_start_fails_fast_with_a_clear_error() {
 }
 
 #[tokio::test]
+async fn a_hanging_token_endpoint_is_bounded_by_the_call_deadline() {
+    let mock = mock().await;
+    let info = mock.info();
+    mock.control()
+        .set_state(
+            json!({"faults": [{"path": "/api/permission/oauth2/", "action": {"type": "hang"}}]}),
+        )
+        .unwrap();
+    let config = json!({
+        "base_url": info.base_url,
+        "personal": {"type": "jwt", "client_id": info.jwt_client_id, "private_key": info.private_key_pem,
+                     "public_key_id": info.jwt_kid, "account_id": info.account_id},
+        "timeouts": {"total_ms": 800},
+    });
+    let client = Client::from_json(&config.to_string()).unwrap();
+    let started = Instant::now();
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("access token"), "{err}");
+}
+
+#[tokio::test]
 async fn a_ten_megabyte_body_arrives_whole() {
     let mock = mock().await;
     let info = mock.info();
