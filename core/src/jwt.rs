@@ -59,14 +59,12 @@ impl JwtSigner {
     /// Signs a fresh JWT: a new `jti` every time, because Coze accepts each JWT once.
     pub(crate) fn sign(&self) -> Result<String> {
         let now = unix_now();
-        let mut jti = [0u8; 32];
-        rand::rng().fill_bytes(&mut jti);
         let claims = Claims {
             iss: &self.client_id,
             aud: &self.audience,
             iat: now,
             exp: now + 600,
-            jti: hex::encode(jti),
+            jti: new_jti(),
             session_name: self.session_name.as_deref(),
         };
         jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| {
@@ -144,6 +142,13 @@ fn warn_if_world_readable(path: &std::path::Path) {
 #[cfg(not(unix))]
 fn warn_if_world_readable(_path: &std::path::Path) {}
 
+/// A JWT id: 32 random bytes from the OS-seeded CSPRNG, hex-encoded. Coze accepts each JWT once.
+fn new_jti() -> String {
+    let mut jti = [0u8; 32];
+    rand::rng().fill_bytes(&mut jti);
+    hex::encode(jti)
+}
+
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -157,5 +162,17 @@ pub(crate) fn audience(base: &url::Url) -> String {
     match base.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jti_is_unique_across_100_000_mints() {
+        let ids: std::collections::HashSet<String> = (0..100_000).map(|_| new_jti()).collect();
+        assert_eq!(ids.len(), 100_000);
+        assert!(ids.iter().all(|id| id.len() == 64));
     }
 }

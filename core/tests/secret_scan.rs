@@ -190,6 +190,29 @@ async fn nothing_a_run_prints_holds_a_secret() {
         texts.push(format!("{e:?} {e}"));
     }
 
+    // A world-readable private key file is warned about (the warning names the path, never the key).
+    let dir = std::env::temp_dir().join(format!("cozefallback-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("private_key.pem");
+    std::fs::write(&key_file, &info.private_key_pem).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    Client::from_json(&json!({"base_url": info.base_url, "personal": {"type": "jwt", "client_id": info.jwt_client_id,
+        "private_key_file": key_file, "public_key_id": info.jwt_kid, "account_id": info.account_id}}).to_string()).unwrap();
+    assert!(
+        capture
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("world-readable")),
+        "no warning for a world-readable key file"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+
     let known = vec![
         info.personal_pat.clone(),
         info.enterprise_pat.clone(),
