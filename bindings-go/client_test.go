@@ -3,6 +3,7 @@ package cozefallback_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -282,5 +283,20 @@ func TestCloseIsIdempotentAndConcurrentUse(t *testing.T) {
 	}
 	if err := c.SetMode(cf.PersonalFirst); !errors.Is(err, cf.ErrClosed) {
 		t.Fatalf("%v", err)
+	}
+}
+
+func TestCredentialFormatMasksSecrets(t *testing.T) {
+	c := cf.Credential{Type: "oauth", ClientID: "11", ClientSecret: "s3cret", AccessToken: "czu_abc", RefreshToken: "czr_def"}
+	p := cf.PAT("pat_abcdef")
+	for _, text := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", p), fmt.Sprint(cf.Config{Personal: p})} {
+		for _, secret := range []string{"s3cret", "czu_abc", "czr_def", "pat_abcdef"} {
+			if strings.Contains(text, secret) {
+				t.Fatalf("secret %q printed in %s", secret, text)
+			}
+		}
+	}
+	if !strings.Contains(fmt.Sprintf("%v", c), "ClientID:11") {
+		t.Fatalf("non-secret fields should still print: %v", c)
 	}
 }

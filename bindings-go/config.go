@@ -1,6 +1,9 @@
 package cozefallback
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // Config mirrors the shared JSON configuration schema (the same document configures the client from C, Go,
 // Python, Node, the CLI and Rust). Zero values are left out, so the core's defaults apply; pointers mark the
@@ -37,6 +40,21 @@ type Credential struct {
 	RefreshToken   string          `json:"refresh_token,omitempty"`
 	ExpiresAt      uint64          `json:"expires_at,omitempty"`
 	RedirectURI    string          `json:"redirect_uri,omitempty"`
+}
+
+// Format prints a credential with its secrets (token, private key, client secret, access and refresh tokens)
+// masked, for every verb (%v, %+v, %#v, %s), so a logged config never leaks one.
+func (c Credential) Format(f fmt.State, _ rune) {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "***"
+	}
+	fmt.Fprintf(f, "Credential{Type:%s ClientID:%s PublicKeyID:%s AccountID:%s EnterpriseID:%s PrivateKeyFile:%s "+
+		"Token:%s PrivateKey:%s ClientSecret:%s AccessToken:%s RefreshToken:%s}",
+		c.Type, c.ClientID, c.PublicKeyID, c.AccountID, c.EnterpriseID, c.PrivateKeyFile,
+		mask(c.Token), mask(c.PrivateKey), mask(c.ClientSecret), mask(c.AccessToken), mask(c.RefreshToken))
 }
 
 // PAT is a personal access token credential.
