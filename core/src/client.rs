@@ -25,6 +25,10 @@ const TOKEN_INVALID: i64 = 700_012_006;
 const AUTH_INVALID: i64 = 4100;
 const NO_PERMISSION: i64 = 4101;
 const RATE_LIMITED: i64 = 4009;
+/// A token refused with 4100 this close to its expiry is taken as expired in flight.
+const EXPIRY_WINDOW: Duration = Duration::from_secs(5);
+/// A token refused with 4100 is dropped only if older than this.
+const TOKEN_RECHECK_AGE: Duration = Duration::from_secs(60);
 const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
 /// The dual-credential Coze client. Cheap to clone; clones share tokens, routes and metrics.
@@ -557,7 +561,12 @@ impl Client {
                 _ => None,
             };
             // A minted token the server no longer accepts: drop it (if still cached) and try once with a new one.
+            // A 4100 on a token at the end of its life means it expired in flight, not that the credential lost
+            // access: mint a new one and retry the same credential rather than fall back.
+            let expired_in_flight =
+                code == Some(AUTH_INVALID) && token.expires_within(EXPIRY_WINDOW);
             let token_rejected = code == Some(TOKEN_INVALID)
+                || expired_in_flight
                 || (cred.is_obo() && code == Some(AUTH_INVALID))
                 || matches!(&outcome, Outcome::OAuth { error, .. } if error == "invalid_token" || error == "token_expired");
             if token_rejected && cred.is_renewable() && !renewed {
@@ -566,7 +575,13 @@ impl Client {
                 continue;
             }
             if let Some(code) = code.filter(|c| inner.fallback_codes.contains(c)) {
-                if code == AUTH_INVALID && cred.is_renewable() {
+                // A token refused with 4100 may have been revoked: drop it, but not one minted moments ago (after
+                // the move the old credential answers 4100 to every new resource; re-minting each time would
+                // multiply token requests). A revoked token heals within TOKEN_RECHECK_AGE.
+                if code == AUTH_INVALID
+                    && cred.is_renewable()
+                    && token.older_than(TOKEN_RECHECK_AGE)
+                {
                     cred.invalidate(token.generation);
                 }
                 return Err(Failure::Fallback {

@@ -21,6 +21,22 @@ use crate::redact::Secret;
 pub(crate) struct Token {
     pub(crate) value: Secret,
     pub(crate) generation: u64,
+    /// When it was minted and when it expires (`None` for PATs, which do not expire here).
+    pub(crate) minted_at: Option<SystemTime>,
+    pub(crate) expires_at: Option<SystemTime>,
+}
+
+impl Token {
+    /// Whether the token expires within `window` (or already has): a 4100 then means it expired in flight.
+    pub(crate) fn expires_within(&self, window: Duration) -> bool {
+        self.expires_at
+            .is_some_and(|e| e <= SystemTime::now() + window)
+    }
+    /// Whether the token was minted more than `age` ago.
+    pub(crate) fn older_than(&self, age: Duration) -> bool {
+        self.minted_at
+            .is_some_and(|m| m.elapsed().is_ok_and(|e| e > age))
+    }
 }
 
 /// What a token endpoint handed back.
@@ -54,6 +70,7 @@ pub type RefreshHook = Arc<dyn Fn(&TokenRefresh) + Send + Sync>;
 
 struct Cached {
     token: Secret,
+    minted_at: SystemTime,
     expires_at: SystemTime,
     refresh_at: SystemTime,
     usable_until: SystemTime,
@@ -177,6 +194,8 @@ impl Credential {
             return Ok(Token {
                 value: t.clone(),
                 generation: 0,
+                minted_at: None,
+                expires_at: None,
             });
         }
         let now = SystemTime::now();
@@ -209,10 +228,7 @@ impl Credential {
                     minted.expires_at,
                     generation,
                 );
-                let token = Token {
-                    value: cached.token.clone(),
-                    generation,
-                };
+                let token = cached.handle();
                 *lock(&self.cache) = Some(cached);
                 if let (Source::Oauth { refresh_token, .. }, Some(new_refresh)) =
                     (&self.source, &minted.refresh_token)
@@ -243,10 +259,7 @@ impl Credential {
                     // Keep serving the valid token; try again in a second rather than on every call.
                     c.refresh_at = (now + Duration::from_secs(1)).min(c.usable_until);
                     tracing::warn!(credential = %self.kind, error = %err, "token refresh failed; still serving the current token");
-                    return Ok(Token {
-                        value: c.token.clone(),
-                        generation: c.generation,
-                    });
+                    return Ok(c.handle());
                 }
                 Err(err.with_credential(self.kind))
             }
@@ -263,10 +276,7 @@ impl Credential {
 
     fn cached(&self, usable: impl Fn(&Cached) -> bool) -> Option<Token> {
         let cache = lock(&self.cache);
-        cache.as_ref().filter(|c| usable(c)).map(|c| Token {
-            value: c.token.clone(),
-            generation: c.generation,
-        })
+        cache.as_ref().filter(|c| usable(c)).map(Cached::handle)
     }
 
     async fn exchange(&self, http: &Http) -> Result<Minted> {
@@ -324,10 +334,22 @@ impl Cached {
         let safety = Duration::from_secs(2).min(lifetime / 10);
         Cached {
             token,
+            minted_at,
             expires_at,
             refresh_at: expires_at - margin - jitter,
             usable_until: expires_at - safety,
             generation,
+        }
+    }
+}
+
+impl Cached {
+    fn handle(&self) -> Token {
+        Token {
+            value: self.token.clone(),
+            generation: self.generation,
+            minted_at: Some(self.minted_at),
+            expires_at: Some(self.expires_at),
         }
     }
 }
