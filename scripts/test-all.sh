@@ -32,6 +32,9 @@ bash bindings-c/test.sh
 section "Python"
 bash bindings-python/test.sh
 
+section "the official Python SDK (cozepy) against coze-mock"
+bash scripts/cozepy-against-mock.sh
+
 section "Node"
 bash bindings-node/test.sh
 
