@@ -26,6 +26,9 @@ cargo build --locked -p coze-mock -p cozefallback-cli
 section "rust: tests (core, conformance scenarios, mock, CLI, C bridge)"
 cargo test --locked -p cozefallback -p coze-mock -p cozefallback-cli -p cozefallback-c
 
+section "rust: example"
+cargo run --locked -q -p cozefallback --example quickstart
+
 section "C and Go"
 bash bindings-c/test.sh
 
