@@ -28,15 +28,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     let before = client.request(chat()).await?;
-    println!("before the move: {} credential, {} round trip(s)", before.credential, before.attempts);
+    println!(
+        "before the move: {} credential, {} round trip(s)",
+        before.credential, before.attempts
+    );
     mock.control().set_moved(true);
     let during = client.request(chat()).await?;
-    println!("right after the move: {} credential, {} round trip(s)", during.credential, during.attempts);
+    println!(
+        "right after the move: {} credential, {} round trip(s)",
+        during.credential, during.attempts
+    );
     let after = client.request(chat()).await?;
-    println!("from then on: {} credential, {} round trip(s)", after.credential, after.attempts);
+    println!(
+        "from then on: {} credential, {} round trip(s)",
+        after.credential, after.attempts
+    );
     client.set_mode(Mode::EnterpriseOnly)?; // the seed's last step: retire the old credential
     let retired = client.request(chat()).await?;
-    println!("old credential retired: {} credential, {} round trip(s)", retired.credential, retired.attempts);
-    assert_eq!((after.credential.as_str(), after.attempts), ("enterprise", 1));
+    println!(
+        "old credential retired: {} credential, {} round trip(s)",
+        retired.credential, retired.attempts
+    );
+    assert_eq!(
+        (after.credential.as_str(), after.attempts),
+        ("enterprise", 1)
+    );
     Ok(())
 }
