@@ -33,3 +33,29 @@ pip install pytest httpx cozepy mypy
 echo "== pytest"
 cd "$HERE"
 python -m pytest -q -p no:cacheprovider tests "$@"
+
+# The abi3 wheel must run on every CPython >= 3.9: run the API and conformance tests on the oldest and the newest
+# interpreter this machine has besides the default one.
+echo "== the same abi3 wheel on other CPython versions"
+WHEELS="$CARGO_TARGET_DIR/python-wheels"
+rm -rf "$WHEELS"
+pip wheel -q --no-deps "$ROOT/bindings-python" -w "$WHEELS"
+for version in 3.9 3.13; do
+  interpreter=""
+  # pyenv installs versions side by side (its shims only run the selected one); else a python3.X on PATH.
+  for candidate in "$(pyenv root 2>/dev/null)"/versions/"$version".*/bin/python "$(command -v "python$version" || true)"; do
+    if [ -x "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+      interpreter=$candidate
+      break
+    fi
+  done
+  if [ -z "$interpreter" ]; then
+    echo "python$version is not installed on this machine: not tried"
+    continue
+  fi
+  other="$CARGO_TARGET_DIR/python-test-venv-$version"
+  rm -rf "$other"
+  "$interpreter" -m venv "$other"
+  "$other/bin/pip" install -q "$WHEELS"/cozefallback-*.whl pytest httpx
+  "$other/bin/python" -m pytest -q -p no:cacheprovider tests/test_scenarios.py tests/test_client.py
+done
