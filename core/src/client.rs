@@ -63,6 +63,29 @@ struct Inner {
     hook: Mutex<Option<RefreshHook>>,
 }
 
+/// Up to two credentials in the order they are tried (no allocation on the hot path).
+#[derive(Default, Clone, Copy)]
+struct Order {
+    items: [CredentialKind; 2],
+    len: usize,
+}
+
+impl Order {
+    fn one(kind: CredentialKind) -> Self {
+        Order {
+            items: [kind, kind.other()],
+            len: 1,
+        }
+    }
+    fn push(&mut self, kind: CredentialKind) {
+        self.items[self.len] = kind;
+        self.len += 1;
+    }
+    fn as_slice(&self) -> &[CredentialKind] {
+        &self.items[..self.len]
+    }
+}
+
 /// Why one credential's attempt ended without an answer.
 enum Failure {
     /// A fallback code: the other credential may serve it. `reauth` when an OBO user must authorize again.
@@ -267,9 +290,10 @@ impl Client {
         let (prep, keys) = self.prepare(&req)?;
         let deadline = started + req.timeout.unwrap_or_else(|| inner.config.total_timeout());
         let order = match forced {
-            Some(c) => vec![c],
+            Some(c) => Order::one(c),
             None => self.order(&keys),
         };
+        let order = order.as_slice();
         let mut attempts = 0u32;
         let mut previous: Option<Error> = None;
         let mut reauth_needed = false;
@@ -370,20 +394,19 @@ impl Client {
     }
 
     /// The credentials to try, in order: the mode's, with a remembered route for this resource first.
-    fn order(&self, keys: &[ResourceKey]) -> Vec<CredentialKind> {
+    fn order(&self, keys: &[ResourceKey]) -> Order {
         let inner = &self.inner;
-        let mut order: Vec<CredentialKind> = self
-            .mode()
-            .order()
-            .iter()
-            .copied()
-            .filter(|k| inner.credentials[k.index()].is_some())
-            .collect();
-        if order.len() > 1
+        let mut order = Order::default();
+        for kind in self.mode().order() {
+            if inner.credentials[kind.index()].is_some() {
+                order.push(*kind);
+            }
+        }
+        if order.len > 1
             && let Some(preferred) = inner.router.lookup(keys)
-            && preferred != order[0]
+            && preferred != order.items[0]
         {
-            order.swap(0, 1);
+            order.items.swap(0, 1);
             inner.metrics.sticky_route();
         }
         order
@@ -439,16 +462,19 @@ impl Client {
             let status = resp.status().as_u16();
             let headers = header_pairs(resp.headers());
             let logid_header = header_str(resp.headers(), "x-tt-logid");
-            let content_type = header_str(resp.headers(), "content-type").unwrap_or_default();
+            let content_type = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let is_event_stream = content_type.starts_with("text/event-stream");
+            let claims_json = content_type.contains("json");
             let retry_after = resp
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            if streaming != Want::Full
-                && status < 400
-                && content_type.starts_with("text/event-stream")
-            {
+            if streaming != Want::Full && status < 400 && is_event_stream {
                 let mut stream = EventStream {
                     response: Some(resp),
                     parser: SseParser::default(),
@@ -514,8 +540,7 @@ impl Client {
             let outcome = classify::classify_parsed(status, json.as_ref());
             let logid = classify::logid(logid_header.as_deref(), &body);
             if outcome == Outcome::Success {
-                let broken_json =
-                    json.is_none() && content_type.contains("json") && !body.is_empty();
+                let broken_json = json.is_none() && claims_json && !body.is_empty();
                 if streaming == Want::Stream || broken_json {
                     let mut err = Error::transport(if broken_json {
                         format!(
@@ -523,6 +548,10 @@ impl Client {
                             body.len()
                         )
                     } else {
+                        let content_type = headers
+                            .iter()
+                            .find(|(k, _)| k == "content-type")
+                            .map(|(_, v)| v.as_str());
                         format!("expected an event stream, got {content_type:?} with HTTP {status}")
                     });
                     err.logid = logid;
@@ -633,10 +662,12 @@ impl Client {
 
     fn prepare(&self, req: &Request) -> Result<(Prepared, Vec<ResourceKey>)> {
         let inner = &self.inner;
-        let method = reqwest::Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                Error::invalid_argument(format!("{:?} is not an HTTP method", req.method))
-            })?;
+        let method = match req.method.as_str() {
+            "GET" => Ok(reqwest::Method::GET),
+            "POST" => Ok(reqwest::Method::POST),
+            other => reqwest::Method::from_bytes(other.trim().to_ascii_uppercase().as_bytes()),
+        }
+        .map_err(|_| Error::invalid_argument(format!("{:?} is not an HTTP method", req.method)))?;
         let mut url = if req.path.starts_with("http://") || req.path.starts_with("https://") {
             let url = url::Url::parse(&req.path)
                 .map_err(|e| Error::invalid_argument(format!("path is not a URL: {e}")))?;

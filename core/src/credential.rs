@@ -12,10 +12,11 @@ use crate::error::Error;
 /// assert_eq!(CredentialKind::Enterprise.as_str(), "enterprise");
 /// assert_eq!(CredentialKind::Personal.other(), CredentialKind::Enterprise);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// The old credential of the personal edition.
+    #[default]
     Personal,
     /// The new credential of the enterprise edition.
     Enterprise,
