@@ -103,6 +103,22 @@ fn child(before: &BlockingClient, base_config: &str, bot: &str) -> i32 {
     }
 }
 
+/// Forks; the child runs `check` (with an alarm: a hang ends it) and exits with its code; the parent waits for
+/// it, bounded, and returns the code.
+fn in_child(check: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child only runs `check` and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: plain libc calls in the child.
+        unsafe { libc::alarm(30) };
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(10);
+        // Leaves without running the parent's destructors in the child.
+        unsafe { libc::_exit(code) };
+    }
+    wait_bounded(pid, Duration::from_secs(40))
+}
+
 /// Waits for `pid` at most `limit`; kills it (and fails) past that.
 fn wait_bounded(pid: libc::pid_t, limit: Duration) -> i32 {
     let until = Instant::now() + limit;
@@ -146,19 +162,7 @@ fn a_client_made_before_fork_works_in_the_child_and_so_does_a_new_one() {
     assert_eq!((r.credential, r.attempts), (CredentialKind::Enterprise, 2));
     let minted_before_fork = mints(&mock);
 
-    // SAFETY: the child only runs the checks above and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // A hang must end the child, not the test run.
-        unsafe { libc::alarm(30) };
-        let code =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(&client, &cfg, &bot)))
-                .unwrap_or(10);
-        // SAFETY: leaves without running the parent's destructors in the child.
-        unsafe { libc::_exit(code) };
-    }
-    let code = wait_bounded(pid, Duration::from_secs(40));
+    let code = in_child(|| child(&client, &cfg, &bot));
     assert_eq!(code, 0, "the child failed at step {code} (see its stderr)");
     // The child kept the parent's tokens: only its new client minted (personal, then enterprise).
     assert_eq!(mints(&mock) - minted_before_fork, 2);
@@ -167,6 +171,37 @@ fn a_client_made_before_fork_works_in_the_child_and_so_does_a_new_one() {
     let r = client.request(get, None).unwrap();
     assert_eq!((r.credential, r.attempts), (CredentialKind::Enterprise, 1));
     assert_eq!(cozefallback::fork_generation(), 0);
+
+    // Fork while a parent thread is inside a token exchange (it holds the single flight): the child must not
+    // queue behind an exchange that will never finish there; it mints its own.
+    let minting = BlockingClient::from_json(&cfg).unwrap();
+    mock.control()
+        .set_state(json!({"faults": [{"path": "/api/permission/", "times": 1,
+                                       "action": {"type": "latency", "ms": 1500}}]}))
+        .unwrap();
+    let parent_minting = minting.inner().clone();
+    let slow = std::thread::spawn(move || {
+        cozefallback::block_on(None, async move {
+            parent_minting.fetch_token(CredentialKind::Enterprise).await
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let code = in_child(|| {
+        let started = Instant::now();
+        let c = minting.inner().clone();
+        match cozefallback::block_on(None, async move {
+            c.fetch_token(CredentialKind::Enterprise).await
+        }) {
+            Ok(()) if started.elapsed() < Duration::from_secs(5) => 0,
+            Ok(()) => 11,
+            Err(e) => {
+                eprintln!("child: token during the parent's exchange: {e}");
+                12
+            }
+        }
+    });
+    assert_eq!(code, 0, "the child failed at step {code} (see its stderr)");
+    slow.join().unwrap().expect("the parent's slow exchange");
 
     // close() in the parent: later calls are refused with a clear error.
     client.inner().close();
