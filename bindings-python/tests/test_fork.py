@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -158,12 +159,15 @@ def test_gunicorn_preload_two_workers_across_the_move(mock: Mock) -> None:
     env = dict(os.environ)
     env["COZE_FORK_APP_CONFIG"] = json.dumps(mock.pat_config())
     env["COZE_FORK_APP_BOT"] = mock.bot
+    log = tempfile.TemporaryFile()
+    # Its own process group: the cleanup stops the master and every worker, even a hung one.
     proc = subprocess.Popen(
         [gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "20", "fork_app:app"],
         cwd=str(HERE),
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -183,10 +187,17 @@ def test_gunicorn_preload_two_workers_across_the_move(mock: Mock) -> None:
         answers = [_get_json(url) for _ in range(16)]
         assert {a.get("credential") for a in answers} == {"enterprise"}, answers
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            out, _ = proc.communicate(timeout=15)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate(timeout=5)
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a worker that outlived its master
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=5)
+        log.seek(0)
+        out = log.read()
+        log.close()
     assert b"Traceback" not in out, out.decode(errors="replace")
