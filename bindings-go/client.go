@@ -80,8 +80,15 @@ func wrapClient(ptr *C.cozefallback_client) *Client {
 	return c
 }
 
-// Close releases the client. Idempotent; calls in flight finish first. A finalizer calls it too.
+// Close cancels the calls and streams in flight on the client (they return a *CancelledError at once) and
+// releases it; later calls return ErrClosed. Idempotent. A finalizer calls it too.
 func (c *Client) Close() error {
+	// Cancel first, under the read lock the calls in flight hold too: they return promptly and release it.
+	c.mu.RLock()
+	if c.ptr != nil {
+		C.cozefallback_client_close(c.ptr)
+	}
+	c.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ptr != nil {

@@ -286,6 +286,37 @@ func TestCloseIsIdempotentAndConcurrentUse(t *testing.T) {
 	}
 }
 
+func TestCloseCancelsACallInFlight(t *testing.T) {
+	c := newClient(t)
+	mockCall("POST", "/__mock/state", map[string]any{"faults": []any{map[string]any{"path": "/v1/bots/", "action": map[string]any{"type": "hang"}}}}, nil)
+	defer mockCall("POST", "/__mock/reset", map[string]any{}, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Get(context.Background(), "/v1/bots/"+bot(0), nil)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	closed := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(closed); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	select {
+	case err := <-done:
+		var ce *cf.CancelledError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%T %v", err, err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the call did not end within 1 s of Close")
+	}
+	if _, err := c.Get(context.Background(), "/v1/bots/"+bot(0), nil); !errors.Is(err, cf.ErrClosed) {
+		t.Fatalf("%v", err)
+	}
+}
+
 func TestCredentialFormatMasksSecrets(t *testing.T) {
 	c := cf.Credential{Type: "oauth", ClientID: "11", ClientSecret: "s3cret", AccessToken: "czu_abc", RefreshToken: "czr_def"}
 	p := cf.PAT("pat_abcdef")

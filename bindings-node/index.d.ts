@@ -207,7 +207,10 @@ export declare class Client {
   setRefreshHook(hook: ((refresh: TokenRefresh) => void) | null): void
   /** Whether close() was called. */
   readonly closed: boolean
-  /** Releases the client; later calls reject with COZE_INVALID_ARGUMENT. Idempotent. */
+  /**
+   * Cancels the calls and streams in flight (they reject with COZE_CANCELLED at once) and releases the client,
+   * without waiting; later calls reject with COZE_INVALID_ARGUMENT. Idempotent.
+   */
   close(): void
 }
 

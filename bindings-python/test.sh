@@ -28,7 +28,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 echo "== pip install ./bindings-python"
 pip install ./bindings-python
-pip install pytest httpx cozepy mypy
+pip install pytest httpx cozepy mypy gunicorn
 
 echo "== pytest"
 cd "$HERE"

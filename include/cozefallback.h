@@ -114,6 +114,14 @@ enum cozefallback_status cozefallback_client_new_from_env(struct cozefallback_cl
 // every other thread is done with the client. Errors: none.
 void cozefallback_client_free(struct cozefallback_client *client);
 
+// Closes a client: every call and stream in flight on it ends promptly with CANCELLED, and every later call
+// fails with INVALID_ARGUMENT ("the client is closed"). Returns at once; idempotent; NULL-safe. The handle stays
+// valid (free it with `cozefallback_client_free` once the calls have returned).
+//
+// Ownership: borrows `client`. Thread safety: any thread, concurrently with calls on the client (that is its
+// purpose: a shutdown path stops the workers' calls). Errors: none.
+void cozefallback_client_close(const struct cozefallback_client *client);
+
 // Changes the routing mode at run time (the cut-over switch): "personal_first", "enterprise_first",
 // "personal_only" or "enterprise_only".
 //

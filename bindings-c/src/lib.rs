@@ -447,6 +447,20 @@ pub unsafe extern "C" fn cozefallback_client_free(client: *mut cozefallback_clie
     unsafe { free_box(client) }
 }
 
+/// Closes a client: every call and stream in flight on it ends promptly with CANCELLED, and every later call
+/// fails with INVALID_ARGUMENT ("the client is closed"). Returns at once; idempotent; NULL-safe. The handle stays
+/// valid (free it with `cozefallback_client_free` once the calls have returned).
+///
+/// Ownership: borrows `client`. Thread safety: any thread, concurrently with calls on the client (that is its
+/// purpose: a shutdown path stops the workers' calls). Errors: none.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cozefallback_client_close(client: *const cozefallback_client) {
+    // SAFETY: NULL or a live client handle.
+    if let Some(c) = unsafe { client.as_ref() } {
+        let _ = catch_unwind(AssertUnwindSafe(|| c.inner.inner().close()));
+    }
+}
+
 /// Changes the routing mode at run time (the cut-over switch): "personal_first", "enterprise_first",
 /// "personal_only" or "enterprise_only".
 ///

@@ -344,7 +344,10 @@ class Client {
     return this._native.closed
   }
 
-  /** Releases the client; later calls reject with COZE_INVALID_ARGUMENT. Idempotent. */
+  /**
+   * Cancels the calls and streams in flight (they reject with COZE_CANCELLED at once) and releases the client,
+   * without waiting; later calls reject with COZE_INVALID_ARGUMENT. Idempotent.
+   */
   close() {
     this._native.close()
   }

@@ -388,11 +388,12 @@ impl NativeClient {
             .is_none()
     }
 
-    /// Releases the client; later calls fail. In-flight calls finish. Idempotent.
+    /// Releases the client; later calls fail. In-flight calls are cancelled (COZE_CANCELLED). Idempotent.
     #[napi]
     pub fn close(&self) {
         let taken = self.client.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(c) = taken {
+            c.close();
             let _guard = cozefallback::runtime().enter();
             drop(c);
         }

@@ -491,7 +491,8 @@ impl NativeClient {
         Ok(())
     }
 
-    /// Drops the client: its connections close; later calls raise.
+    /// Cancels the calls in flight (they raise CancelledError) and drops the client: its connections close;
+    /// later calls raise. Returns at once.
     fn close(&self) {
         let taken = self
             .client
@@ -499,6 +500,7 @@ impl NativeClient {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(c) = taken {
+            c.close();
             let _rt = cozefallback::runtime().enter();
             drop(c);
         }

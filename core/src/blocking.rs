@@ -2,8 +2,8 @@
 //! client) and for programs without an async runtime. Each call can be cancelled from another thread.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Notify;
 
@@ -11,26 +11,8 @@ use crate::client::{Client, EventStream, Reply};
 use crate::credential::Mode;
 use crate::error::{Error, Result};
 use crate::request::{Request, Response};
+use crate::runtime::runtime;
 use crate::sse::Event;
-
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .clamp(2, 8),
-        )
-        .thread_name("cozefallback")
-        .enable_all()
-        .build()
-        .expect("cannot start the cozefallback runtime")
-});
-
-/// The shared runtime every blocking call and binding runs on. Bindings with their own event loop spawn the
-/// core's futures here and await the `JoinHandle`, so connections always live on this runtime.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    &RUNTIME
-}
 
 /// Cancels an in-flight call from another thread (a Go context, a Python task, a C caller).
 ///

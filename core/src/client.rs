@@ -1,8 +1,8 @@
 //! The request lifecycle: route, token, send, classify, decide, stream, record (architecture.md).
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use rand::RngCore;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::classify::{self, Outcome};
+use crate::closing::{Closer, closed_in_flight};
 use crate::config::Config;
 use crate::credential::{CredentialKind, Mode};
 use crate::error::{Error, ErrorKind, Result};
@@ -17,6 +18,7 @@ use crate::http::{Http, Prepared, header_str, is_connect_error, unix_now};
 use crate::metrics::Metrics;
 use crate::request::{Body, Request, Response};
 use crate::route::{ResourceKey, Router, conversation_in_answer, resource_keys};
+use crate::runtime::{ForkMutex, fork_generation, fork_mutex};
 use crate::sse::{Event, SseParser};
 use crate::token::{Credential, RefreshHook, lock};
 
@@ -60,7 +62,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     budget: RetryBudget,
     fallback_codes: HashSet<i64>,
-    hook: Mutex<Option<RefreshHook>>,
+    hook: ForkMutex<Option<RefreshHook>>,
+    closer: Closer,
 }
 
 /// Up to two credentials in the order they are tried (no allocation on the hot path).
@@ -155,7 +158,8 @@ impl Client {
                 metrics,
                 budget,
                 fallback_codes,
-                hook: Mutex::new(None),
+                hook: fork_mutex(None),
+                closer: Closer::new(),
             }),
         })
     }
@@ -273,12 +277,54 @@ impl Client {
                 Error::invalid_argument(format!("the {credential} credential is not configured"))
             })?;
         let hook = lock(&self.inner.hook).clone();
-        cred.token(&self.inner.http, hook.as_ref())
-            .await
-            .map(|_| ())
+        let mint = cred.token(&self.inner.http, hook.as_ref());
+        self.inner.closer.guard(mint).await.map(|_| ())
     }
 
+    /// Cancels every call and stream in flight on this client and its clones (they end with `Cancelled`) and
+    /// returns at once; later calls fail with `InvalidArgument` ("the client is closed"). Idempotent.
+    ///
+    /// ```
+    /// # let client = cozefallback::Client::from_json(r#"{"personal":{"type":"pat","token":"pat_a"}}"#).unwrap();
+    /// client.close();
+    /// assert!(client.is_closed());
+    /// ```
+    pub fn close(&self) {
+        if !self.inner.closer.is_closed() {
+            tracing::debug!("client closed: cancelling the calls in flight");
+        }
+        self.inner.closer.close();
+    }
+
+    /// Whether [`Client::close`] was called (on this client or a clone).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closer.is_closed()
+    }
+
+    /// [`Client::run_calls`] unless the client is closed before or while it runs.
     async fn run(
+        &self,
+        req: Request,
+        streaming: Want,
+        forced: Option<CredentialKind>,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let done = self
+            .inner
+            .closer
+            .guard(self.run_calls(req, streaming, forced))
+            .await;
+        if let Err(e) = &done
+            && e.kind == ErrorKind::Cancelled
+            && self.is_closed()
+        {
+            let took = started.elapsed();
+            self.inner.metrics.request_done(None, "cancelled", 0, took);
+        }
+        done
+    }
+
+    async fn run_calls(
         &self,
         req: Request,
         streaming: Want,
@@ -491,6 +537,7 @@ impl Client {
                     client: self.clone(),
                     bound_conversation: false,
                     deferred: None,
+                    born: fork_generation(),
                 };
                 match stream.fill_first().await {
                     Ok(()) => {}
@@ -856,12 +903,34 @@ pub struct EventStream {
     bound_conversation: bool,
     /// An end-of-input error found while events were still pending: raised once they are delivered.
     deferred: Option<Error>,
+    /// The fork generation the connection belongs to: a forked child cannot read it (see `runtime.rs`).
+    born: u64,
 }
 
 impl EventStream {
     /// The next event; `Ok(None)` after the stream's final `done` event. A broken stream gives a
-    /// `StreamInterrupted` error carrying how many events were delivered.
+    /// `StreamInterrupted` error carrying how many events were delivered; [`Client::close`] ends it with
+    /// `Cancelled`.
     pub async fn next(&mut self) -> Result<Option<Event>> {
+        if self.born != fork_generation() {
+            self.close();
+            return Err(Error::invalid_argument(
+                "this stream was opened before a fork(): its connection belongs to the parent process",
+            ));
+        }
+        let closer = self.client.inner.closer.token();
+        let next = tokio::select! {
+            biased;
+            _ = closer.cancelled() => Err(closed_in_flight()),
+            r = self.next_event() => r,
+        };
+        if next.is_err() && closer.is_cancelled() {
+            self.close();
+        }
+        next
+    }
+
+    async fn next_event(&mut self) -> Result<Option<Event>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 self.delivered += 1;
@@ -891,7 +960,12 @@ impl EventStream {
 
     /// Stops reading and closes the connection. Safe to call more than once.
     pub fn close(&mut self) {
-        self.response = None;
+        if let Some(resp) = self.response.take()
+            && self.born != fork_generation()
+        {
+            // The parent's connection: dropping it here would unregister it from the parent's reactor too.
+            std::mem::forget(resp);
+        }
         self.pending.clear();
         self.finished = true;
     }
@@ -988,6 +1062,12 @@ impl EventStream {
                 .bind_conversation(conv, self.credential);
             self.bound_conversation = true;
         }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::redact::Secret;
+use crate::runtime::ForkLocal;
 use crate::token::Minted;
 
 /// A request ready to send, as many times as needed.
@@ -28,7 +29,8 @@ pub(crate) struct Prepared {
 
 /// Shared HTTP machinery of one client.
 pub(crate) struct Http {
-    pub(crate) client: reqwest::Client,
+    /// The connection pool, bound to the runtime it was used on: a forked child builds its own.
+    client: ForkLocal<Result<reqwest::Client>>,
     pub(crate) base: String,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) first_byte: Duration,
@@ -57,7 +59,7 @@ impl Http {
             .build()
             .map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))?;
         Ok(Http {
-            client,
+            client: ForkLocal::new(Ok(client), rebuild_client(config, base, &metrics)),
             base: base.as_str().trim_end_matches('/').to_string(),
             metrics,
             first_byte: Duration::from_millis(config.timeouts.first_byte_ms),
@@ -68,6 +70,11 @@ impl Http {
         })
     }
 
+    /// This process's connection pool (a forked child's is built on first use).
+    pub(crate) fn client(&self) -> Result<&reqwest::Client> {
+        self.client.get().as_ref().map_err(Error::clone)
+    }
+
     /// Sends once and waits for the response head, within the first-byte limit and the deadline.
     pub(crate) async fn send(
         &self,
@@ -76,7 +83,7 @@ impl Http {
         deadline: Instant,
     ) -> Result<reqwest::Response> {
         let mut builder = self
-            .client
+            .client()?
             .request(prep.method.clone(), prep.url.clone())
             .headers(prep.headers.clone());
         builder = builder.header(AUTHORIZATION, bearer(token)?);
@@ -158,7 +165,7 @@ impl Http {
         loop {
             let deadline = Instant::now() + self.first_byte;
             let mut req = self
-                .client
+                .client()?
                 .post(&url)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
@@ -224,6 +231,19 @@ impl Http {
             .min(self.max_delay);
         let jittered = ceiling.mul_f64(rand::rng().random_range(0.0..=1.0));
         retry_after.map_or(jittered, |r| r.max(jittered))
+    }
+}
+
+/// How a forked child makes its own connection pool: the same settings, a new client.
+fn rebuild_client(
+    config: &Config,
+    base: &url::Url,
+    metrics: &Arc<Metrics>,
+) -> impl Fn(&Result<reqwest::Client>) -> Result<reqwest::Client> + Send + Sync + 'static {
+    let (config, base, metrics) = (config.clone(), base.clone(), metrics.clone());
+    move |_parent| {
+        let fresh = Http::new(&config, &base, metrics.clone())?;
+        fresh.client.get().clone()
     }
 }
 

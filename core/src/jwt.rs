@@ -3,7 +3,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rand::RngCore;
 use serde::Serialize;
 
 use crate::config::CredentialConfig;
@@ -142,10 +141,11 @@ fn warn_if_world_readable(path: &std::path::Path) {
 #[cfg(not(unix))]
 fn warn_if_world_readable(_path: &std::path::Path) {}
 
-/// A JWT id: 32 random bytes from the OS-seeded CSPRNG, hex-encoded. Coze accepts each JWT once.
+/// A JWT id: 32 random bytes from the OS, hex-encoded (unique across forked processes too). Coze accepts each
+/// JWT once.
 fn new_jti() -> String {
     let mut jti = [0u8; 32];
-    rand::rng().fill_bytes(&mut jti);
+    crate::runtime::fill_unique(&mut jti);
     hex::encode(jti)
 }
 

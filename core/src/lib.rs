@@ -27,6 +27,7 @@
 mod blocking;
 mod classify;
 mod client;
+mod closing;
 mod config;
 mod credential;
 mod error;
@@ -38,10 +39,11 @@ mod oauth;
 mod redact;
 mod request;
 mod route;
+mod runtime;
 mod sse;
 mod token;
 
-pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on, runtime};
+pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
 pub use classify::{Outcome, classify};
 pub use client::{Client, EventStream, Reply};
 pub use config::{
@@ -53,6 +55,7 @@ pub use limits::{MAX_TIMEOUT, timeout_from_millis, timeout_from_secs, whole_numb
 pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
+pub use runtime::{fork_generation, runtime};
 pub use sse::{Event, SseParser};
 pub use token::{RefreshHook, TokenRefresh};
 

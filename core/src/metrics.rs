@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::credential::CredentialKind;
+use crate::runtime::ForkMutex;
 use crate::token::lock;
 
 const BUCKETS: [f64; 14] = [
@@ -34,7 +34,7 @@ const CREDENTIALS: [&str; 3] = ["personal", "enterprise", "none"];
 pub(crate) struct Metrics {
     /// Calls by credential (`CREDENTIALS`) and outcome (`OUTCOMES`).
     requests: [[AtomicU64; OUTCOMES.len()]; 3],
-    fallbacks: Mutex<BTreeMap<i64, u64>>,
+    fallbacks: ForkMutex<BTreeMap<i64, u64>>,
     token_mints: [AtomicU64; 2],
     token_refresh_failures: [AtomicU64; 2],
     retries: AtomicU64,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use rand::RngCore;
 use sha2::Digest;
 
 use crate::config::Config;
@@ -152,7 +151,7 @@ impl OAuthApp {
         };
         let resp = self
             .http
-            .client
+            .client()?
             .post(format!("{}{}", self.http.base, path))
             .json(&serde_json::json!({"client_id": self.client_id}))
             .send()
@@ -270,12 +269,12 @@ pub(crate) fn authorize_url_for(
 
 fn random_hex(n: usize) -> String {
     let mut raw = vec![0u8; n];
-    rand::rng().fill_bytes(&mut raw);
+    crate::runtime::fill_unique(&mut raw);
     hex::encode(raw)
 }
 
 fn random_url_safe(n: usize) -> String {
     let mut raw = vec![0u8; n];
-    rand::rng().fill_bytes(&mut raw);
+    crate::runtime::fill_unique(&mut raw);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }

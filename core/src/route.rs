@@ -6,10 +6,10 @@
 //! credential that created them, because Coze conversations belong to their creator.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::credential::CredentialKind;
+use crate::runtime::{ForkMutex, fork_mutex};
 use crate::token::lock;
 
 /// Request fields that name a resource, in the order a route is looked up (the most specific first).
@@ -43,7 +43,7 @@ struct Route {
 pub(crate) struct Router {
     ttl: Duration,
     enabled: bool,
-    routes: Mutex<HashMap<ResourceKey, Route>>,
+    routes: ForkMutex<HashMap<ResourceKey, Route>>,
 }
 
 impl Router {
@@ -51,7 +51,7 @@ impl Router {
         Router {
             ttl,
             enabled,
-            routes: Mutex::new(HashMap::new()),
+            routes: fork_mutex(HashMap::new()),
         }
     }
 

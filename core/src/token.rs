@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
 use crate::jwt::{JWT_GRANT, JwtSigner};
 use crate::redact::Secret;
+use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
 
 /// A bearer token with the cache generation it came from (0 for PATs).
 #[derive(Clone, Debug)]
@@ -68,6 +69,7 @@ pub struct TokenRefresh {
 /// The hook type for [`TokenRefresh`] notifications.
 pub type RefreshHook = Arc<dyn Fn(&TokenRefresh) + Send + Sync>;
 
+#[derive(Clone)]
 struct Cached {
     token: Secret,
     minted_at: SystemTime,
@@ -88,7 +90,7 @@ enum Source {
     Oauth {
         client_id: String,
         client_secret: Option<Secret>,
-        refresh_token: Mutex<Option<Secret>>,
+        refresh_token: ForkMutex<Option<Secret>>,
     },
 }
 
@@ -97,8 +99,9 @@ pub(crate) struct Credential {
     pub(crate) kind: CredentialKind,
     pub(crate) label: &'static str,
     source: Source,
-    cache: Mutex<Option<Cached>>,
-    refresh_lock: tokio::sync::Mutex<()>,
+    cache: ForkMutex<Option<Cached>>,
+    /// The single flight: one exchange at a time. Per process: a parent's exchange never finishes in a child.
+    refresh_lock: ForkLocal<tokio::sync::Mutex<()>>,
     next_generation: std::sync::atomic::AtomicU64,
     pub(crate) authorize_url: Option<String>,
 }
@@ -160,7 +163,7 @@ impl Credential {
                 Source::Oauth {
                     client_id: client_id.clone(),
                     client_secret: client_secret.clone(),
-                    refresh_token: Mutex::new(refresh_token.clone()),
+                    refresh_token: fork_mutex(refresh_token.clone()),
                 }
             }
         };
@@ -168,8 +171,10 @@ impl Credential {
             kind,
             label: cfg.describe(),
             source,
-            cache: Mutex::new(initial),
-            refresh_lock: tokio::sync::Mutex::new(()),
+            cache: fork_mutex(initial),
+            refresh_lock: ForkLocal::new(tokio::sync::Mutex::new(()), |_| {
+                tokio::sync::Mutex::new(())
+            }),
             next_generation: std::sync::atomic::AtomicU64::new(2),
             authorize_url,
         })

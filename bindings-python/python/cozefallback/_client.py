@@ -317,7 +317,8 @@ class Client(_Base):
         self._native.fetch_token(credential)
 
     def close(self) -> None:
-        """Closes the client's connections; later calls raise InvalidArgumentError. Idempotent."""
+        """Cancels the calls in flight (they raise CancelledError at once), closes the client's connections and
+        returns without waiting; later calls raise InvalidArgumentError. Idempotent."""
         self._native.close()
 
     def __enter__(self) -> "Client":
@@ -484,9 +485,12 @@ class AsyncClient(_Base):
         await _aio.call(self._native.fetch_token, credential)
 
     async def close(self) -> None:
+        """Cancels the calls in flight (they raise CancelledError at once) and closes the client; later calls raise
+        InvalidArgumentError. Idempotent."""
         self._native.close()
 
     async def aclose(self) -> None:
+        """The same as :meth:`close`."""
         self._native.close()
 
     async def __aenter__(self) -> "AsyncClient":

@@ -1,0 +1,197 @@
+/*
+ * fork() and close() through the C API. Needs the mock (COZE_MOCK_URL).
+ *   - A client used before fork() works in the child (the library builds a fresh runtime and connection pool
+ *     there on first use, and keeps the learned routes), a client made in the child works, and the parent
+ *     keeps working. The child has an alarm and the parent waits a bounded time: a hang fails the test.
+ *   - cozefallback_client_close() from another thread ends a call the mock never answers with CANCELLED within
+ *     a second, and later calls fail with INVALID_ARGUMENT.
+ * Prints one line per failed check and a final "fork: N passed, M failed".
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cozefallback.h"
+#include "json.h"
+#include "mockhttp.h"
+
+static int passed, failed;
+static const char *g_base;
+static char g_config[8192];
+static char g_bot_path[128];
+
+#define CHECK(cond, ...)                                                                                      \
+    do {                                                                                                      \
+        if (cond) passed++;                                                                                   \
+        else {                                                                                                \
+            failed++;                                                                                         \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
+            printf(__VA_ARGS__);                                                                              \
+            printf("\n");                                                                                     \
+        }                                                                                                     \
+    } while (0)
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+static cozefallback_client *new_client(void) {
+    cozefallback_client *c = NULL;
+    cozefallback_error *err = NULL;
+    if (cozefallback_client_new(g_config, &c, &err) != COZEFALLBACK_STATUS_OK) {
+        fprintf(stderr, "cannot build the client: %s\n", cozefallback_error_message(err));
+        exit(2);
+    }
+    return c;
+}
+
+/* GET the bot: the status, and the credential ("personal"/"enterprise") and attempts of the answer. */
+static cozefallback_status get_bot(cozefallback_client *c, const char **cred, uint32_t *attempts) {
+    cozefallback_request *req = NULL;
+    cozefallback_response *resp = NULL;
+    cozefallback_error *err = NULL;
+    cozefallback_request_new("GET", g_bot_path, &req, NULL);
+    cozefallback_status st = cozefallback_client_send(c, req, NULL, &resp, &err);
+    *cred = "";
+    *attempts = 0;
+    if (st == COZEFALLBACK_STATUS_OK) {
+        *cred = cozefallback_response_credential(resp);
+        *attempts = cozefallback_response_attempts(resp);
+    } else {
+        fprintf(stderr, "call failed: %s\n", cozefallback_error_message(err));
+    }
+    cozefallback_response_free(resp);
+    cozefallback_error_free(err);
+    cozefallback_request_free(req);
+    return st;
+}
+
+/* The child's checks; each failed step has its own exit code. */
+static int child(cozefallback_client *before) {
+    const char *cred;
+    uint32_t attempts;
+    alarm(20); /* a hang ends the child with SIGALRM */
+    if (get_bot(before, &cred, &attempts) != COZEFALLBACK_STATUS_OK) return 3;
+    if (strcmp(cred, "enterprise") || attempts != 1) return 4; /* the learned route came along */
+    cozefallback_client *fresh = new_client();
+    if (get_bot(fresh, &cred, &attempts) != COZEFALLBACK_STATUS_OK) return 5;
+    if (strcmp(cred, "enterprise") || attempts != 2) return 6;
+    cozefallback_client_free(fresh);
+    return 0;
+}
+
+/* The child's exit code, or -1 (killed after `limit_ms`) / -2 (died of a signal). */
+static int wait_bounded(pid_t pid, double limit_ms) {
+    double until = now_ms() + limit_ms;
+    int status = 0;
+    while (now_ms() < until) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+        usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+static void test_fork(void) {
+    const char *cred;
+    uint32_t attempts;
+    cozefallback_client *client = new_client();
+    CHECK(get_bot(client, &cred, &attempts) == COZEFALLBACK_STATUS_OK && !strcmp(cred, "personal"),
+          "parent before the move: personal");
+    mock_http(g_base, "POST", "/__mock/state", "{\"moved\":true}", NULL);
+    CHECK(get_bot(client, &cred, &attempts) == COZEFALLBACK_STATUS_OK && !strcmp(cred, "enterprise") &&
+              attempts == 2,
+          "parent after the move: enterprise in 2 attempts (%s, %u)", cred, attempts);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) _exit(child(client));
+    CHECK(pid > 0, "fork");
+    int code = wait_bounded(pid, 30000);
+    CHECK(code == 0, "the child's calls (exit code %d: -1 hung, -2 signal, else the failed step)", code);
+    CHECK(get_bot(client, &cred, &attempts) == COZEFALLBACK_STATUS_OK && !strcmp(cred, "enterprise") &&
+              attempts == 1,
+          "the parent still works after the child's calls (%s, %u)", cred, attempts);
+    cozefallback_client_free(client);
+    mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
+}
+
+typedef struct {
+    cozefallback_client *client;
+    cozefallback_status st;
+    double ended;
+} caller_t;
+
+static void *call_bot(void *arg) {
+    caller_t *c = arg;
+    const char *cred;
+    uint32_t attempts;
+    c->st = get_bot(c->client, &cred, &attempts);
+    c->ended = now_ms();
+    return NULL;
+}
+
+static void test_close(void) {
+    cozefallback_client *client = new_client();
+    mock_http(g_base, "POST", "/__mock/state", "{\"faults\":[{\"path\":\"/v1/bots/\",\"action\":{\"type\":\"hang\"}}]}",
+              NULL);
+    caller_t c = {client, COZEFALLBACK_STATUS_OK, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, call_bot, &c);
+    usleep(300 * 1000);
+    CHECK(c.ended == 0, "the mock hangs the call");
+    double closed = now_ms();
+    cozefallback_client_close(client);
+    double close_took = now_ms() - closed;
+    pthread_join(th, NULL);
+    CHECK(c.st == COZEFALLBACK_STATUS_CANCELLED, "close() cancels the call in flight (status %d)", c.st);
+    CHECK(c.ended - closed < 1000, "the call ends within 1 s of close() (%.0f ms)", c.ended - closed);
+    CHECK(close_took < 100, "close() returns at once (%.0f ms)", close_took);
+    cozefallback_request *req = NULL;
+    cozefallback_response *resp = NULL;
+    cozefallback_error *err = NULL;
+    cozefallback_request_new("GET", g_bot_path, &req, NULL);
+    cozefallback_status st = cozefallback_client_send(client, req, NULL, &resp, &err);
+    CHECK(st == COZEFALLBACK_STATUS_INVALID_ARGUMENT && err && strstr(cozefallback_error_message(err), "closed"),
+          "a call after close() fails with INVALID_ARGUMENT naming it (status %d)", st);
+    cozefallback_error_free(err);
+    cozefallback_request_free(req);
+    cozefallback_client_close(client); /* idempotent */
+    cozefallback_client_close(NULL);   /* NULL-safe */
+    cozefallback_client_free(client);
+    mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
+}
+
+int main(void) {
+    g_base = getenv("COZE_MOCK_URL");
+    if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
+    char *text = NULL;
+    if (mock_http(g_base, "GET", "/__mock/info", NULL, &text) != 200) { fprintf(stderr, "no mock\n"); return 2; }
+    jval *info = json_parse(text, NULL);
+    free(text);
+    snprintf(g_config, sizeof g_config,
+             "{\"base_url\":\"%s\",\"personal\":{\"type\":\"pat\",\"token\":\"%s\"},"
+             "\"enterprise\":{\"type\":\"jwt\",\"client_id\":\"%s\",\"private_key_file\":\"%s\","
+             "\"public_key_id\":\"%s\",\"enterprise_id\":\"%s\"},\"timeouts\":{\"total_ms\":10000}}",
+             json_str(json_get(info, "base_url")), json_str(json_get(info, "personal_pat")),
+             json_str(json_get(info, "jwt_client_id")), json_str(json_get(info, "private_key_file")),
+             json_str(json_get(info, "jwt_kid")), json_str(json_get(info, "enterprise_id")));
+    snprintf(g_bot_path, sizeof g_bot_path, "/v1/bots/%s", json_str(json_pointer(info, "/bots/0")));
+    json_free(info);
+    mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
+
+    test_fork();
+    test_close();
+
+    printf("fork: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
