@@ -327,14 +327,17 @@ impl Client {
                         .request_done(Some(kind), "success", attempts, started.elapsed());
                     return Ok(answer);
                 }
-                Err(Failure::Fallback { err, reauth }) if i + 1 < order.len() => {
+                Err(Failure::Fallback { mut err, reauth }) if i + 1 < order.len() => {
                     reauth_needed |= reauth;
                     inner.metrics.fallback(err.code.unwrap_or(0));
                     tracing::info!(from = %kind, to = %order[i + 1], code = ?err.code, "falling back to the other credential");
+                    // The first credential's own round trips (the count so far), kept on its error.
+                    err.attempts = attempts;
                     previous = Some(err);
                 }
-                Err(Failure::Fallback { err, reauth }) => {
+                Err(Failure::Fallback { mut err, reauth }) => {
                     reauth_needed |= reauth;
+                    err.attempts = attempts;
                     let mut err = self.final_error(err, previous.take(), reauth_needed);
                     err.attempts = attempts;
                     inner.metrics.request_done(
