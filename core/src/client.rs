@@ -327,11 +327,12 @@ impl Client {
                         .request_done(Some(kind), "success", attempts, started.elapsed());
                     return Ok(answer);
                 }
-                Err(Failure::Fallback { mut err, reauth }) if i + 1 < order.len() => {
+                Err(Failure::Fallback { err, reauth }) if i + 1 < order.len() => {
                     reauth_needed |= reauth;
                     inner.metrics.fallback(err.code.unwrap_or(0));
                     tracing::info!(from = %kind, to = %order[i + 1], code = ?err.code, "falling back to the other credential");
-                    // The first credential's own round trips (the count so far), kept on its error.
+                    // The first credential's error keeps its own count (all attempts so far were its).
+                    let mut err = err;
                     err.attempts = attempts;
                     previous = Some(err);
                 }
