@@ -11,7 +11,7 @@
 
 #![deny(clippy::all)]
 
-mod log;
+pub mod log;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -629,7 +629,8 @@ impl NativeOAuthApp {
     ) -> napi::Result<NativeOAuthToken> {
         let app = self.app.clone();
         let code = cozefallback::DeviceCode {
-            expires_in: cozefallback::device_seconds("expiresIn", code.expires_in).map_err(to_napi)?,
+            expires_in: cozefallback::device_seconds("expiresIn", code.expires_in)
+                .map_err(to_napi)?,
             interval: cozefallback::device_seconds("interval", code.interval).map_err(to_napi)?,
             device_code: code.device_code,
             user_code: code.user_code,

@@ -21,7 +21,8 @@ use tracing::{Event, Level, Metadata, Subscriber};
 /// Records waiting for the JS thread; past this many, new ones are dropped rather than buffered without bound.
 const QUEUE: usize = 4096;
 
-type LogFn = ThreadsafeFunction<NativeLogRecord, (), NativeLogRecord, napi::Status, false, true, QUEUE>;
+type LogFn =
+    ThreadsafeFunction<NativeLogRecord, (), NativeLogRecord, napi::Status, false, true, QUEUE>;
 
 /// Levels as numbers, most severe first: a record passes when its rank is at most the chosen one.
 const OFF: u8 = 0;
@@ -107,7 +108,8 @@ impl Fields {
             self.message.push_str(&text);
         } else {
             let text = cozefallback::redact(&text);
-            self.rest.insert(field.name().to_string(), Value::String(text));
+            self.rest
+                .insert(field.name().to_string(), Value::String(text));
         }
     }
 }
@@ -135,7 +137,8 @@ impl Visit for Fields {
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         // NaN and infinities have no JSON form: keep them as text.
-        let v = serde_json::Number::from_f64(value).map_or_else(|| Value::String(value.to_string()), Value::Number);
+        let v = serde_json::Number::from_f64(value)
+            .map_or_else(|| Value::String(value.to_string()), Value::Number);
         self.rest.insert(field.name().to_string(), v);
     }
 }
