@@ -61,7 +61,7 @@ fn parse_level(name: &str) -> cozefallback::Result<u8> {
     Ok(match name.to_ascii_lowercase().as_str() {
         "off" => OFF,
         "error" => 1,
-        "warn" | "warning" => 2,
+        "warn" => 2,
         "info" => 3,
         "debug" => 4,
         "trace" => 5,
