@@ -56,11 +56,17 @@ export interface RequestOptions {
   contentType?: string
   /** Extra headers. `Authorization` is always set by the core; a caller's value is dropped. */
   headers?: HeadersInit
-  /** Overall deadline of this call in ms (replaces `timeouts.total_ms`). */
+  /**
+   * Overall deadline of this call in ms (replaces `timeouts.total_ms`): more than 0 and at most 86400000 (a
+   * day), else the call rejects with COZE_INVALID_ARGUMENT naming `timeoutMs` (NaN and Infinity included).
+   */
   timeoutMs?: number
   /** Retry this request on transient failures even if its method is not idempotent. */
   retryNonIdempotent?: boolean
-  /** Cancels the call in the core when aborted (it rejects with COZE_CANCELLED); closes an open stream. */
+  /**
+   * Cancels the call in the core when aborted (it rejects with COZE_CANCELLED). On a stream, an abort before the
+   * end closes the connection and makes `next()` / `for await` throw COZE_CANCELLED.
+   */
   signal?: AbortSignal
 }
 
@@ -92,7 +98,10 @@ export interface CozeEvent {
   id: string | null
 }
 
-/** An SSE stream. The request is sent when it is created; leaving `for await` early closes it. */
+/**
+ * An SSE stream. The request is sent when it is created; leaving `for await` early closes it (then `next()` is
+ * done); an AbortSignal fired before the end makes `next()` reject with COZE_CANCELLED.
+ */
 export declare class CozeStream implements AsyncIterableIterator<CozeEvent> {
   /** Resolves once the response head is accepted (or rejects with a CozeError). */
   open(): Promise<this>
@@ -214,47 +223,108 @@ export declare class Client {
   close(): void
 }
 
-export interface TokenRefresh {
-  credential: CredentialName
-  accessToken: string
-  refreshToken: string | null
+/**
+ * What a refresh hook receives after an OBO refresh rotated the tokens. The tokens read normally as properties;
+ * util.inspect and JSON.stringify show '***' instead.
+ */
+export declare class TokenRefresh {
+  readonly credential: CredentialName
+  /** The new access token (a secret). */
+  readonly accessToken: string
+  /** The new refresh token (a secret): store it, the old one no longer works. */
+  readonly refreshToken: string | null
   /** Unix seconds. */
-  expiresAt: number
+  readonly expiresAt: number
+  /** The masked view: `{credential, accessToken: '***', refreshToken: '***' | null, expiresAt}`. */
+  toJSON(): { credential: CredentialName; accessToken: string; refreshToken: string | null; expiresAt: number }
 }
 
-export interface OAuthToken {
-  accessToken: string
-  refreshToken: string | null
+/** OAuth tokens. The secrets read normally as properties; util.inspect and JSON.stringify show '***' instead. */
+export declare class OAuthToken {
+  /** The access token (a secret). */
+  readonly accessToken: string
+  /** The refresh token (a secret); it rotates on every refresh. */
+  readonly refreshToken: string | null
   /** Unix seconds. */
-  expiresAt: number
+  readonly expiresAt: number
   /** This token as an `oauth` credential of the config schema. */
   oauthConfig(clientId: string, clientSecret?: string): CredentialConfig
+  /** The masked view: `{accessToken: '***', refreshToken: '***' | null, expiresAt}`. */
+  toJSON(): { accessToken: string; refreshToken: string | null; expiresAt: number }
 }
 
-export interface DeviceCode {
+/** A device-flow start; `deviceCode` (a secret) is masked in util.inspect and JSON.stringify. */
+export declare class DeviceCode {
+  readonly deviceCode: string
+  readonly userCode: string
+  readonly verificationUri: string
+  /** Seconds the codes stay valid. */
+  readonly expiresIn: number
+  /** Seconds between polls. */
+  readonly interval: number
+  toJSON(): { deviceCode: string; userCode: string; verificationUri: string; expiresIn: number; interval: number }
+}
+
+/** What `waitDeviceToken` takes: a DeviceCode, or the same fields as a plain object. */
+export interface DeviceCodeInit {
   deviceCode: string
-  userCode: string
-  verificationUri: string
+  userCode?: string
+  verificationUri?: string
+  /** Whole seconds, 1 to 86400 (checked by the core: COZE_INVALID_ARGUMENT). */
   expiresIn: number
+  /** Whole seconds, 1 to 86400 (checked by the core: COZE_INVALID_ARGUMENT). */
   interval: number
+}
+
+/** An authorize URL; `codeVerifier` (PKCE, a secret) is masked in util.inspect and JSON.stringify. */
+export declare class AuthorizeUrl {
+  readonly url: string
+  readonly state: string
+  readonly codeVerifier: string | null
+  toJSON(): { url: string; state: string; codeVerifier: string | null }
 }
 
 /** OAuth helpers for OBO user credentials (web, PKCE and device apps). */
 export declare class OAuthApp {
   constructor(opts: { baseUrl?: string; clientId: string; clientSecret?: string })
-  authorizeUrl(redirectUri: string, opts?: { workspaceId?: string; pkce?: boolean }): { url: string; state: string; codeVerifier: string | null }
+  authorizeUrl(redirectUri: string, opts?: { workspaceId?: string; pkce?: boolean }): AuthorizeUrl
   exchangeCode(code: string, redirectUri: string, codeVerifier?: string | null): Promise<OAuthToken>
   refresh(refreshToken: string): Promise<OAuthToken>
   deviceCode(opts?: { workspaceId?: string }): Promise<DeviceCode>
   startDevice(opts?: { workspaceId?: string }): Promise<DeviceCode>
   pollDeviceToken(deviceCode: string | DeviceCode): Promise<OAuthToken>
-  waitDeviceToken(device: DeviceCode): Promise<OAuthToken>
+  waitDeviceToken(device: DeviceCode | DeviceCodeInit): Promise<OAuthToken>
 }
 
 /** An axios adapter for @coze/api (`axiosOptions: {adapter}`): requests, streaming included, go through `client`. */
 export declare function cozeAxiosAdapter(client: Client): (config: any) => Promise<any>
 /** An axios-compatible instance for @coze/api (`axiosInstance`). */
 export declare function cozeAxiosInstance(client: Client): ((config: any) => Promise<any>) & { request: (config: any) => Promise<any> }
+
+export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/** One of the core's log records, redacted by the core (tokens and keys never appear). */
+export interface LogRecord {
+  level: Exclude<LogLevel, 'off'>
+  /** The Rust module that logged, e.g. `cozefallback::client`. */
+  target: string
+  /** E.g. `falling back to the other credential`. */
+  message: string
+  /** The record's fields, e.g. `{from: 'personal', to: 'enterprise', code: ...}`; text values are redacted. */
+  fields: Record<string, string | number | boolean>
+  time: Date
+}
+
+/**
+ * Sends the core's log records at `opts.level` (default `'info'`) and above to `callback`, for the whole process
+ * (every client); a new call replaces the callback, `null` removes it. Records arrive asynchronously on the JS
+ * thread; the call that logged never waits (past 4096 queued records, new ones are dropped). A bad level throws
+ * COZE_INVALID_ARGUMENT; a callback that throws becomes a process warning.
+ */
+export declare function setLogger(callback: ((record: LogRecord) => void) | null, opts?: { level?: LogLevel }): void
+
+/** The log levels, most severe first. */
+export declare const LOG_LEVELS: ReadonlyArray<LogLevel>
 
 /** The native core's version. */
 export declare const coreVersion: string

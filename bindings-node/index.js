@@ -5,7 +5,9 @@
 const native = require('./binding.js')
 const { Client, CozeResponse, CozeStream } = require('./lib/client.js')
 const { CozeError, CODES } = require('./lib/errors.js')
-const { OAuthApp } = require('./lib/oauth.js')
+const { OAuthApp, OAuthToken, DeviceCode, AuthorizeUrl } = require('./lib/oauth.js')
+const { TokenRefresh } = require('./lib/tokens.js')
+const { setLogger, LOG_LEVELS } = require('./lib/log.js')
 const { cozeAxiosAdapter, cozeAxiosInstance } = require('./lib/axios.js')
 
 /** The version of the native core. */
@@ -18,6 +20,12 @@ module.exports = {
   CozeError,
   ErrorCodes: CODES,
   OAuthApp,
+  OAuthToken,
+  TokenRefresh,
+  DeviceCode,
+  AuthorizeUrl,
+  setLogger,
+  LOG_LEVELS,
   cozeAxiosAdapter,
   cozeAxiosInstance,
   coreVersion,

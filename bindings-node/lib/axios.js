@@ -205,7 +205,8 @@ function cozeAxiosAdapter(client) {
     const body = await bodyOf(config.data, headers)
     const opts = { headers }
     if (body !== undefined) opts.body = body
-    if (config.timeout > 0) opts.timeoutMs = config.timeout
+    // axios: 0 (its default) means no timeout; any other value goes to the core's range check.
+    if (config.timeout != null && config.timeout !== 0) opts.timeoutMs = config.timeout
     if (config.signal && typeof config.signal.addEventListener === 'function') opts.signal = config.signal
 
     let aborted = false

@@ -6,6 +6,7 @@ const fs = require('node:fs')
 const nodePath = require('node:path')
 const native = require('../binding.js')
 const { sync, wrap, CozeError } = require('./errors.js')
+const { TokenRefresh } = require('./tokens.js')
 
 /** Normalizes `{k: v}`, `URLSearchParams`, `Headers`, a `Map` or `[[k, v], ...]` to string pairs. */
 function toPairs(value, what) {
@@ -51,6 +52,7 @@ function nativeRequest(method, path, opts = {}) {
     req.body = toBuffer(opts.body, 'body')
     if (opts.contentType != null) req.contentType = String(opts.contentType)
   }
+  // The range (more than 0, at most a day) is checked by the core: COZE_INVALID_ARGUMENT naming timeoutMs.
   if (opts.timeoutMs != null) req.timeoutMs = Number(opts.timeoutMs)
   if (opts.retryNonIdempotent != null) req.retryNonIdempotent = Boolean(opts.retryNonIdempotent)
   return req
@@ -100,26 +102,32 @@ function toEvent(ev) {
 
 /**
  * A server-sent event stream: an async iterable of `{event, data, id}`. The request is sent when the stream is
- * created; leaving a `for await` loop early (break, return, throw) closes the connection.
+ * created; leaving a `for await` loop early (break, return, throw) closes the connection. An AbortSignal that
+ * fires before the end makes `next()` (and so `for await`) throw a CozeError with code COZE_CANCELLED.
  */
 class CozeStream {
   constructor(opening) {
     this._native = null
     this._closed = false
     this._done = false
-    this._opening = wrap(opening).then(
-      (s) => {
-        this._native = s
-        if (this._closed) s.close()
-        return s
-      },
-      (e) => {
-        this._done = true
-        throw e
-      },
-    )
-    // An error surfaces on the first next()/open(); never as an unhandled rejection.
-    this._opening.catch(() => {})
+    this._aborted = false
+    /** Removes the AbortSignal listener (set by Client.stream). */
+    this._detachAbort = () => {}
+    this._opening = wrap(opening).then((s) => {
+      this._native = s
+      if (this._closed) s.close()
+      else if (this._aborted) s.abort()
+      return s
+    })
+    // An error surfaces on next()/open() (every time they are called); never as an unhandled rejection.
+    this._opening.catch(() => this._detachAbort())
+  }
+
+  /** The AbortSignal fired: unless the stream already ended, next() now rejects with COZE_CANCELLED. */
+  _abort() {
+    if (this._done || this._closed || this._aborted) return
+    this._aborted = true
+    if (this._native) this._native.abort()
   }
 
   /** Waits until the stream is open (the response head accepted); resolves to the stream itself. */
@@ -151,7 +159,8 @@ class CozeStream {
 
   /** The next event: `{done: false, value: {event, data, id}}`, or `{done: true}` at the end. */
   async next() {
-    if (this._done || this._closed) return { done: true, value: undefined }
+    // Once aborted, the native next() gives the core's Cancelled error, however often it is asked.
+    if (this._closed || (this._done && !this._aborted)) return { done: true, value: undefined }
     const s = await this._opening
     if (this._closed) return { done: true, value: undefined }
     let ev
@@ -159,10 +168,12 @@ class CozeStream {
       ev = await wrap(s.next())
     } catch (e) {
       this._done = true
+      this._detachAbort()
       throw e
     }
     if (ev == null) {
       this._done = true
+      this._detachAbort()
       return { done: true, value: undefined }
     }
     return { done: false, value: toEvent(ev) }
@@ -179,6 +190,7 @@ class CozeStream {
     if (this._closed) return
     this._closed = true
     this._done = true
+    this._detachAbort()
     if (this._native) this._native.close()
   }
 
@@ -292,10 +304,13 @@ class Client {
     const stream = new CozeStream(this._native.stream(req))
     stream._opening.then(detach, detach)
     if (signal != null) {
-      // After the head: an abort closes the stream (a pending next() then resolves to done).
-      const onAbort = () => stream.close()
+      // After the head: an abort closes the connection and makes next() reject with COZE_CANCELLED.
+      const onAbort = () => stream._abort()
       if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
+      else {
+        signal.addEventListener('abort', onAbort, { once: true })
+        stream._detachAbort = () => signal.removeEventListener('abort', onAbort)
+      }
     }
     return stream
   }
@@ -336,7 +351,8 @@ class Client {
    */
   setRefreshHook(hook) {
     if (hook != null && typeof hook !== 'function') throw new TypeError('hook must be a function or null')
-    sync(() => this._native.setRefreshHook(hook ?? null))
+    // The tokens reach the hook in a TokenRefresh, which masks them in util.inspect and JSON.stringify.
+    sync(() => this._native.setRefreshHook(hook == null ? null : (r) => hook(new TokenRefresh(r))))
   }
 
   /** Whether close() was called. */

@@ -4,6 +4,7 @@
 
 const native = require('../binding.js')
 const { sync, wrap } = require('./errors.js')
+const { OAuthToken, DeviceCode, AuthorizeUrl } = require('./tokens.js')
 
 class OAuthApp {
   /**
@@ -18,7 +19,7 @@ class OAuthApp {
   /** `{url, state, codeVerifier}`: send the browser to url; keep state and codeVerifier (PKCE) for the exchange. */
   authorizeUrl(redirectUri, opts = {}) {
     const r = this._native.authorizeUrl(redirectUri, opts.workspaceId ?? null, opts.pkce ?? true)
-    return { url: r.url, state: r.state, codeVerifier: r.codeVerifier ?? null }
+    return new AuthorizeUrl(r)
   }
 
   /** Exchanges the code from the redirect: `{accessToken, refreshToken, expiresAt}`. */
@@ -33,8 +34,7 @@ class OAuthApp {
 
   /** Starts the device flow: `{deviceCode, userCode, verificationUri, expiresIn, interval}`. */
   async deviceCode(opts = {}) {
-    const d = await wrap(this._native.deviceCode(opts.workspaceId ?? null))
-    return { deviceCode: d.deviceCode, userCode: d.userCode, verificationUri: d.verificationUri, expiresIn: d.expiresIn, interval: d.interval }
+    return new DeviceCode(await wrap(this._native.deviceCode(opts.workspaceId ?? null)))
   }
 
   /** Same as deviceCode(). */
@@ -48,26 +48,25 @@ class OAuthApp {
     return token(await wrap(this._native.pollDeviceToken(code)))
   }
 
-  /** Polls until the user approves (honouring interval and slow_down) or the code expires. */
+  /**
+   * Polls until the user approves (honouring interval and slow_down) or the code expires. `expiresIn` and
+   * `interval` are checked by the core: whole seconds from 1 to 86400, else COZE_INVALID_ARGUMENT.
+   */
   async waitDeviceToken(device) {
-    return token(await wrap(this._native.waitDeviceToken(device)))
+    if (device == null || typeof device !== 'object') throw new TypeError('device must be the object deviceCode() resolved to')
+    const code = {
+      deviceCode: String(device.deviceCode ?? ''),
+      userCode: String(device.userCode ?? ''),
+      verificationUri: String(device.verificationUri ?? ''),
+      expiresIn: Number(device.expiresIn),
+      interval: Number(device.interval),
+    }
+    return token(await wrap(this._native.waitDeviceToken(code)))
   }
 }
 
 function token(t) {
-  return {
-    accessToken: t.accessToken,
-    refreshToken: t.refreshToken ?? null,
-    expiresAt: t.expiresAt,
-    /** This token as an `oauth` credential of the config schema (for `personal` or `enterprise`). */
-    oauthConfig(clientId, clientSecret) {
-      const c = { type: 'oauth', client_id: clientId, access_token: this.accessToken }
-      if (clientSecret != null) c.client_secret = clientSecret
-      if (this.refreshToken != null) c.refresh_token = this.refreshToken
-      if (this.expiresAt) c.expires_at = this.expiresAt
-      return c
-    },
-  }
+  return new OAuthToken(t)
 }
 
-module.exports = { OAuthApp }
+module.exports = { OAuthApp, OAuthToken, DeviceCode, AuthorizeUrl }

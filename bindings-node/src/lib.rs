@@ -11,10 +11,11 @@
 
 #![deny(clippy::all)]
 
+pub mod log;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cozefallback::{
     CancelToken, CredentialKind, Event, EventStream, Mode, Request, Response, Secret,
@@ -134,12 +135,7 @@ fn build_request(r: NativeRequest) -> cozefallback::Result<Request> {
         req = req.bytes(r.content_type, body.to_vec());
     }
     if let Some(ms) = r.timeout_ms {
-        if !(ms.is_finite() && ms > 0.0) {
-            return Err(cozefallback::Error::invalid_argument(
-                "timeoutMs must be a positive number",
-            ));
-        }
-        req.timeout = Some(Duration::from_secs_f64(ms / 1000.0));
+        req.timeout = Some(cozefallback::timeout_from_millis("timeoutMs", ms)?);
     }
     req.retry_non_idempotent = r.retry_non_idempotent;
     Ok(req)
@@ -405,6 +401,8 @@ impl NativeClient {
 pub struct NativeStream {
     stream: Arc<tokio::sync::Mutex<Option<EventStream>>>,
     cancel: CancelToken,
+    /// Fired by an AbortSignal: unlike `cancel` (a close), a pending and every later `next()` reject.
+    abort: CancelToken,
     credential: String,
     attempts: u32,
     status: u32,
@@ -426,18 +424,20 @@ impl NativeStream {
                 .collect(),
             stream: Arc::new(tokio::sync::Mutex::new(Some(s))),
             cancel: CancelToken::new(),
+            abort: CancelToken::new(),
         }
     }
 }
 
 #[napi]
 impl NativeStream {
-    /// The next event, or `null` at the end (or once closed).
+    /// The next event, or `null` at the end (or once closed); rejects with kind `cancelled` once aborted.
     #[napi]
     pub async fn next(&self) -> napi::Result<Option<NativeEvent>> {
         let stream = self.stream.clone();
         let cancel = self.cancel.clone();
-        on_runtime(async move {
+        let abort = self.abort.clone();
+        let read = async move {
             if cancel.is_cancelled() {
                 return Ok(None);
             }
@@ -457,8 +457,17 @@ impl NativeStream {
                 }
             }
             r.map(|o| o.map(to_event))
-        })
-        .await
+        };
+        // Biased towards the abort: once aborted, the core's own `Cancelled` error, never an event or the end.
+        on_runtime(async move { abort.run(read).await }).await
+    }
+
+    /// An AbortSignal fired: closes the connection; a pending and every later `next()` reject with kind
+    /// `cancelled`. Idempotent.
+    #[napi]
+    pub fn abort(&self) {
+        self.abort.cancel();
+        self.close();
     }
 
     /// Stops reading and closes the connection; a pending `next()` resolves to `null`. Idempotent.
@@ -621,11 +630,12 @@ impl NativeOAuthApp {
     ) -> napi::Result<NativeOAuthToken> {
         let app = self.app.clone();
         let code = cozefallback::DeviceCode {
+            expires_in: cozefallback::device_seconds("expiresIn", code.expires_in)
+                .map_err(to_napi)?,
+            interval: cozefallback::device_seconds("interval", code.interval).map_err(to_napi)?,
             device_code: code.device_code,
             user_code: code.user_code,
             verification_uri: code.verification_uri,
-            expires_in: code.expires_in.max(0.0) as u64,
-            interval: code.interval.max(0.0) as u64,
         };
         on_runtime(async move { app.wait_device_token(&code).await.map(to_token) }).await
     }

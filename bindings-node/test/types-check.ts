@@ -1,5 +1,5 @@
 // Compiled (not run) by types.test.mjs with `tsc --strict --noEmit` against the installed package's index.d.ts.
-import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, TokenRefresh, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes } from 'cozefallback'
+import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, OAuthToken, TokenRefresh, DeviceCode, LogRecord, LogLevel, LOG_LEVELS, setLogger, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes } from 'cozefallback'
 import cjsDefault = require('cozefallback')
 
 export async function usage(): Promise<void> {
@@ -34,8 +34,23 @@ export async function usage(): Promise<void> {
   }
   const app = new OAuthApp({ baseUrl: 'https://api.coze.cn', clientId: '1' })
   const auth = app.authorizeUrl('https://example.com/cb', { pkce: true })
-  const token = await app.exchangeCode('code', 'https://example.com/cb', auth.codeVerifier)
+  const token: OAuthToken = await app.exchangeCode('code', 'https://example.com/cb', auth.codeVerifier)
+  const access: string = token.accessToken
+  const masked: string | null = token.toJSON().refreshToken
   new Client({ personal: token.oauthConfig('1') }).close()
+  const device: DeviceCode = await app.deviceCode()
+  await app.waitDeviceToken(device)
+  await app.waitDeviceToken({ deviceCode: device.deviceCode, expiresIn: 600, interval: 5 })
+  setLogger((rec: LogRecord) => {
+    const level: 'error' | 'warn' | 'info' | 'debug' | 'trace' = rec.level
+    const from: string | number | boolean | undefined = rec.fields.from
+    void level, void from, void rec.message, void rec.target, void rec.time.getTime()
+  }, { level: 'debug' })
+  setLogger(null)
+  const levels: ReadonlyArray<LogLevel> = LOG_LEVELS
+  // @ts-expect-error an unknown level does not type-check
+  setLogger(() => {}, { level: 'loud' })
+  void access, void masked, void levels
   cozeAxiosAdapter(client)
   cozeAxiosInstance(client)
   void ErrorCodes.API, void cjsDefault.Client, void Client.fromEnv

@@ -55,6 +55,19 @@ pub fn whole_number(name: &str, value: f64, min: u64, max: u64) -> Result<u64> {
     Ok(value as u64)
 }
 
+/// A number of seconds handed back from a device-flow start (`expires_in`, `interval` of a
+/// [`DeviceCode`](crate::DeviceCode) a binding rebuilt from the caller's object), checked: a whole number from 1
+/// to one day ([`MAX_TIMEOUT`]), so the wait it drives can neither overflow nor spin.
+///
+/// ```
+/// assert_eq!(cozefallback::device_seconds("interval", 5.0).unwrap(), 5);
+/// assert!(cozefallback::device_seconds("expiresIn", 0.0).is_err());
+/// assert!(cozefallback::device_seconds("expiresIn", 1e30).is_err());
+/// ```
+pub fn device_seconds(name: &str, value: f64) -> Result<u64> {
+    whole_number(name, value, 1, MAX_TIMEOUT.as_secs())
+}
+
 fn checked_timeout(name: &str, value: f64, per_second: f64, unit: &str) -> Result<Duration> {
     let max = MAX_TIMEOUT.as_secs_f64() * per_second;
     if !value.is_finite() || value <= 0.0 || value > max {
@@ -109,5 +122,27 @@ mod tests {
             assert!(whole_number("n", bad, 0, u32::MAX as u64).is_err(), "{bad}");
         }
         assert_eq!(whole_number("n", 0.0, 0, 10).unwrap(), 0);
+    }
+
+    #[test]
+    fn device_seconds_refuse_zero_and_what_would_overflow_a_deadline() {
+        for bad in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e30,
+            2f64.powi(64),
+            2.5,
+        ] {
+            let err = device_seconds("interval", bad).unwrap_err();
+            assert!(
+                err.message.starts_with("interval must be"),
+                "{}",
+                err.message
+            );
+        }
+        assert_eq!(device_seconds("interval", 86_400.0).unwrap(), 86_400);
     }
 }

@@ -428,3 +428,32 @@ async fn an_api_error_keeps_coze_s_message_and_the_failed_answer() {
             .any(|(k, _)| k.eq_ignore_ascii_case("x-tt-logid"))
     );
 }
+
+#[tokio::test]
+async fn the_first_credential_s_error_keeps_its_own_attempts() {
+    let mock = mock().await;
+    let info = mock.info();
+    let config = json!({
+        "base_url": info.base_url,
+        "personal": {"type": "pat", "token": info.personal_pat},
+        "enterprise": {"type": "pat", "token": info.enterprise_pat},
+        "retry": {"base_delay_ms": 1, "max_delay_ms": 5},
+    });
+    let client = Client::from_json(&config.to_string()).unwrap();
+    // The personal credential is retried once (a 502), then gets "not found" and falls back; the enterprise
+    // one gets "not found" too.
+    mock.control()
+        .set_state(
+            json!({"faults": [{"path": "/v1/bots/", "credential": "personal", "times": 1,
+                                      "action": {"type": "http", "http_status": 502}}]}),
+        )
+        .unwrap();
+    let err = client
+        .request(Request::get("/v1/bots/7359999999999999999"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.attempts(), 3, "{err}");
+    let previous = err.previous().expect("the personal credential's error");
+    assert_eq!(previous.credential(), Some(CredentialKind::Personal));
+    assert_eq!(previous.attempts(), 2);
+}

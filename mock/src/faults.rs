@@ -66,6 +66,8 @@ pub(crate) enum FaultAction {
     },
     /// On a streaming call, sends `after_events` events then aborts the connection.
     TruncateStream { after_events: usize },
+    /// On a streaming call, waits `gap_ms` between events (a slow model), then ends normally.
+    SlowStream { gap_ms: u64 },
     /// A raw body.
     Body {
         body: String,
@@ -96,7 +98,9 @@ impl Fault {
         }
         let stream_only = matches!(
             self.action,
-            FaultAction::StreamErrorEvent { .. } | FaultAction::TruncateStream { .. }
+            FaultAction::StreamErrorEvent { .. }
+                | FaultAction::TruncateStream { .. }
+                | FaultAction::SlowStream { .. }
         );
         if stream_only && !streaming {
             return false;

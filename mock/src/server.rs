@@ -81,7 +81,7 @@ pub(crate) struct Ctx {
     pub body: Bytes,
     pub bearer: Option<String>,
     pub logid: String,
-    /// A streaming fault (`stream_error_event`, `truncate_stream`) for the stream to apply.
+    /// A streaming fault (`stream_error_event`, `truncate_stream`, `slow_stream`) for the stream to apply.
     pub fault: Option<FaultAction>,
 }
 
@@ -412,7 +412,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Respo
             tokio::time::sleep(Duration::from_millis(ms)).await;
             None
         }
-        Some(f @ (FaultAction::StreamErrorEvent { .. } | FaultAction::TruncateStream { .. })) => {
+        Some(
+            f @ (FaultAction::StreamErrorEvent { .. }
+            | FaultAction::TruncateStream { .. }
+            | FaultAction::SlowStream { .. }),
+        ) => {
             ctx.fault = Some(f);
             None
         }
@@ -472,7 +476,8 @@ fn fault_reply(action: FaultAction, logid: &str) -> Reply {
         | FaultAction::Hang
         | FaultAction::Reset
         | FaultAction::StreamErrorEvent { .. }
-        | FaultAction::TruncateStream { .. } => unreachable!("handled in the pipeline"),
+        | FaultAction::TruncateStream { .. }
+        | FaultAction::SlowStream { .. } => unreachable!("handled in the pipeline"),
     }
 }
 

@@ -49,7 +49,7 @@ const EVENT_GAP: Duration = Duration::from_millis(2);
 
 /// Streams `events` as `text/event-stream`, shaped by a streaming fault if one applies:
 /// `stream_error_event` replaces the stream by one error event, `truncate_stream` aborts the
-/// connection after N events (the chunked body never terminates).
+/// connection after N events (the chunked body never terminates), `slow_stream` spaces the events out.
 pub(crate) fn stream(
     framing: Framing,
     mut events: Vec<Event>,
@@ -57,6 +57,7 @@ pub(crate) fn stream(
     logid: &str,
 ) -> Reply {
     let mut cut_after = None;
+    let mut gap = EVENT_GAP;
     let mut code = Some(0);
     match fault {
         Some(FaultAction::StreamErrorEvent { code: c, msg }) => {
@@ -65,6 +66,7 @@ pub(crate) fn stream(
             code = Some(*c);
         }
         Some(FaultAction::TruncateStream { after_events }) => cut_after = Some(*after_events),
+        Some(FaultAction::SlowStream { gap_ms }) => gap = Duration::from_millis(*gap_ms),
         _ => {}
     }
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
@@ -79,7 +81,7 @@ pub(crate) fn stream(
             if tx.send(Ok(frame(framing, i, ev))).await.is_err() {
                 return;
             }
-            tokio::time::sleep(EVENT_GAP).await;
+            tokio::time::sleep(gap).await;
         }
         if cut_after.is_some_and(|n| n >= events.len()) {
             let _ = tx
