@@ -55,6 +55,9 @@ pub struct Config {
     /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Extra trusted CA certificates (`{"ca_file": "/path/ca.pem"}`), in addition to the system's.
+    #[serde(default)]
+    pub tls: crate::TlsConfig,
     /// Largest request body buffered for replay, in bytes (default 64 MiB).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
@@ -280,6 +283,7 @@ impl Default for Config {
             retry: RetryConfig::default(),
             timeouts: TimeoutConfig::default(),
             allow_insecure_http: false,
+            tls: crate::TlsConfig::default(),
             max_body_bytes: default_max_body_bytes(),
         }
     }

@@ -39,6 +39,7 @@ mod redact;
 mod request;
 mod route;
 mod sse;
+mod tls;
 mod token;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on, runtime};
@@ -54,6 +55,7 @@ pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
 pub use sse::{Event, SseParser};
+pub use tls::TlsConfig;
 pub use token::{RefreshHook, TokenRefresh};
 
 /// The library version.
