@@ -52,12 +52,12 @@ pub struct Config {
     /// Per-attempt and overall time limits.
     #[serde(default)]
     pub timeouts: TimeoutConfig,
-    /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
-    #[serde(default)]
-    pub allow_insecure_http: bool,
     /// Extra trusted CA certificates (`{"ca_file": "/path/ca.pem"}`), in addition to the system's.
     #[serde(default)]
     pub tls: crate::TlsConfig,
+    /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
     /// Largest request body buffered for replay, in bytes (default 64 MiB).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
@@ -282,8 +282,8 @@ impl Default for Config {
             fallback: FallbackConfig::default(),
             retry: RetryConfig::default(),
             timeouts: TimeoutConfig::default(),
-            allow_insecure_http: false,
             tls: crate::TlsConfig::default(),
+            allow_insecure_http: false,
             max_body_bytes: default_max_body_bytes(),
         }
     }
