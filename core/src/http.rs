@@ -57,7 +57,7 @@ impl Http {
                 }
             }))
             .build()
-            .map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))?;
+            .map_err(|e| crate::tls::build_error(&e))?;
         Ok(Http {
             client,
             base: base.as_str().trim_end_matches('/').to_string(),

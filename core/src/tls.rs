@@ -77,6 +77,26 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Why the HTTP client could not be built. The usual cause is a machine with no CA bundle at all (a slim
+/// container image): say so, and how to fix it, instead of reporting an internal error.
+pub(crate) fn build_error(err: &reqwest::Error) -> Error {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        text = format!("{text}: {e}");
+        source = e.source();
+    }
+    if text.contains("No CA certificates") {
+        return Error::config(
+            "tls",
+            "no trusted root certificates were found on this machine (SSL_CERT_FILE / SSL_CERT_DIR or the \
+             system bundle): install the CA bundle (the ca-certificates package), or set SSL_CERT_FILE or \
+             tls.ca_file",
+        );
+    }
+    Error::internal(format!("could not build the HTTP client: {text}"))
+}
+
 /// A TLS failure behind a reqwest error, in words (`None` when the failure is not about TLS).
 pub(crate) fn describe_failure(err: &reqwest::Error) -> Option<String> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);

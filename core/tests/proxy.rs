@@ -39,6 +39,7 @@ impl EnvGuard {
         let mut names: Vec<&'static str> = PROXY_VARS.to_vec();
         names.extend(vars.iter().map(|(k, _)| *k));
         names.push("SSL_CERT_FILE");
+        names.push("SSL_CERT_DIR");
         names.sort_unstable();
         names.dedup();
         let saved = names.iter().map(|k| (*k, std::env::var_os(k))).collect();
@@ -320,4 +321,29 @@ async fn a_missing_ssl_cert_file_is_a_config_error_naming_the_variable() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.field(), Some("SSL_CERT_FILE"));
     assert!(err.message().contains("/nonexistent/bundle.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_machine_without_any_root_certificate_is_told_how_to_fix_it() {
+    let _lock = ENV.lock().await;
+    let mock = tls_mock().await;
+    // No SSL_CERT_FILE, and SSL_CERT_DIR pointing at nothing: no root at all (as in a slim container).
+    let _env = EnvGuard::set(&[
+        ("SSL_CERT_FILE", None),
+        ("SSL_CERT_DIR", Some("/nonexistent-cert-dir")),
+    ]);
+    let err = Client::from_json(&config(&mock, json!({}))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(err.field(), Some("tls"));
+    assert!(
+        err.message().contains("no trusted root certificates"),
+        "{err}"
+    );
+    // With the mock's CA in the config the client builds, and works.
+    let client = Client::from_json(&with_ca(&mock)).unwrap();
+    let resp = client
+        .request(chat(&mock))
+        .await
+        .expect("trusted through tls.ca_file");
+    assert_eq!(resp.json().unwrap()["code"], 0);
 }
