@@ -231,6 +231,8 @@ def test_a_dead_proxy_is_a_transport_error(tls_mock: Mock) -> None:
     dead.close()  # nothing listens there now
     config: Dict[str, Any] = with_ca(tls_mock)
     config["retry"] = {"max_retries": 0}
-    result: Optional[Dict[str, Any]] = run_child(tls_mock, config, HTTPS_PROXY="http://127.0.0.1:%d" % port)
+    proxy_url = "http://proxyuser:proxy-s3cret@127.0.0.1:%d" % port
+    result: Optional[Dict[str, Any]] = run_child(tls_mock, config, HTTPS_PROXY=proxy_url)
     assert result is not None and result["ok"] is False and result["type"] == "TransportError", result
+    assert "proxy-s3cret" not in result["message"], "the proxy's password must not show in the error"
     assert tls_mock.stats()["requests"]["total"] == 0

@@ -347,3 +347,21 @@ async fn a_machine_without_any_root_certificate_is_told_how_to_fix_it() {
         .expect("trusted through tls.ca_file");
     assert_eq!(resp.json().unwrap()["code"], 0);
 }
+
+#[tokio::test]
+async fn a_dead_proxy_is_a_transport_error_without_its_password() {
+    let _lock = ENV.lock().await;
+    let mock = tls_mock().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: nothing listens there now
+    let url = format!("http://proxyuser:proxy-s3cret@127.0.0.1:{port}");
+    let _env = EnvGuard::set(&[("HTTPS_PROXY", Some(&url))]);
+    let client = Client::from_json(&with_ca(&mock)).unwrap();
+    let err = client.request(chat(&mock)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    assert!(!err.to_string().contains("proxy-s3cret"), "{err}");
+    assert!(!format!("{err:?}").contains("proxy-s3cret"), "{err:?}");
+    assert_eq!(mock.control().stats()["requests"]["total"], 0);
+}
