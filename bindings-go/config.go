@@ -16,6 +16,7 @@ type Config struct {
 	Fallback          *FallbackConfig `json:"fallback,omitempty"`
 	Retry             *RetryConfig    `json:"retry,omitempty"`
 	Timeouts          *TimeoutConfig  `json:"timeouts,omitempty"`
+	TLS               *TLSConfig      `json:"tls,omitempty"`
 	AllowInsecureHTTP bool            `json:"allow_insecure_http,omitempty"`
 	MaxBodyBytes      uint64          `json:"max_body_bytes,omitempty"`
 }
@@ -75,6 +76,12 @@ type RetryConfig struct {
 	BaseDelayMs         uint64  `json:"base_delay_ms,omitempty"`
 	MaxDelayMs          uint64  `json:"max_delay_ms,omitempty"`
 	BudgetPer10Requests *uint32 `json:"budget_per_10_requests,omitempty"`
+}
+
+// TLSConfig adds trusted CA certificates to the system's (the SSL_CERT_FILE variable is honoured as well).
+type TLSConfig struct {
+	// CAFile is a PEM file of one or more CA certificates.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // TimeoutConfig sets the per-attempt and overall time limits, in milliseconds.

@@ -39,6 +39,8 @@ export interface Config {
   fallback?: Record<string, unknown>
   retry?: Record<string, unknown>
   timeouts?: Record<string, unknown>
+  /** Extra trusted CA certificates (a PEM file), added to the system's; `SSL_CERT_FILE` is honoured as well. */
+  tls?: { ca_file?: string }
   [field: string]: unknown
 }
 

@@ -1,5 +1,7 @@
 // Starts one coze-mock per test file and talks to its control API.
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import https from 'node:https'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -12,8 +14,9 @@ export function mockBinary() {
   return process.env.COZE_MOCK_BIN ?? path.join(repoRoot, 'target', 'x86_64-unknown-linux-gnu', 'debug', 'coze-mock')
 }
 
-export async function startMock() {
-  const child = spawn(mockBinary(), [], { stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts the mock; `{ tls: true }` serves HTTPS (its CA at `info.ca_file`, also `mock.ca`). */
+export async function startMock({ tls = false } = {}) {
+  const child = spawn(mockBinary(), tls ? ['--tls'] : [], { stdio: ['ignore', 'pipe', 'inherit'] })
   const info = await new Promise((resolve, reject) => {
     let buf = ''
     child.on('error', reject)
@@ -26,11 +29,15 @@ export async function startMock() {
   })
   child.stdout.resume()
   const base = info.base_url
+  const ca = info.ca_file ? fs.readFileSync(info.ca_file) : undefined
+  // Node's fetch cannot be given a CA; node:https can.
+  const call = (method, p, body) =>
+    ca ? httpsCall(base + p, method, body, ca) : fetch(base + p, { method, headers: { 'content-type': 'application/json' }, body })
+      .then(async (r) => ({ ok: r.ok, status: r.status, text: await r.text() }))
   const post = async (p, body) => {
-    const r = await fetch(base + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) })
-    const text = await r.text()
-    if (!r.ok) throw new Error(`mock ${p}: HTTP ${r.status} ${text}`)
-    return text ? JSON.parse(text) : null
+    const r = await call('POST', p, JSON.stringify(body ?? {}))
+    if (!r.ok) throw new Error(`mock ${p}: HTTP ${r.status} ${r.text}`)
+    return r.text ? JSON.parse(r.text) : null
   }
   return {
     info,
@@ -39,7 +46,8 @@ export async function startMock() {
     state: (s) => post('/__mock/state', s),
     oauthCode: (b) => post('/__mock/oauth/code', b),
     approveDevice: (b) => post('/__mock/oauth/device/approve', b),
-    stats: async () => (await fetch(base + '/__mock/stats')).json(),
+    stats: async () => JSON.parse((await call('GET', '/__mock/stats')).text),
+    ca,
     /** A two-PAT config on this mock. */
     patConfig: (extra = {}) => ({
       base_url: base,
@@ -53,4 +61,18 @@ export async function startMock() {
       child.kill()
     },
   }
+}
+
+function httpsCall(url, method, body, ca) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, ca, headers: { 'content-type': 'application/json' }, timeout: 10000 }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => (text += d))
+      res.on('end', () => resolve({ ok: res.statusCode < 300, status: res.statusCode, text }))
+    })
+    req.on('timeout', () => req.destroy(new Error(`mock ${url}: no answer within 10 s`)))
+    req.on('error', reject)
+    req.end(body)
+  })
 }

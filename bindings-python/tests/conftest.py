@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import time
@@ -32,6 +33,9 @@ class Mock:
     def __init__(self, info: Dict[str, Any]) -> None:
         self.info = info
         self.base_url: str = info["base_url"]
+        # The TLS mock (`--tls`) is reached through its own CA, written beside its keys.
+        self.ca_file: Optional[str] = info.get("ca_file")
+        self._ssl = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
 
     def _post(self, path: str, body: Any) -> Any:
         req = urllib.request.Request(
@@ -40,7 +44,7 @@ class Mock:
             method="POST",
             headers={"content-type": "application/json"},
         )
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self._ssl) as r:
             return json.loads(r.read() or b"null")
 
     def reset(self) -> None:
@@ -50,7 +54,7 @@ class Mock:
         return self._post("/__mock/state", state)
 
     def stats(self) -> Dict[str, Any]:
-        with urllib.request.urlopen(self.base_url + "/__mock/stats", timeout=10) as r:
+        with urllib.request.urlopen(self.base_url + "/__mock/stats", timeout=10, context=self._ssl) as r:
             result: Dict[str, Any] = json.loads(r.read())
             return result
 
@@ -88,12 +92,11 @@ class Mock:
         }
 
 
-@pytest.fixture(scope="session")
-def mock_server() -> Iterator[Mock]:
+def _start_mock(*flags: str) -> Iterator[Mock]:
     tmp = tempfile.mkdtemp(prefix="cozefallback-py-")
     info_file = os.path.join(tmp, "info.json")
     proc = subprocess.Popen(
-        [_mock_bin(), "--info-file", info_file, "--keys-dir", tmp],
+        [_mock_bin(), "--info-file", info_file, "--keys-dir", tmp, *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -110,6 +113,23 @@ def mock_server() -> Iterator[Mock]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def mock_server() -> Iterator[Mock]:
+    yield from _start_mock()
+
+
+@pytest.fixture(scope="session")
+def tls_mock_server() -> Iterator[Mock]:
+    """The same mock over HTTPS (HTTP/2 and HTTP/1.1), its CA at ``ca_file``."""
+    yield from _start_mock("--tls")
+
+
+@pytest.fixture
+def tls_mock(tls_mock_server: Mock) -> Mock:
+    tls_mock_server.reset()
+    return tls_mock_server
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ pub fn run(args: MockArgs) -> CliResult {
         let opts = MockOptions {
             port: args.port,
             keys_dir: args.keys_dir.clone(),
+            ..MockOptions::default()
         };
         let mock = MockServer::start(opts).await.map_err(|e| {
             CliError::Failed(format!(

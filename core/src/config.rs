@@ -52,6 +52,9 @@ pub struct Config {
     /// Per-attempt and overall time limits.
     #[serde(default)]
     pub timeouts: TimeoutConfig,
+    /// Extra trusted CA certificates (`{"ca_file": "/path/ca.pem"}`), in addition to the system's.
+    #[serde(default)]
+    pub tls: crate::TlsConfig,
     /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -279,6 +282,7 @@ impl Default for Config {
             fallback: FallbackConfig::default(),
             retry: RetryConfig::default(),
             timeouts: TimeoutConfig::default(),
+            tls: crate::TlsConfig::default(),
             allow_insecure_http: false,
             max_body_bytes: default_max_body_bytes(),
         }

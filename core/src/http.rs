@@ -43,7 +43,9 @@ pub(crate) struct Http {
 impl Http {
     pub(crate) fn new(config: &Config, base: &url::Url, metrics: Arc<Metrics>) -> Result<Self> {
         let origin = base.origin();
+        let extra_roots = crate::tls::extra_roots(&config.tls, |name| std::env::var_os(name))?;
         let client = reqwest::Client::builder()
+            .tls_certs_merge(extra_roots)
             .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
             .default_headers(default_headers())
             .pool_idle_timeout(Duration::from_secs(60))
@@ -57,7 +59,7 @@ impl Http {
                 }
             }))
             .build()
-            .map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))?;
+            .map_err(|e| crate::tls::build_error(&e))?;
         Ok(Http {
             client: ForkLocal::new(Ok(client), rebuild_client(config, base, &metrics)),
             base: base.as_str().trim_end_matches('/').to_string(),
@@ -321,6 +323,10 @@ pub(crate) fn is_connect_error(err: &Error) -> bool {
 }
 
 fn transport_error(e: &reqwest::Error) -> Error {
+    // A refused certificate is not transient: its own words, and no "could not connect" (which is retried).
+    if let Some(tls) = crate::tls::describe_failure(e) {
+        return Error::transport(tls);
+    }
     // reqwest's Display may include the URL but never headers; walk the sources for the root cause.
     let mut cause = String::new();
     let mut source = std::error::Error::source(e);

@@ -41,6 +41,7 @@ mod request;
 mod route;
 mod runtime;
 mod sse;
+mod tls;
 mod token;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
@@ -59,6 +60,7 @@ pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
 pub use runtime::{fork_generation, runtime};
 pub use sse::{Event, SseParser};
+pub use tls::TlsConfig;
 pub use token::{RefreshHook, TokenRefresh};
 
 /// The library version.

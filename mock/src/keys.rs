@@ -46,7 +46,7 @@ fn generate() -> io::Result<AppKeys> {
 }
 
 /// PEM armour: base64 in 64-character lines.
-fn pem(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {

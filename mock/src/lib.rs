@@ -1,6 +1,6 @@
 //! `coze-mock`: a local double of the Coze OpenAPI for cozefallback's tests, demo and benches.
 //!
-//! It is a real HTTP/1.1 server on 127.0.0.1 that validates PATs and JWT app credentials, mints OAuth
+//! It is a real HTTP/1.1 server on 127.0.0.1 (or HTTPS with HTTP/2, see [`MockOptions::tls`]) that validates PATs and JWT app credentials, mints OAuth
 //! tokens, owns resources either by the personal account or by the enterprise (with a "move" switch),
 //! answers in both Coze error shapes, streams SSE in both framings and injects faults on demand.
 //! See `mock/README.md` for the full behaviour.
@@ -15,6 +15,7 @@ mod keys;
 mod server;
 mod sse;
 mod state;
+mod tls;
 mod util;
 
 pub use server::{BlockingMockServer, MockControl, MockInfo, MockOptions, MockServer};

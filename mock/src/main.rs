@@ -1,4 +1,4 @@
-//! `coze-mock [--port N] [--port-file FILE] [--info-file FILE] [--keys-dir DIR] [--exit-on-stdin-close]`
+//! `coze-mock [--port N] [--port-file FILE] [--info-file FILE] [--keys-dir DIR] [--tls] [--exit-on-stdin-close]`
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use coze_mock::{MockOptions, MockServer};
 
 const USAGE: &str = "usage: coze-mock [--port N] [--port-file FILE] [--info-file FILE] \
-[--keys-dir DIR] [--exit-on-stdin-close]";
+[--keys-dir DIR] [--tls] [--exit-on-stdin-close]";
 
 struct Args {
     opts: MockOptions,
@@ -45,6 +45,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             "--info-file" => args.info_file = Some(value("--info-file")?.into()),
             "--keys-dir" => args.opts.keys_dir = Some(value("--keys-dir")?.into()),
             "--exit-on-stdin-close" if inline.is_none() => args.exit_on_stdin_close = true,
+            "--tls" if inline.is_none() => args.opts.tls = true,
             "-h" | "--help" => return Ok(None),
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -85,6 +86,11 @@ fn run(args: Args) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "coze-mock listening on {}", server.base_url())?;
     writeln!(out, "{info}")?;
+    // The CA's path is in the info JSON too (`ca_file`); this third line is for people reading the terminal,
+    // after the two lines that programs parse.
+    if let Some(ca) = server.info().ca_file {
+        writeln!(out, "coze-mock TLS CA certificate: {ca}")?;
+    }
     out.flush()?;
     drop(out);
     if args.exit_on_stdin_close {
@@ -115,12 +121,15 @@ mod tests {
             "8080",
             "--keys-dir=/tmp/k",
             "--exit-on-stdin-close",
+            "--tls",
         ])
         .unwrap()
         .unwrap();
         assert_eq!(a.opts.port, 8080);
         assert_eq!(a.opts.keys_dir, Some(PathBuf::from("/tmp/k")));
         assert!(a.exit_on_stdin_close);
+        assert!(a.opts.tls);
+        assert!(parse(&["--tls=yes"]).is_err());
         assert!(parse(&["--port", "x"]).is_err());
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--bogus"]).is_err());

@@ -12,14 +12,15 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{self, TokenRoute};
 use crate::body::{MockBody, Reply, code_msg};
@@ -28,15 +29,19 @@ use crate::identities as ids;
 use crate::keys::{self, AppKeys};
 use crate::state::{LogEntry, State};
 use crate::util::{new_logid, parse_query};
-use crate::{control, handlers};
+use crate::{control, handlers, tls};
 
 /// How to start a mock server.
 #[derive(Debug, Clone, Default)]
 pub struct MockOptions {
     /// TCP port on 127.0.0.1; 0 (the default) picks a free one.
     pub port: u16,
-    /// Where to write `private_key.pem` / `public_key.pem`; `None` = a fresh temp dir, removed on shutdown.
+    /// Where to write `private_key.pem` / `public_key.pem` (and, with `tls`, `ca.pem` / `server_cert.pem`);
+    /// `None` = a fresh temp dir, removed on shutdown.
     pub keys_dir: Option<PathBuf>,
+    /// Serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with a certificate for 127.0.0.1 and localhost, signed by a
+    /// CA generated at start; [`MockInfo::ca_file`] names the CA's PEM file.
+    pub tls: bool,
 }
 
 /// Everything a client needs to talk to the mock (the `GET /__mock/info` document).
@@ -58,6 +63,12 @@ pub struct MockInfo {
     pub enterprise_bot: String,
     pub workflow_id: String,
     pub workspace_id: String,
+    /// With `tls`: the PEM file of the CA that signed the server certificate (trust it to connect); else null.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// With `tls`: the PEM file of the server certificate itself; else null.
+    #[serde(default)]
+    pub server_cert_file: Option<String>,
 }
 
 /// State shared by the accept loop, every connection and the control handles.
@@ -137,7 +148,17 @@ impl MockServer {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port))).await?;
         let port = listener.local_addr()?.port();
         let files = keys::write_key_files(keys, opts.keys_dir.as_deref())?;
-        let base_url = format!("http://127.0.0.1:{port}");
+        let (acceptor, tls_files) = if opts.tls {
+            let material = tokio::task::spawn_blocking(tls::material)
+                .await
+                .map_err(io::Error::other)??;
+            let written = tls::write_files(material, &files.dir)?;
+            (Some(material.acceptor.clone()), Some(written))
+        } else {
+            (None, None)
+        };
+        let scheme = if opts.tls { "https" } else { "http" };
+        let base_url = format!("{scheme}://127.0.0.1:{port}");
         let info = MockInfo {
             base_url: base_url.clone(),
             personal_pat: ids::PERSONAL_PAT.into(),
@@ -155,6 +176,10 @@ impl MockServer {
             enterprise_bot: ids::ENTERPRISE_BOT.into(),
             workflow_id: ids::WORKFLOW_ID.into(),
             workspace_id: ids::WORKSPACE_ID.into(),
+            ca_file: tls_files.as_ref().map(|f| f.ca_file.display().to_string()),
+            server_cert_file: tls_files
+                .as_ref()
+                .map(|f| f.server_cert_file.display().to_string()),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -165,7 +190,7 @@ impl MockServer {
             audience: format!("127.0.0.1:{port}"),
         });
         let (shutdown, rx) = watch::channel(false);
-        tokio::spawn(accept_loop(listener, shared.clone(), rx));
+        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), rx));
         Ok(MockServer {
             shared,
             shutdown,
@@ -218,7 +243,7 @@ impl MockServer {
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with `tls`).
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
     }
@@ -289,7 +314,12 @@ impl Drop for BlockingMockServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             changed = stop.changed() => {
@@ -301,12 +331,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
+                    let acceptor = acceptor.clone();
                     let mut stop = stop.clone();
                     tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(shared.clone(), req));
-                        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
                         tokio::select! {
-                            _ = conn => {}
+                            _ = connection(stream, acceptor, shared) => {}
                             _ = stop.wait_for(|s| *s) => {}
                         }
                     });
@@ -315,6 +344,57 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
+    }
+}
+
+/// A client that connects but never finishes its TLS handshake is dropped after this.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection: plain HTTP/1.1, or TLS then HTTP/2 or HTTP/1.1 as ALPN chose.
+async fn connection(stream: TcpStream, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    let svc = {
+        let shared = shared.clone();
+        service_fn(move |req| handle(shared.clone(), req))
+    };
+    let Some(acceptor) = acceptor else {
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+        return;
+    };
+    let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        // A client that refused our certificate (or spoke plain HTTP): counted, so tests can see it.
+        Ok(Err(_)) | Err(_) => {
+            shared
+                .state
+                .lock()
+                .expect("state lock")
+                .stats
+                .tls_handshake_failures += 1;
+            return;
+        }
+    };
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let _ = http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), svc)
+            .await;
+    } else {
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(tls), svc)
+            .await;
+    }
+}
+
+/// `HTTP/1.1`, `HTTP/2` ...: the protocol a request arrived on, for the stats.
+fn version_name(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_11 => "HTTP/1.1",
+        hyper::Version::HTTP_2 => "HTTP/2",
+        hyper::Version::HTTP_3 => "HTTP/3",
+        _ => "other",
     }
 }
 
@@ -338,6 +418,7 @@ fn is_streaming_call(path: &str, body: &[u8]) -> bool {
 /// The request pipeline. An `Err` makes hyper drop the connection without an answer.
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Response<MockBody>> {
     let (parts, body) = req.into_parts();
+    let http_version = version_name(parts.version);
     let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
     let mut ctx = Ctx {
         bearer: bearer(&parts.headers),
@@ -375,6 +456,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Respo
                 .entry(credential.to_string())
                 .or_default() += 1;
             *st.stats.by_path.entry(ctx.path.clone()).or_default() += 1;
+            *st.stats.by_http_version.entry(http_version).or_default() += 1;
         }
         let fault = faults::take(
             &mut st.faults,

@@ -98,6 +98,10 @@ pub(crate) struct Stats {
     pub total: u64,
     pub by_credential: BTreeMap<String, u64>,
     pub by_path: BTreeMap<String, u64>,
+    /// Requests by protocol (`HTTP/1.1`, `HTTP/2`), to show what a client negotiated.
+    pub by_http_version: BTreeMap<&'static str, u64>,
+    /// TLS connections that ended before a request (the client refused the certificate, spoke plain HTTP...).
+    pub tls_handshake_failures: u64,
     pub token_mints: BTreeMap<&'static str, u64>,
     pub token_requests: u64,
     pub log: Vec<LogEntry>,
@@ -248,7 +252,9 @@ impl State {
             mints[*k] = json!(v);
         }
         json!({
-            "requests": {"total": s.total, "by_credential": by_credential, "by_path": s.by_path},
+            "requests": {"total": s.total, "by_credential": by_credential, "by_path": s.by_path,
+                         "by_http_version": s.by_http_version},
+            "tls_handshake_failures": s.tls_handshake_failures,
             "token_mints": mints,
             "token_requests": s.token_requests,
             "log": s.log,
