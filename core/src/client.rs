@@ -331,10 +331,14 @@ impl Client {
                     reauth_needed |= reauth;
                     inner.metrics.fallback(err.code.unwrap_or(0));
                     tracing::info!(from = %kind, to = %order[i + 1], code = ?err.code, "falling back to the other credential");
+                    // The first credential's error keeps its own count (all attempts so far were its).
+                    let mut err = err;
+                    err.attempts = attempts;
                     previous = Some(err);
                 }
-                Err(Failure::Fallback { err, reauth }) => {
+                Err(Failure::Fallback { mut err, reauth }) => {
                     reauth_needed |= reauth;
+                    err.attempts = attempts;
                     let mut err = self.final_error(err, previous.take(), reauth_needed);
                     err.attempts = attempts;
                     inner.metrics.request_done(

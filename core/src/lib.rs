@@ -49,7 +49,10 @@ pub use config::{
 };
 pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, FailedResponse, Result};
-pub use limits::{MAX_TIMEOUT, timeout_from_millis, timeout_from_secs, whole_number};
+pub use limits::{
+    MAX_POLL_INTERVAL_SECS, MAX_STICKY_TTL_SECS, MAX_TIMEOUT, MAX_UNIX_TIME, device_code_numbers,
+    timeout_from_millis, timeout_from_secs, whole_number,
+};
 pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
