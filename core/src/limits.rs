@@ -49,6 +49,24 @@ pub fn timeout_from_millis(name: &str, millis: f64) -> Result<Duration> {
     checked_timeout(name, millis, 1000.0, "milliseconds")
 }
 
+/// A timeout given as whole milliseconds (C's `uint64_t timeout_ms`, Go's duration), checked like
+/// [`timeout_from_millis`] but without a float in between, so the message shows the exact value given.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(cozefallback::timeout_from_whole_millis("timeout_ms", 250).unwrap(), Duration::from_millis(250));
+/// let err = cozefallback::timeout_from_whole_millis("timeout_ms", u64::MAX).unwrap_err();
+/// assert!(err.message().ends_with("got 18446744073709551615"), "{err}");
+/// ```
+pub fn timeout_from_whole_millis(name: &str, millis: u64) -> Result<Duration> {
+    if millis == 0 || millis > MAX_TIMEOUT_MS {
+        return Err(Error::invalid_argument(format!(
+            "{name} must be a number of milliseconds greater than 0 and at most {MAX_TIMEOUT_MS}, got {millis}"
+        )));
+    }
+    Ok(Duration::from_millis(millis))
+}
+
 /// A whole number in `min..=max` (a count, a limit, a port), checked before it is cast: not NaN, not infinite,
 /// no fraction, in range.
 ///
