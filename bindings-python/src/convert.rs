@@ -3,7 +3,8 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple,
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString,
+    PyTuple,
 };
 use serde_json::Value;
 
@@ -127,11 +128,17 @@ fn field_of(path: &str) -> &str {
     if path.is_empty() { "config" } else { path }
 }
 
-fn config_value(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> Result<Value, cozefallback::Error> {
+fn config_value(
+    obj: &Bound<'_, PyAny>,
+    path: &str,
+    depth: usize,
+) -> Result<Value, cozefallback::Error> {
     let fail = |what: String| cozefallback::Error::config(field_of(path), what);
     let py_fail = |e: PyErr| fail(format!("could not be read: {e}"));
     if depth > MAX_CONFIG_DEPTH {
-        return Err(fail(format!("is nested more than {MAX_CONFIG_DEPTH} levels deep")));
+        return Err(fail(format!(
+            "is nested more than {MAX_CONFIG_DEPTH} levels deep"
+        )));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -171,7 +178,11 @@ fn config_value(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> Result<Valu
         let mut items = Vec::new();
         for (i, v) in obj.try_iter().map_err(py_fail)?.enumerate() {
             let v = v.map_err(py_fail)?;
-            items.push(config_value(&v, &format!("{}[{i}]", field_of(path)), depth + 1)?);
+            items.push(config_value(
+                &v,
+                &format!("{}[{i}]", field_of(path)),
+                depth + 1,
+            )?);
         }
         return Ok(Value::Array(items));
     }

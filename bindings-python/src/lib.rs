@@ -336,7 +336,9 @@ impl NativeClient {
         let _rt = cozefallback::runtime().enter();
         let built = match config.cast::<pyo3::types::PyString>() {
             Ok(text) => Client::from_json(&text.to_cow()?),
-            Err(_) => convert::config_to_json(config).and_then(|v| Client::from_json(&v.to_string())),
+            Err(_) => {
+                convert::config_to_json(config).and_then(|v| Client::from_json(&v.to_string()))
+            }
         };
         let client = built.map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeClient {
@@ -646,8 +648,8 @@ impl NativeOAuthApp {
         interval: Bound<'_, PyAny>,
         aio: Aio,
     ) -> PyResult<Py<PyAny>> {
-        let (expires_in, interval) = numbers::device_code(&expires_in, &interval)
-            .map_err(|e| errors::to_pyerr(py, &e))?;
+        let (expires_in, interval) =
+            numbers::device_code(&expires_in, &interval).map_err(|e| errors::to_pyerr(py, &e))?;
         let app = self.app.clone();
         let code = cozefallback::DeviceCode {
             device_code,

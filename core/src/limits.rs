@@ -223,10 +223,22 @@ mod tests {
     fn config_numbers_past_their_bound_name_the_field() {
         let base = r#"{"personal": {"type": "pat", "token": "pat_x"}"#;
         for (json, field) in [
-            (r#""timeouts": {"total_ms": 18446744073709551615}"#, "timeouts.total_ms"),
-            (r#""timeouts": {"connect_ms": 86400001}"#, "timeouts.connect_ms"),
-            (r#""retry": {"max_delay_ms": 18446744073709551615}"#, "retry.max_delay_ms"),
-            (r#""fallback": {"sticky_ttl_secs": 18446744073709551615}"#, "fallback.sticky_ttl_secs"),
+            (
+                r#""timeouts": {"total_ms": 18446744073709551615}"#,
+                "timeouts.total_ms",
+            ),
+            (
+                r#""timeouts": {"connect_ms": 86400001}"#,
+                "timeouts.connect_ms",
+            ),
+            (
+                r#""retry": {"max_delay_ms": 18446744073709551615}"#,
+                "retry.max_delay_ms",
+            ),
+            (
+                r#""fallback": {"sticky_ttl_secs": 18446744073709551615}"#,
+                "fallback.sticky_ttl_secs",
+            ),
         ] {
             let config = Config::from_json(&format!("{base}, {json}}}")).unwrap();
             let err = config.validate().unwrap_err();
