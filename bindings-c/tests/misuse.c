@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,7 +444,16 @@ static void test_hostile_numbers(void) {
     }
     cozefallback_status st = cozefallback_client_send(client, req, NULL, &resp, &err);
     CHECK(st == COZEFALLBACK_STATUS_OK && resp, "a refused timeout leaves the request usable (%d)", st);
+    CHECK(!cozefallback_response_header_name(resp, SIZE_MAX) && !cozefallback_response_header_value(resp, (size_t)-1),
+          "header index SIZE_MAX -> NULL");
     cozefallback_response_free(resp);
+    /* A length with no bytes behind it (NULL data) is refused whatever its size. */
+    cozefallback_request *body_req = NULL;
+    cozefallback_request_new("POST", "/v3/chat", &body_req, NULL);
+    st = cozefallback_request_set_body(body_req, NULL, SIZE_MAX, "application/json", &err);
+    CHECK(st == INVALID && err && strstr(cozefallback_error_message(err), "data"), "set_body(NULL, SIZE_MAX)");
+    cozefallback_error_free(err);
+    cozefallback_request_free(body_req);
     CHECK(cozefallback_request_set_timeout_ms(req, max, NULL) == COZEFALLBACK_STATUS_OK, "timeout of one day");
     CHECK(cozefallback_request_set_timeout_ms(req, 0, NULL) == COZEFALLBACK_STATUS_OK, "0: no per-call timeout");
     st = cozefallback_client_send(client, req, NULL, &resp, &err);
