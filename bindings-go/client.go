@@ -122,7 +122,8 @@ type Request struct {
 	Body        []byte
 	ContentType string
 	// Timeout bounds the whole call (fallback and retries included); 0 keeps the configured total. A context
-	// deadline applies as well.
+	// deadline applies as well. A negative Timeout, or one longer than MaxTimeout (24 h), is refused with an
+	// *InvalidArgumentError before anything is sent.
 	Timeout time.Duration
 	// RetryNonIdempotent, when set, overrides retry.non_idempotent of the config for this request.
 	RetryNonIdempotent *bool
@@ -209,27 +210,52 @@ func (r *Request) build(ctx context.Context) (*C.cozefallback_request, error) {
 			return nil, fail(cerr)
 		}
 	}
-	timeout := r.Timeout
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		if left <= 0 {
-			left = time.Millisecond
-		}
-		if timeout == 0 || left < timeout {
-			timeout = left
-		}
+	timeout, err := r.timeout(ctx)
+	if err != nil {
+		C.cozefallback_request_free(req)
+		return nil, err
 	}
 	if timeout > 0 {
 		ms := timeout.Milliseconds()
 		if ms == 0 {
 			ms = 1
 		}
-		C.cozefallback_request_set_timeout_ms(req, C.uint64_t(ms), nil)
+		// The core range-checks the value (at most MaxTimeout); its refusal names the value.
+		if C.cozefallback_request_set_timeout_ms(req, C.uint64_t(ms), &cerr) != C.COZEFALLBACK_STATUS_OK {
+			defer C.cozefallback_error_free(cerr)
+			C.cozefallback_request_free(req)
+			return nil, &InvalidArgumentError{Msg: "cozefallback: Request.Timeout: " + goString(C.cozefallback_error_message(cerr))}
+		}
 	}
 	if r.RetryNonIdempotent != nil {
 		C.cozefallback_request_set_retry_non_idempotent(req, C.bool(*r.RetryNonIdempotent), nil)
 	}
 	return req, nil
+}
+
+// MaxTimeout is the longest Request.Timeout the library accepts (one day); a longer one is an
+// *InvalidArgumentError. A context deadline further away than this is left to the context's cancellation.
+var MaxTimeout = time.Duration(C.cozefallback_max_timeout_ms()) * time.Millisecond
+
+// timeout is the call's overall limit: Request.Timeout, shortened by the context's deadline; 0 keeps the
+// configured total. A negative Request.Timeout is refused: C takes an unsigned number of milliseconds.
+func (r *Request) timeout(ctx context.Context) (time.Duration, error) {
+	if r.Timeout < 0 {
+		return 0, &InvalidArgumentError{Msg: fmt.Sprintf(
+			"cozefallback: Request.Timeout must be 0 (the configured total) or a positive duration of at most %v, got %v",
+			MaxTimeout, r.Timeout)}
+	}
+	timeout := r.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			left = time.Millisecond
+		}
+		if left <= MaxTimeout && (timeout == 0 || left < timeout) {
+			timeout = left
+		}
+	}
+	return timeout, nil
 }
 
 // watch ties ctx to a cancel token: when ctx is done the token is cancelled, which stops the call inside the

@@ -43,7 +43,8 @@ typedef enum cozefallback_status {
   COZEFALLBACK_STATUS_STREAM_INTERRUPTED = 7,
   // The call was cancelled through its `cozefallback_cancel_token`.
   COZEFALLBACK_STATUS_CANCELLED = 8,
-  // A NULL pointer, a string that is not UTF-8, or another malformed argument.
+  // A NULL pointer, a string that is not UTF-8, a number out of range (a `timeout_ms` above
+  // `cozefallback_max_timeout_ms()`), or another malformed argument; the message names the parameter.
   COZEFALLBACK_STATUS_INVALID_ARGUMENT = 9,
   // A bug: a panic was caught inside the library (never an abort).
   COZEFALLBACK_STATUS_PANIC = 10,
@@ -95,7 +96,9 @@ void cozefallback_string_free(char *s);
 //
 // Ownership: on success `*out` is a new client to free with `cozefallback_client_free`; on failure `*out` is
 // NULL. `config_json` is only read during the call. Thread safety: any thread.
-// Errors: CONFIG (the message names the field), INVALID_ARGUMENT (NULL or non-UTF-8 argument).
+// Errors: CONFIG (the message names the field, `cozefallback_error_field` gives its dotted path; a number
+// past its bound, such as `timeouts.total_ms` above 86400000, is a CONFIG error too), INVALID_ARGUMENT (NULL or
+// non-UTF-8 argument).
 enum cozefallback_status cozefallback_client_new(const char *config_json,
                                                  struct cozefallback_client **out,
                                                  struct cozefallback_error **err);
@@ -225,13 +228,20 @@ enum cozefallback_status cozefallback_request_set_body(const struct cozefallback
                                                        const char *content_type,
                                                        struct cozefallback_error **err);
 
-// Sets the overall deadline of the call in milliseconds, fallback and retries included (0: the configured
-// `timeouts.total_ms`).
+// Sets the overall deadline of the call in milliseconds, fallback and retries included. 0 means no per-call
+// timeout: the configured `timeouts.total_ms` applies. Other values must be at most
+// `cozefallback_max_timeout_ms()` (one day, 86400000).
 //
-// Ownership: none. Thread safety: any thread. Errors: INVALID_ARGUMENT.
+// Ownership: none. Thread safety: any thread. Errors: INVALID_ARGUMENT for a NULL request or a `timeout_ms`
+// above the maximum (the message names `timeout_ms` and the value; the request keeps its earlier timeout).
 enum cozefallback_status cozefallback_request_set_timeout_ms(const struct cozefallback_request *request,
                                                              uint64_t timeout_ms,
                                                              struct cozefallback_error **err);
+
+// The largest `timeout_ms` that `cozefallback_request_set_timeout_ms` accepts: 86400000 (one day).
+//
+// Ownership: none. Thread safety: any thread. Errors: none.
+uint64_t cozefallback_max_timeout_ms(void);
 
 // Lets the core retry this request after it was sent even though its method is not idempotent (overrides
 // `retry.non_idempotent` of the configuration).
@@ -489,7 +499,8 @@ const char *cozefallback_error_field(const struct cozefallback_error *error);
 // Thread safety: any thread. Errors: none (0 for a NULL handle).
 uint64_t cozefallback_error_events_delivered(const struct cozefallback_error *error);
 
-// HTTP attempts the failed call made, fallback and retries included (token requests excluded).
+// HTTP attempts the failed call made, fallback and retries included (token requests excluded). For the
+// error of `cozefallback_error_previous`: the attempts that first credential made.
 //
 // Thread safety: any thread. Errors: none (0 for a NULL handle).
 uint32_t cozefallback_error_attempts(const struct cozefallback_error *error);

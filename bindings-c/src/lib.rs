@@ -10,7 +10,6 @@ use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use cozefallback::{
     BlockingClient, BlockingStream, CancelToken, CredentialKind, Error, ErrorKind, Event,
@@ -40,7 +39,8 @@ pub enum cozefallback_status {
     StreamInterrupted = 7,
     /// The call was cancelled through its `cozefallback_cancel_token`.
     Cancelled = 8,
-    /// A NULL pointer, a string that is not UTF-8, or another malformed argument.
+    /// A NULL pointer, a string that is not UTF-8, a number out of range (a `timeout_ms` above
+    /// `cozefallback_max_timeout_ms()`), or another malformed argument; the message names the parameter.
     InvalidArgument = 9,
     /// A bug: a panic was caught inside the library (never an abort).
     Panic = 10,
@@ -404,7 +404,9 @@ pub unsafe extern "C" fn cozefallback_string_free(s: *mut c_char) {
 ///
 /// Ownership: on success `*out` is a new client to free with `cozefallback_client_free`; on failure `*out` is
 /// NULL. `config_json` is only read during the call. Thread safety: any thread.
-/// Errors: CONFIG (the message names the field), INVALID_ARGUMENT (NULL or non-UTF-8 argument).
+/// Errors: CONFIG (the message names the field, `cozefallback_error_field` gives its dotted path; a number
+/// past its bound, such as `timeouts.total_ms` above 86400000, is a CONFIG error too), INVALID_ARGUMENT (NULL or
+/// non-UTF-8 argument).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_client_new(
     config_json: *const c_char,
@@ -706,10 +708,12 @@ pub unsafe extern "C" fn cozefallback_request_set_body(
     })
 }
 
-/// Sets the overall deadline of the call in milliseconds, fallback and retries included (0: the configured
-/// `timeouts.total_ms`).
+/// Sets the overall deadline of the call in milliseconds, fallback and retries included. 0 means no per-call
+/// timeout: the configured `timeouts.total_ms` applies. Other values must be at most
+/// `cozefallback_max_timeout_ms()` (one day, 86400000).
 ///
-/// Ownership: none. Thread safety: any thread. Errors: INVALID_ARGUMENT.
+/// Ownership: none. Thread safety: any thread. Errors: INVALID_ARGUMENT for a NULL request or a `timeout_ms`
+/// above the maximum (the message names `timeout_ms` and the value; the request keeps its earlier timeout).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_request_set_timeout_ms(
     request: *const cozefallback_request,
@@ -718,9 +722,21 @@ pub unsafe extern "C" fn cozefallback_request_set_timeout_ms(
 ) -> cozefallback_status {
     guard(err, || unsafe {
         let request = arg_ref(request, "request")?;
-        lock(&request.inner).timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
+        let timeout = match timeout_ms {
+            0 => None,
+            ms => Some(cozefallback::timeout_from_whole_millis("timeout_ms", ms)?),
+        };
+        lock(&request.inner).timeout = timeout;
         Ok(())
     })
+}
+
+/// The largest `timeout_ms` that `cozefallback_request_set_timeout_ms` accepts: 86400000 (one day).
+///
+/// Ownership: none. Thread safety: any thread. Errors: none.
+#[unsafe(no_mangle)]
+pub extern "C" fn cozefallback_max_timeout_ms() -> u64 {
+    cozefallback::MAX_TIMEOUT.as_millis() as u64
 }
 
 /// Lets the core retry this request after it was sent even though its method is not idempotent (overrides
@@ -1306,7 +1322,8 @@ pub unsafe extern "C" fn cozefallback_error_events_delivered(
     })
 }
 
-/// HTTP attempts the failed call made, fallback and retries included (token requests excluded).
+/// HTTP attempts the failed call made, fallback and retries included (token requests excluded). For the
+/// error of `cozefallback_error_previous`: the attempts that first credential made.
 ///
 /// Thread safety: any thread. Errors: none (0 for a NULL handle).
 #[unsafe(no_mangle)]

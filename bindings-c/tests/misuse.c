@@ -1,10 +1,12 @@
 /*
- * Misuse tests of the C API: NULL in every argument, invalid UTF-8, use after an error, cancellation, and one
+ * Misuse tests of the C API: NULL in every argument, invalid UTF-8, use after an error, hostile numbers
+ * (timeouts, configuration numbers), cancellation, and one
  * client (and one request handle) used from 16 threads at once. Needs the mock (COZE_MOCK_URL).
  * Prints one line per check and a final "N passed, M failed".
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +416,88 @@ static void test_threads(void) {
     mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
 }
 
+/* Hostile numbers: every number the C API takes reaches the core's range checks and comes back as the library's
+ * own error, never a crash. `timeout_ms` is a uint64_t, so NaN, infinities and 1e30 cannot be passed; -1 and
+ * 2**64-1 are the same value here, and 2**64 wraps to 0 (documented as "no per-call timeout"). The numbers of
+ * the configuration travel as JSON text, where all of them can be written. */
+static void test_hostile_numbers(void) {
+    cozefallback_client *client = new_client();
+    cozefallback_error *err = NULL;
+    cozefallback_response *resp = NULL;
+    cozefallback_request *req = NULL;
+    cozefallback_request_new("GET", g_bot_path, &req, NULL);
+    uint64_t max = cozefallback_max_timeout_ms();
+    CHECK(max == 86400000u, "max_timeout_ms is one day (%llu)", (unsigned long long)max);
+
+    CHECK(cozefallback_request_set_timeout_ms(req, 5000, &err) == COZEFALLBACK_STATUS_OK && !err, "timeout 5000");
+    const uint64_t bad[] = {(uint64_t)-1, UINT64_MAX - 1, (uint64_t)1 << 63, (uint64_t)1 << 53, max + 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "got %llu", (unsigned long long)bad[i]);
+        cozefallback_status st = cozefallback_request_set_timeout_ms(req, bad[i], &err);
+        const char *msg = err ? cozefallback_error_message(err) : "";
+        CHECK(st == INVALID && err && cozefallback_error_kind(err) == INVALID && strstr(msg, "timeout_ms") &&
+                  strstr(msg, want),
+              "set_timeout_ms(%llu) -> INVALID_ARGUMENT naming timeout_ms and the value (%d: %s)",
+              (unsigned long long)bad[i], st, msg);
+        cozefallback_error_free(err);
+    }
+    cozefallback_status st = cozefallback_client_send(client, req, NULL, &resp, &err);
+    CHECK(st == COZEFALLBACK_STATUS_OK && resp, "a refused timeout leaves the request usable (%d)", st);
+    CHECK(!cozefallback_response_header_name(resp, SIZE_MAX) && !cozefallback_response_header_value(resp, (size_t)-1),
+          "header index SIZE_MAX -> NULL");
+    cozefallback_response_free(resp);
+    /* A length with no bytes behind it (NULL data) is refused whatever its size. */
+    cozefallback_request *body_req = NULL;
+    cozefallback_request_new("POST", "/v3/chat", &body_req, NULL);
+    st = cozefallback_request_set_body(body_req, NULL, SIZE_MAX, "application/json", &err);
+    CHECK(st == INVALID && err && strstr(cozefallback_error_message(err), "data"), "set_body(NULL, SIZE_MAX)");
+    cozefallback_error_free(err);
+    cozefallback_request_free(body_req);
+    CHECK(cozefallback_request_set_timeout_ms(req, max, NULL) == COZEFALLBACK_STATUS_OK, "timeout of one day");
+    CHECK(cozefallback_request_set_timeout_ms(req, 0, NULL) == COZEFALLBACK_STATUS_OK, "0: no per-call timeout");
+    st = cozefallback_client_send(client, req, NULL, &resp, &err);
+    CHECK(st == COZEFALLBACK_STATUS_OK && resp, "timeout 0 sends with the configured total (%d)", st);
+    cozefallback_response_free(resp);
+    cozefallback_request_free(req);
+
+    /* Both credentials fail: the first one's error keeps its own attempt count. */
+    cozefallback_request_new("GET", "/v1/bots/7359999999999999999", &req, NULL);
+    st = cozefallback_client_send(client, req, NULL, &resp, &err);
+    const cozefallback_error *prev = err ? cozefallback_error_previous(err) : NULL;
+    CHECK(st == COZEFALLBACK_STATUS_API && prev && cozefallback_error_attempts(err) == 2 &&
+              cozefallback_error_attempts(prev) == 1,
+          "previous error carries its attempts (%u)", prev ? cozefallback_error_attempts(prev) : 0);
+    cozefallback_error_free(err);
+    cozefallback_request_free(req);
+    cozefallback_client_free(client);
+
+    const char *fields[] = {"timeouts.total_ms", "timeouts.connect_ms", "retry.max_delay_ms",
+                            "fallback.sticky_ttl_secs", "retry.max_retries"};
+    const char *values[] = {"-1", "NaN", "Infinity", "-Infinity", "1e30", "18446744073709551616",
+                            "18446744073709551615", "0"};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            /* 0 is a valid delay, route lifetime and retry count; only a 0 timeout is refused. */
+            if (!strcmp(values[v], "0") && strncmp(fields[f], "timeouts.", 9)) continue;
+            char section[32], key[32], config[512];
+            sscanf(fields[f], "%31[^.].%31s", section, key);
+            snprintf(config, sizeof config,
+                     "{\"base_url\":\"%s\",\"personal\":{\"type\":\"pat\",\"token\":\"pat_x\"},\"%s\":{\"%s\":%s}}",
+                     g_base, section, key, values[v]);
+            cozefallback_client *c = NULL;
+            st = cozefallback_client_new(config, &c, &err);
+            const char *field = err ? cozefallback_error_field(err) : NULL;
+            CHECK(st == COZEFALLBACK_STATUS_CONFIG && !c && field && !strcmp(field, fields[f]) &&
+                      strstr(cozefallback_error_message(err), fields[f]),
+                  "config %s=%s -> CONFIG naming the field (%d, field %s: %s)", fields[f], values[v], st,
+                  field ? field : "NULL", err ? cozefallback_error_message(err) : "");
+            cozefallback_error_free(err);
+            cozefallback_client_free(c);
+        }
+    }
+}
+
 int main(void) {
     g_base = getenv("COZE_MOCK_URL");
     if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
@@ -432,6 +516,7 @@ int main(void) {
 
     test_nulls();
     test_use_after_error();
+    test_hostile_numbers();
     test_cancel();
     test_threads();
 

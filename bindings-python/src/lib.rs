@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cozefallback::{Body, Client, CredentialKind, EventStream, Mode, OAuthApp, Request, Secret};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -16,6 +15,7 @@ mod bridge;
 mod convert;
 mod errors;
 mod log;
+mod numbers;
 
 use bridge::{Aio, Pending};
 
@@ -268,7 +268,7 @@ fn build_request(
     json: Option<&Bound<'_, PyAny>>,
     data: Option<&[u8]>,
     file: Option<(String, &[u8])>,
-    timeout: Option<f64>,
+    timeout: Option<Duration>,
 ) -> PyResult<Request> {
     let mut req = Request::new(method, path);
     if let Some(q) = query {
@@ -289,13 +289,8 @@ fn build_request(
             .timeout_opt(req.timeout)
             .with_parts(req.query, req.headers);
     }
-    if let Some(t) = timeout {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(PyValueError::new_err(
-                "timeout must be a positive number of seconds",
-            ));
-        }
-        req.timeout = Some(Duration::from_secs_f64(t));
+    if timeout.is_some() {
+        req.timeout = timeout;
     }
     Ok(req)
 }
@@ -333,12 +328,19 @@ fn metrics_to_py(py: Python<'_>, v: serde_json::Value) -> PyResult<Py<PyAny>> {
 
 #[pymethods]
 impl NativeClient {
-    /// Builds a client from the JSON configuration schema.
+    /// Builds a client from the JSON configuration schema: a JSON string, or a dict (any mapping) whose values
+    /// JSON can hold; another value raises ConfigError naming its dotted path.
     #[new]
-    fn new(py: Python<'_>, config: &str) -> PyResult<Self> {
+    fn new(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         log::refresh(py);
         let _rt = cozefallback::runtime().enter();
-        let client = Client::from_json(config).map_err(|e| errors::to_pyerr(py, &e))?;
+        let built = match config.cast::<pyo3::types::PyString>() {
+            Ok(text) => Client::from_json(&text.to_cow()?),
+            Err(_) => {
+                convert::config_to_json(config).and_then(|v| Client::from_json(&v.to_string()))
+            }
+        };
+        let client = built.map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeClient {
             client: RwLock::new(Some(client)),
         })
@@ -372,12 +374,17 @@ impl NativeClient {
         json: Option<Bound<'_, PyAny>>,
         data: Option<&[u8]>,
         file: Option<(String, Vec<u8>)>,
-        timeout: Option<f64>,
+        timeout: Option<Bound<'_, PyAny>>,
         stream: bool,
         auto: bool,
         aio: Aio,
     ) -> PyResult<Py<PyAny>> {
         let client = self.get(py)?;
+        let timeout = timeout
+            .as_ref()
+            .map(numbers::timeout)
+            .transpose()
+            .map_err(|e| errors::to_pyerr(py, &e))?;
         let file_ref = file.as_ref().map(|(n, d)| (n.clone(), d.as_slice()));
         let req = build_request(
             method,
@@ -413,15 +420,7 @@ impl NativeClient {
     #[pyo3(signature = (credential, *, aio=None))]
     fn fetch_token(&self, py: Python<'_>, credential: &str, aio: Aio) -> PyResult<Py<PyAny>> {
         let client = self.get(py)?;
-        let kind = match credential {
-            "personal" => CredentialKind::Personal,
-            "enterprise" => CredentialKind::Enterprise,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown credential {other:?}: expected personal or enterprise"
-                )));
-            }
-        };
+        let kind: CredentialKind = credential.parse().map_err(|e| errors::to_pyerr(py, &e))?;
         bridge::run(
             py,
             aio,
@@ -647,10 +646,12 @@ impl NativeOAuthApp {
         device_code: String,
         user_code: String,
         verification_uri: String,
-        expires_in: u64,
-        interval: u64,
+        expires_in: Bound<'_, PyAny>,
+        interval: Bound<'_, PyAny>,
         aio: Aio,
     ) -> PyResult<Py<PyAny>> {
+        let (expires_in, interval) =
+            numbers::device_code(&expires_in, &interval).map_err(|e| errors::to_pyerr(py, &e))?;
         let app = self.app.clone();
         let code = cozefallback::DeviceCode {
             device_code,

@@ -413,7 +413,7 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(Error::config("max_body_bytes", "must be greater than 0"));
         }
-        Ok(())
+        crate::limits::check_config(self)
     }
 
     /// Refuses a mode whose credentials are not configured.

@@ -42,6 +42,26 @@ impl CredentialKind {
     }
 }
 
+/// Parses `"personal"` or `"enterprise"`; anything else is an `InvalidArgument` error naming what was given.
+///
+/// ```
+/// use cozefallback::{CredentialKind, ErrorKind};
+/// assert_eq!("enterprise".parse::<CredentialKind>().unwrap(), CredentialKind::Enterprise);
+/// assert_eq!("x".parse::<CredentialKind>().unwrap_err().kind(), ErrorKind::InvalidArgument);
+/// ```
+impl FromStr for CredentialKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "personal" => Ok(CredentialKind::Personal),
+            "enterprise" => Ok(CredentialKind::Enterprise),
+            other => Err(Error::invalid_argument(format!(
+                "unknown credential {other:?}: expected \"personal\" or \"enterprise\""
+            ))),
+        }
+    }
+}
+
 impl fmt::Display for CredentialKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

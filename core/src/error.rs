@@ -110,7 +110,8 @@ impl Error {
 
     /// A configuration error naming `field` (a dotted path such as `enterprise.private_key_file`).
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let field = field.into();
+        // A field path is built from the caller's keys, and a token pasted as a key is still a token.
+        let field = redact(&field.into());
         let mut err = Error::new(
             ErrorKind::Config,
             format!("invalid config `{field}`: {}", message.into()),
@@ -292,3 +293,13 @@ impl fmt::Debug for FailedResponse {
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_token_used_as_a_key_is_masked_in_the_field_too() {
+        let err = super::Error::config("personal.pat_abcdef123456", "unknown field");
+        assert_eq!(err.field(), Some("personal.pat_***"));
+        assert!(!err.to_string().contains("abcdef"), "{err}");
+    }
+}

@@ -283,7 +283,8 @@ fn parse_minted(body: &[u8], logid: Option<String>) -> Result<Minted> {
     };
     Ok(Minted {
         access_token: Secret::new(access_token),
-        expires_at: UNIX_EPOCH + Duration::from_secs(expires_at),
+        // A server's absurd `expires_in` must not overflow the clock.
+        expires_at: UNIX_EPOCH + Duration::from_secs(expires_at.min(crate::limits::MAX_UNIX_TIME)),
         refresh_token: v
             .get("refresh_token")
             .and_then(|t| t.as_str())

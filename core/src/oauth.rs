@@ -194,10 +194,15 @@ impl OAuthApp {
     }
 
     /// Polls until the user approves, waiting `interval` between polls (5 s longer on `slow_down`, capped at
-    /// 30 s); stops on `access_denied`, `expired_token` or when the code's lifetime passes.
+    /// 30 s); stops on `access_denied`, `expired_token` or when the code's lifetime passes. A code whose
+    /// `expires_in` or `interval` is out of range ([`device_code_numbers`](crate::device_code_numbers)) is
+    /// refused as `InvalidArgument` before the first poll.
     pub async fn wait_device_token(&self, code: &DeviceCode) -> Result<OAuthToken> {
-        let mut interval = Duration::from_secs(code.interval.max(1));
-        let give_up = std::time::Instant::now() + Duration::from_secs(code.expires_in.max(1));
+        // A code from a caller (or a server) with a NaN-free but absurd number must not overflow the clock.
+        let (expires_in, interval) =
+            crate::limits::device_code_numbers(code.expires_in as f64, code.interval as f64)?;
+        let mut interval = Duration::from_secs(interval);
+        let give_up = std::time::Instant::now() + Duration::from_secs(expires_in);
         loop {
             match self.poll_device_token(&code.device_code).await {
                 Ok(t) => return Ok(t),

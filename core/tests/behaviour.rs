@@ -457,3 +457,36 @@ async fn the_first_credential_s_error_keeps_its_own_attempts() {
     assert_eq!(previous.credential(), Some(CredentialKind::Personal));
     assert_eq!(previous.attempts(), 2);
 }
+
+#[tokio::test]
+async fn both_failing_keeps_each_credential_s_attempt_count() {
+    let mock = mock().await;
+    let info = mock.info();
+    // The personal credential is retried once (a 502), then refused (4100); the enterprise one is refused too.
+    mock.control()
+        .set_state(json!({"faults": [
+            {"path": "/v1/bots/", "credential": "personal", "times": 1,
+             "action": {"type": "error", "code": 0, "http_status": 502}},
+            {"path": "/v1/bots/", "credential": "personal",
+             "action": {"type": "error", "code": 4100, "http_status": 401}},
+            {"path": "/v1/bots/", "credential": "enterprise",
+             "action": {"type": "error", "code": 4101, "http_status": 403}},
+        ]}))
+        .unwrap();
+    let config = json!({
+        "base_url": info.base_url,
+        "personal": {"type": "pat", "token": info.personal_pat},
+        "enterprise": {"type": "pat", "token": info.enterprise_pat},
+        "retry": {"base_delay_ms": 1, "max_delay_ms": 5},
+    });
+    let client = Client::from_json(&config.to_string()).unwrap();
+    let err = client
+        .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(4101), "{err}");
+    assert_eq!(err.attempts(), 3, "{err:?}");
+    let previous = err.previous().expect("the personal credential's error");
+    assert_eq!(previous.code(), Some(4100));
+    assert_eq!(previous.attempts(), 2, "{previous:?}");
+}

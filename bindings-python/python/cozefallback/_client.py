@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json as _json
 import os
 import urllib.parse
 from types import TracebackType
@@ -27,11 +26,11 @@ Data = Union[bytes, bytearray, memoryview, str, Mapping[str, Any]]
 FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], IO[str]]
 
 
-def _config_text(config: Config) -> str:
-    if isinstance(config, str):
+def _config_arg(config: Config) -> Config:
+    # The native module converts a mapping itself, so that a value JSON cannot hold (bytes, a set, an int past
+    # 64 bits) raises ConfigError naming its dotted path instead of a TypeError from json.dumps.
+    if isinstance(config, (str, Mapping)):
         return config
-    if isinstance(config, Mapping):
-        return _json.dumps(dict(config), default=os.fspath)
     raise TypeError(f"config must be a dict or a JSON string, not {type(config).__name__}")
 
 
@@ -82,6 +81,7 @@ def _body(data: Optional[Data], headers: List[Tuple[str, str]]) -> Optional[byte
 def _args(
     query: Optional[Query], json: Any, data: Optional[Data], headers: Optional[Headers], timeout: Optional[float]
 ) -> Dict[str, Any]:
+    # `timeout` goes to the native module as given: the core range-checks it (InvalidArgumentError).
     if json is not None and data is not None:
         raise TypeError("pass json or data, not both")
     hdrs = _headers(headers)
@@ -91,7 +91,7 @@ def _args(
         "headers": hdrs or None,
         "json": json,
         "data": body,
-        "timeout": None if timeout is None else float(timeout),
+        "timeout": timeout,
     }
 
 
@@ -189,7 +189,7 @@ class _Base:
 
     def __init__(self, config: Config) -> None:
         """Builds a client from a config dict (or JSON string) in the shared schema; raises ConfigError."""
-        self._native = _native.NativeClient(_config_text(config))
+        self._native = _native.NativeClient(_config_arg(config))
 
     @classmethod
     def from_env(cls: Type["_C"]) -> "_C":

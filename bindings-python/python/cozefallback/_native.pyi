@@ -1,7 +1,7 @@
 """Type stubs for the native module ``cozefallback._native`` (PyO3). Use the wrappers in ``cozefallback``."""
 
 import asyncio
-from typing import Any, Callable, Dict, List, Optional, Tuple, final
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, final
 
 __version__: str
 
@@ -67,7 +67,7 @@ class NativeStream:
 
 @final
 class NativeClient:
-    def __init__(self, config: str) -> None: ...
+    def __init__(self, config: Union[str, Mapping[str, Any]]) -> None: ...
     @staticmethod
     def from_env() -> "NativeClient": ...
     def request(
