@@ -54,7 +54,8 @@ pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, FailedResponse, Result};
 pub use limits::{
     MAX_POLL_INTERVAL_SECS, MAX_STICKY_TTL_SECS, MAX_TIMEOUT, MAX_UNIX_TIME, device_code_numbers,
-    device_seconds, timeout_from_millis, timeout_from_secs, timeout_from_whole_millis, whole_number,
+    device_seconds, timeout_from_millis, timeout_from_secs, timeout_from_whole_millis,
+    whole_number,
 };
 pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
 pub use redact::{Secret, redact};
