@@ -28,6 +28,7 @@ mod blocking;
 mod classify;
 mod client;
 mod config;
+mod config_parse;
 mod credential;
 mod error;
 mod http;
