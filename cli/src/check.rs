@@ -1,4 +1,4 @@
-//! `cozefallback check`: the preflight (seed: 验证授权逻辑), judged for one phase of the move.
+//! `cozefallback check`: the preflight (Coze's migration guide: 验证授权逻辑), judged for one phase of the move.
 //!
 //! 1. Proves each credential: gets its token (diagnosing a wrong region, an unregistered kid, a disabled app),
 //!    then makes `GET /v1/users/me`, the read-only call of the official SDKs' `users.me()` that any valid token
@@ -393,7 +393,7 @@ fn diagnose_token(e: &cozefallback::Error, config: &Config) -> String {
     let msg = e.message().to_ascii_lowercase();
     match (e.kind(), e.oauth_error()) {
         (ErrorKind::Auth, _) if msg.contains("disabled") => {
-            "the OAuth app is disabled: enable it again (the seed warns never to disable or delete the personal app: \
+            "the OAuth app is disabled: enable it again (Coze's migration guide warns never to disable or delete the personal app: \
              enterprise access goes through it)"
                 .into()
         }
@@ -404,7 +404,7 @@ fn diagnose_token(e: &cozefallback::Error, config: &Config) -> String {
         ),
         (ErrorKind::Auth, Some("access_denied")) => {
             "the app is not authorized for this account or enterprise: the enterprise admin must authorize the app \
-             for the enterprise with all workspaces (seed, step 2: 重新授权 OAuth 应用)"
+             for the enterprise with all workspaces (Coze's migration guide, step 2: 重新授权 OAuth 应用)"
                 .into()
         }
         (ErrorKind::Auth, Some("invalid_client")) => format!(

@@ -37,7 +37,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Replay the seed's three steps on an embedded mock Coze: traffic before the move, the move, the cut-over.
+    /// Replay the three steps of Coze's migration guide on an embedded mock Coze: before, move, cut-over.
     Demo(DemoArgs),
     /// Run the mock Coze standalone and print `export` lines to paste into a shell.
     Mock(MockArgs),
@@ -63,7 +63,8 @@ pub struct DemoArgs {
     /// Print one JSON object (the last line of stdout) instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Also run the same traffic through the seed's recipe (two clients, retry on 4100/4101).
+    /// Also run the same traffic the way Coze's migration guide writes it by hand (two clients, retry on
+    /// 4100/4101), for comparison.
     #[arg(long)]
     pub compare_seed: bool,
     /// Serve the client's Prometheus metrics at http://ADDR/metrics while the demo runs (loopback only).

@@ -25,6 +25,7 @@ pub fn run(args: MockArgs) -> CliResult {
                 io_reason(&e)
             ))
         })?;
+        let signal = on_signal();
         let info = mock.info();
         let q = shell_quote;
         let mut out = std::io::stdout().lock();
@@ -59,7 +60,7 @@ pub fn run(args: MockArgs) -> CliResult {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
         drop(out);
-        let signal = until_signal().await;
+        let signal = signal.await;
         // Dropping the server stops it and removes the key directory it created (not a --keys-dir).
         drop(mock);
         eprintln!("# coze-mock stopped ({signal}); temporary key files removed");
@@ -67,9 +68,10 @@ pub fn run(args: MockArgs) -> CliResult {
     })
 }
 
-/// Waits for SIGINT, SIGTERM or SIGHUP and names the one that came.
+/// Installs the SIGINT, SIGTERM and SIGHUP handlers now (before the exports are printed, so a signal sent as
+/// soon as they appear is caught) and returns a future that names the first signal to come.
 #[cfg(unix)]
-async fn until_signal() -> &'static str {
+fn on_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>> {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::interrupt()),
@@ -77,19 +79,23 @@ async fn until_signal() -> &'static str {
         signal(SignalKind::hangup()),
     ) else {
         // Without handlers the default action ends the process; nothing better to do than wait.
-        return std::future::pending().await;
+        return Box::pin(std::future::pending());
     };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-        _ = hup.recv() => "SIGHUP",
-    }
+    Box::pin(async move {
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        }
+    })
 }
 
 #[cfg(not(unix))]
-async fn until_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "Ctrl-C"
+fn on_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>> {
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
 }
 
 /// Single-quotes a value for a POSIX shell when it needs it.

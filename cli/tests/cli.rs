@@ -250,7 +250,7 @@ fn demo_table_names_every_phase() {
         "after_move",
         "settled",
         "rt/req",
-        "seed",
+        "Coze's migration guide",
         "no request failed",
     ] {
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
