@@ -90,10 +90,10 @@ fn a_json_answer_to_a_stream_names_the_content_type_in_words() {
                                   "personal": {"type": "pat", "token": info.personal_pat}})
     .to_string();
     let client = Client::from_json(&text).unwrap();
-    let err = cozefallback::runtime()
-        .block_on(client.stream(Request::get("/v1/workspaces")))
-        .err()
-        .expect("a JSON answer is not a stream");
+    let Err(err) = cozefallback::runtime().block_on(client.stream(Request::get("/v1/workspaces")))
+    else {
+        panic!("a JSON answer is not a stream");
+    };
     let msg = err.to_string();
     assert!(
         msg.contains("got Content-Type application/json with HTTP 200"),
