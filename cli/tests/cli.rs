@@ -548,6 +548,20 @@ fn check_bad_input() {
         "abc",
     );
     assert_bad_input(
+        &["check", "--phase", "during"],
+        &[("COZE_API_TOKEN", SECRET_PAT)],
+        "during",
+    );
+    assert_bad_input(
+        &["check"],
+        &[
+            ("COZE_JWT_OAUTH_CLIENT_ID", "1"),
+            ("COZE_ENTERPRISE_ID", "volcano_1"),
+            ("COZE_JWT_OAUTH_PRIVATE_KEY", "x"),
+        ],
+        "COZE_JWT_OAUTH_PUBLIC_KEY_ID is empty",
+    );
+    assert_bad_input(
         &["check", "--mode", "sideways"],
         &[("COZE_API_TOKEN", SECRET_PAT)],
         "sideways",
