@@ -1,4 +1,4 @@
-//! `cozefallback demo`: the seed's three steps, replayed on an embedded mock Coze.
+//! `cozefallback demo`: the three steps of Coze's migration guide, replayed on an embedded mock Coze.
 //!
 //! 1. `before_move`: the workspace lives with the personal account; the client runs `personal_first`.
 //! 2. `after_move`: at half of the requests the workspace moves to the enterprise (the mock's switch), while
@@ -6,8 +6,8 @@
 //!    enterprise; conversations stay with the credential that created them.
 //! 3. `settled`: at 90% the operator retires the old credential: `set_mode(enterprise_only)`.
 //!
-//! Traffic: chat, streaming chat, workflow run, upload, conversation create, retrieve and message list. As the
-//! seed advises (conversations belong to their creator; after the move the bot cannot use the personal ones),
+//! Traffic: chat, streaming chat, workflow run, upload, conversation create, retrieve and message list. As
+//! Coze's migration guide advises (conversations belong to their creator; after the move the bot cannot use the personal ones),
 //! the app uses the conversations created before the move only until the move, and the ones created by the
 //! enterprise after it.
 
@@ -65,6 +65,9 @@ pub fn run(args: DemoArgs) -> CliResult {
             )));
             eprintln!("cozefallback demo: metrics at http://{addr}/metrics");
         }
+        if !args.json {
+            print_header(&args);
+        }
         let recipe = Arc::new(Recipe::Fallback(client));
         let main = traffic(
             recipe,
@@ -91,14 +94,24 @@ pub fn run(args: DemoArgs) -> CliResult {
                 enterprise,
                 fallbacks: Mutex::new(BTreeMap::new()),
             });
-            let bar = progress_bar(show_progress, args.requests, "seed recipe");
+            if !args.json {
+                println!();
+                println!(
+                    "the same traffic, coded the way Coze's migration guide shows (two clients; on"
+                );
+                println!(
+                    "4100/4101 from the personal one, the same request again with the enterprise one;"
+                );
+                println!("no cut-over switch):");
+            }
+            let bar = progress_bar(show_progress, args.requests, "guide recipe");
             let seed = traffic(recipe, &seed_mock, &seed_info, &args, bar).await;
             summary["seed"] = seed.summary;
         }
         if args.json {
             println!("{summary}");
         } else {
-            print_report(&summary, &args);
+            print_report(&summary);
         }
         let _ = std::io::stdout().flush();
         if let Some(task) = server {
@@ -165,20 +178,30 @@ fn config_json(info: &MockInfo, pat: bool, side: Side) -> Value {
     config
 }
 
+/// The progress line (stderr, terminals only): done/total, rate, elapsed, ETA, phase and failures. At most
+/// 100 columns.
 fn progress_bar(show: bool, len: usize, label: &str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{prefix:>12} [{bar:24}] {pos}/{len} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{prefix:>12} [{bar:16}] {pos}/{len} {rate} elapsed {elapsed} eta {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} req/s", state.per_sec());
+        },
+    )
+    .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(label.to_string());
     bar
 }
 
-/// How the traffic is sent: through the cozefallback client, or through the seed's recipe (two single-credential
+/// How the traffic is sent: through the cozefallback client, or as Coze's migration guide codes it (two single-credential
 /// clients; on 4100/4101 from the personal one, the same request again with the enterprise one).
 enum Recipe {
     Fallback(Client),
@@ -410,6 +433,8 @@ struct Shared {
     ok: AtomicUsize,
     failed: AtomicUsize,
     bar: ProgressBar,
+    /// Print the step lines as they start (the table run, not `--json`).
+    announce: bool,
 }
 
 impl Shared {
@@ -460,12 +485,17 @@ impl Shared {
             if i >= self.n {
                 return;
             }
+            if i == 0 {
+                self.say(step_line(1, 0, self.move_at));
+            }
             if i == self.move_at {
                 self.snapshots.lock().expect("lock")[1] = Some(self.recipe.counters());
+                self.say(step_line(2, i, self.n));
                 self.control.set_moved(true);
             }
             if i == self.settle_at {
                 self.snapshots.lock().expect("lock")[2] = Some(self.recipe.counters());
+                self.say(step_line(3, i, self.n));
                 if let Recipe::Fallback(c) = &*self.recipe {
                     let _ = c.set_mode(Mode::EnterpriseOnly);
                 }
@@ -510,13 +540,37 @@ impl Shared {
             self.bar.inc(1);
             if i.is_multiple_of(16) {
                 self.bar.set_message(format!(
-                    "{} ok {} failed {}",
+                    "{}, {} failed",
                     PHASES[phase],
-                    self.ok.load(Ordering::Relaxed),
                     self.failed.load(Ordering::Relaxed)
                 ));
             }
         }
+    }
+
+    /// Prints a step line as the step starts (above the progress line, which is redrawn after it).
+    fn say(&self, line: String) {
+        if self.announce {
+            self.bar.suspend(|| {
+                println!("{line}");
+                let _ = std::io::stdout().flush();
+            });
+        }
+    }
+}
+
+/// The line that announces step `step`, starting at request `at`.
+fn step_line(step: usize, at: usize, n: usize) -> String {
+    match step {
+        1 => format!(
+            "  step 1  requests 0..{n}: the workspace lives with the personal account, mode personal_first"
+        ),
+        2 => format!(
+            "  step 2  at request {at} of {n}: the workspace moves to the enterprise, traffic in flight"
+        ),
+        _ => format!(
+            "  step 3  at request {at} of {n}: set_mode(enterprise_only) retires the old credential"
+        ),
     }
 }
 
@@ -544,6 +598,7 @@ async fn traffic(
         ok: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         bar: bar.clone(),
+        announce: !args.json && matches!(*recipe, Recipe::Fallback(_)),
     });
     let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency.min(n))
@@ -625,6 +680,16 @@ async fn traffic(
     Run { summary }
 }
 
+/// `text` cut to `width` characters, with an ellipsis when cut.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
 fn fmt_reasons(v: &Value) -> String {
     match v.as_object() {
         Some(o) if !o.is_empty() => o
@@ -677,43 +742,45 @@ fn print_table(s: &Value) {
     row("total", s, &s["round_trips_per_request"]["overall"]);
 }
 
-fn print_report(s: &Value, args: &DemoArgs) {
-    let n = args.requests;
+/// What the demo is about to do; the step lines follow as each step starts.
+fn print_header(args: &DemoArgs) {
     let creds = if args.pat {
         "PATs (personal, enterprise)"
     } else {
         "JWT app (account -> enterprise)"
     };
     println!(
-        "cozefallback demo: {n} requests, concurrency {}, embedded mock Coze, {creds}",
-        args.concurrency
+        "cozefallback demo: {} requests, concurrency {}, on an embedded mock Coze",
+        args.requests, args.concurrency
     );
-    println!(
-        "  step 1  requests 0..{}: workspace with the personal account, mode personal_first",
-        n / 2
-    );
-    println!(
-        "  step 2  at request {}: the workspace moves to the enterprise, traffic in flight",
-        n / 2
-    );
-    println!(
-        "  step 3  at request {}: set_mode(enterprise_only), the old credential is retired",
-        n * 9 / 10
-    );
-    println!(
-        "  traffic: chat, streaming chat, workflow run, upload, conversation create / retrieve / message list\n"
-    );
+    println!("  credentials: {creds}");
+    println!("  traffic: chat, streaming chat, workflow run, upload,");
+    println!("           conversation create / retrieve / message list");
+}
+
+fn print_report(s: &Value) {
+    println!();
     print_table(s);
+    let mints: serde_json::Map<String, Value> = s["token_mints_server"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v.as_u64() != Some(0))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let total: u64 = mints.values().filter_map(Value::as_u64).sum();
     println!(
-        "\n  token mints seen by the mock: {}   HTTP round trips seen by the mock: {}   took {} ms",
-        s["token_mints_server"], s["server_requests"], s["duration_ms"]
+        "\n  seen by the mock: {total} token mint(s) ({}), {} HTTP round trips",
+        fmt_reasons(&Value::Object(mints)),
+        s["server_requests"]
     );
+    println!("  took {} ms", s["duration_ms"]);
     if let Some(seed) = s.get("seed") {
-        println!(
-            "\nthe seed's recipe on the same traffic (two clients; on 4100/4101 from the personal one, retry with the enterprise one; no cut-over switch):"
-        );
+        println!("\nthe same traffic, coded the way Coze's migration guide shows:");
         print_table(seed);
-        println!("\n  round trips per request      cozefallback     seed");
+        println!("\n  round trips per request      cozefallback    guide");
         for name in PHASES {
             println!(
                 "  {:<26} {:>14} {:>8}",
@@ -732,7 +799,7 @@ fn print_report(s: &Value, args: &DemoArgs) {
     if let Some(errors) = s["errors"].as_array().filter(|e| !e.is_empty()) {
         println!("\nfirst failures:");
         for e in errors {
-            println!("  {}", e.as_str().unwrap_or(""));
+            println!("  {}", fit(e.as_str().unwrap_or(""), 98));
         }
     }
     let failed = s["failed"].as_u64().unwrap_or(0);

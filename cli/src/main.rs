@@ -8,6 +8,7 @@ mod call;
 mod check;
 mod common;
 mod demo;
+mod logging;
 mod metrics;
 mod mockcmd;
 
@@ -26,17 +27,21 @@ use common::CliError;
                   Exit status: 0 ok, 1 a request or check failed, 2 bad input."
 )]
 struct Cli {
+    /// Log the core's decisions on stderr: -v info (fallbacks, mode changes), -vv debug (token mints),
+    /// -vvv everything. Without it RUST_LOG applies (default: warnings). Tokens are never printed.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Replay the seed's three steps on an embedded mock Coze: traffic before the move, the move, the cut-over.
+    /// Replay the three steps of Coze's migration guide on an embedded mock Coze: before, move, cut-over.
     Demo(DemoArgs),
     /// Run the mock Coze standalone and print `export` lines to paste into a shell.
     Mock(MockArgs),
-    /// Preflight before the move: mint each credential's token and try each credential on each resource.
+    /// Preflight: prove each credential, try each one on each resource, say if ready for the phase.
     Check(CheckArgs),
     /// Send one request through the fallback client; the body goes to stdout, who served it to stderr.
     Call(CallArgs),
@@ -58,7 +63,8 @@ pub struct DemoArgs {
     /// Print one JSON object (the last line of stdout) instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Also run the same traffic through the seed's recipe (two clients, retry on 4100/4101).
+    /// Also run the same traffic the way Coze's migration guide writes it by hand (two clients, retry on
+    /// 4100/4101), for comparison.
     #[arg(long)]
     pub compare_seed: bool,
     /// Serve the client's Prometheus metrics at http://ADDR/metrics while the demo runs (loopback only).
@@ -104,12 +110,24 @@ pub struct ResourceArgs {
     pub workspaces: Vec<String>,
 }
 
+/// Where the workspace is in its move, for `check`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Phase {
+    /// The workspace still lives with the personal account.
+    Before,
+    /// The workspace has moved to the enterprise.
+    After,
+}
+
 #[derive(Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub cfg: ConfigArgs,
     #[command(flatten)]
     pub res: ResourceArgs,
+    /// Judge readiness for this phase of the move (default: inferred from who reaches the resources).
+    #[arg(long, value_enum)]
+    pub phase: Option<Phase>,
     /// Print one JSON object (the last line of stdout) instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -205,6 +223,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    logging::init(cli.verbose);
     let result = match cli.cmd {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Mock(a) => mockcmd::run(a),

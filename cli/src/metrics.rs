@@ -1,4 +1,4 @@
-//! `cozefallback metrics`: watch the success rate after the move (seed: 步骤三：线上观测).
+//! `cozefallback metrics`: watch the success rate after the move (Coze's migration guide: 步骤三：线上观测).
 //!
 //! Builds the fallback client from the config, probes the named resources through it (the read-only calls of
 //! `check`, but with fallback; `GET /v1/workspaces` when none is named) every `--interval` seconds, and serves

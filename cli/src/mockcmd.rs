@@ -26,6 +26,7 @@ pub fn run(args: MockArgs) -> CliResult {
                 io_reason(&e)
             ))
         })?;
+        let signal = on_signal();
         let info = mock.info();
         let q = shell_quote;
         let mut out = std::io::stdout().lock();
@@ -39,6 +40,7 @@ pub fn run(args: MockArgs) -> CliResult {
              export COZE_JWT_OAUTH_PUBLIC_KEY_ID={kid}\n\
              export COZE_PERSONAL_ACCOUNT_ID={acct}\n\
              export COZE_ENTERPRISE_ID={ent}\n\
+             # Stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP, removing its temporary key directory.\n\
              # The PATs win over the JWT app when both are set: `unset COZE_API_TOKEN COZE_API_TOKEN_ENTERPRISE` to use the JWT app.\n\
              # bots {bots} (enterprise-only bot {ebot}), workflow {wf}, workspace {ws}\n\
              # move the workspace: curl -X POST {base}/__mock/state -d '{{\"moved\":true}}'   stats: curl {base}/__mock/stats\n",
@@ -59,9 +61,41 @@ pub fn run(args: MockArgs) -> CliResult {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
         drop(out);
-        std::future::pending::<()>().await;
+        let signal = signal.await;
+        // Dropping the server stops it and removes the key directory it created (not a --keys-dir).
         drop(mock);
+        eprintln!("# coze-mock stopped ({signal}); temporary key files removed");
         Ok(())
+    })
+}
+
+/// Installs the SIGINT, SIGTERM and SIGHUP handlers now (before the exports are printed, so a signal sent as
+/// soon as they appear is caught) and returns a future that names the first signal to come.
+#[cfg(unix)]
+fn on_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        // Without handlers the default action ends the process; nothing better to do than wait.
+        return Box::pin(std::future::pending());
+    };
+    Box::pin(async move {
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn on_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>> {
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     })
 }
 

@@ -250,7 +250,7 @@ fn demo_table_names_every_phase() {
         "after_move",
         "settled",
         "rt/req",
-        "seed",
+        "Coze's migration guide",
         "no request failed",
     ] {
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
@@ -396,7 +396,8 @@ fn check_tells_who_reaches_what() {
     assert_eq!(j["resources"][0]["personal"]["ok"], false);
     assert_eq!(j["resources"][0]["personal"]["code"], 4101);
 
-    // Before the move the enterprise cannot reach the workspace's bot: not ready, exit 1.
+    // Before the move the enterprise cannot reach the workspace's bot yet: that is what ready looks like
+    // before the move (phase inferred), and not ready for after it.
     let args = [
         "check",
         "--bot",
@@ -405,14 +406,30 @@ fn check_tells_who_reaches_what() {
         &info.workspace_id,
     ];
     let (code, stdout, _) = run(with_env(&pat_env(&info)).args(args));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("phase: before the move (inferred"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected before the move"), "{stdout}");
+    assert!(stdout.contains("READY: "), "{stdout}");
+    let (code, stdout, _) = run(with_env(&pat_env(&info))
+        .args(args)
+        .args(["--phase", "after"]));
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("NOT READY"), "{stdout}");
-    assert!(stdout.contains("expected before the move"), "{stdout}");
-    // After the move it can.
+    assert!(
+        stdout.contains("after the move that is an outage"),
+        "{stdout}"
+    );
+    // After the move the enterprise reaches it: phase after inferred, ready.
     m.control().set_moved(true);
     let (code, stdout, _) = run(with_env(&pat_env(&info)).args(args));
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("ready to move"), "{stdout}");
+    assert!(
+        stdout.contains("phase: after the move (inferred"),
+        "{stdout}"
+    );
     m.control().set_moved(false);
 
     // Unknown bot: not found for both.
@@ -499,7 +516,11 @@ fn check_bad_input() {
     .unwrap();
     let not_json = dir.join("not.json");
     std::fs::write(&not_json, "personal = pat").unwrap();
-    assert_bad_input(&["check", "--config", bad.to_str().unwrap()], &[], "tokn");
+    assert_bad_input(
+        &["check", "--config", bad.to_str().unwrap()],
+        &[],
+        "invalid config `personal.tokn`: unknown field `tokn`",
+    );
     assert_bad_input(
         &["check", "--config", bad_url.to_str().unwrap()],
         &[],
@@ -513,7 +534,7 @@ fn check_bad_input() {
     assert_bad_input(
         &["check", "--config", not_json.to_str().unwrap()],
         &[],
-        "not.json",
+        "not.json: the config is not valid JSON",
     );
     assert_bad_input(
         &["check", "--config", "/nonexistent/config.json"],
@@ -527,6 +548,20 @@ fn check_bad_input() {
         "abc",
     );
     assert_bad_input(
+        &["check", "--phase", "during"],
+        &[("COZE_API_TOKEN", SECRET_PAT)],
+        "during",
+    );
+    assert_bad_input(
+        &["check"],
+        &[
+            ("COZE_JWT_OAUTH_CLIENT_ID", "1"),
+            ("COZE_ENTERPRISE_ID", "volcano_1"),
+            ("COZE_JWT_OAUTH_PRIVATE_KEY", "x"),
+        ],
+        "COZE_JWT_OAUTH_PUBLIC_KEY_ID is empty",
+    );
+    assert_bad_input(
         &["check", "--mode", "sideways"],
         &[("COZE_API_TOKEN", SECRET_PAT)],
         "sideways",
@@ -537,7 +572,7 @@ fn check_bad_input() {
             ("COZE_API_TOKEN", SECRET_PAT),
             ("COZE_API_BASE", "not a url"),
         ],
-        "base_url",
+        "COZE_API_BASE: ",
     );
     assert_bad_input(
         &["check"],
@@ -545,7 +580,7 @@ fn check_bad_input() {
             ("COZE_API_TOKEN", SECRET_PAT),
             ("COZE_API_BASE", "http://example.com"),
         ],
-        "base_url",
+        "COZE_API_BASE: ",
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -688,7 +723,7 @@ fn call_bad_input() {
     assert_bad_input(
         &["call", "GET", "/v1/x"],
         &[("COZE_API_TOKEN", SECRET_PAT), ("COZE_API_BASE", "ftp://x")],
-        "base_url",
+        "COZE_API_BASE: ",
     );
     assert_bad_input(
         &["call", "GET", "/v1/x", "--frobnicate"],
@@ -780,11 +815,278 @@ fn check_workflow_reachable_only_by_the_credential_that_owns_it() {
     assert_eq!(code, 0, "{j}");
     assert_eq!(j["resources"][0]["enterprise"]["ok"], true, "{j}");
     assert_eq!(j["resources"][0]["personal"]["ok"], false, "{j}");
-    // Before the move the enterprise credential cannot reach it yet: that would be an outage, exit 1.
+    // Before the move the enterprise credential cannot reach it yet: ready for the phase before (inferred),
+    // not for after.
     m.control().set_moved(false);
     let (code, stdout, _) =
         run(with_env(&pat_env(&info)).args(["check", "--json", "--workflow", &info.workflow_id]));
     let j = last_json(&stdout);
-    assert_eq!(code, 1, "{j}");
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["phase"], "before", "{j}");
+    assert_eq!(j["phase_inferred"], true, "{j}");
     assert_eq!(j["resources"][0]["enterprise"]["ok"], false, "{j}");
+    let (code, stdout, _) = run(with_env(&pat_env(&info)).args([
+        "check",
+        "--json",
+        "--phase",
+        "after",
+        "--workflow",
+        &info.workflow_id,
+    ]));
+    let j = last_json(&stdout);
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(j["phase"], "after", "{j}");
+    assert_eq!(j["phase_inferred"], false, "{j}");
+}
+
+#[test]
+fn check_rejects_garbage_tokens() {
+    // Two PATs the server does not know: today's lie was "both fine, exit 0".
+    let m = mock();
+    let info = m.info();
+    let env = vec![
+        ("COZE_API_BASE", info.base_url.clone()),
+        ("COZE_API_TOKEN", "pat_garbage_personal_000".to_string()),
+        (
+            "COZE_API_TOKEN_ENTERPRISE",
+            "pat_garbage_enterprise_000".to_string(),
+        ),
+    ];
+    for phase in [None, Some("before"), Some("after")] {
+        let mut cmd = with_env(&env);
+        cmd.arg("check");
+        if let Some(p) = phase {
+            cmd.args(["--phase", p]);
+        }
+        let (code, stdout, stderr) = run(&mut cmd);
+        assert_eq!(code, 1, "{phase:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("REJECTED") && stdout.contains("rejected"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("4100"), "{stdout}");
+        assert!(
+            !stdout.contains("pat_garbage"),
+            "a token was printed: {stdout}"
+        );
+    }
+    let (code, stdout, _) = run(with_env(&env).args(["check", "--json"]));
+    assert_eq!(code, 1);
+    let j = last_json(&stdout);
+    assert_eq!(j["tokens"]["personal"]["state"], "rejected", "{j}");
+    assert_eq!(j["tokens"]["enterprise"]["state"], "rejected", "{j}");
+    assert_eq!(j["ok"], false);
+    // One good, one garbage: the enterprise one rejected is never ready.
+    let env = vec![
+        ("COZE_API_BASE", info.base_url.clone()),
+        ("COZE_API_TOKEN", info.personal_pat.clone()),
+        (
+            "COZE_API_TOKEN_ENTERPRISE",
+            "pat_garbage_enterprise_000".to_string(),
+        ),
+    ];
+    let (code, stdout, _) = run(with_env(&env).args(["check", "--bot", &info.bots[0]]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("the enterprise credential was rejected"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_proves_each_credential_with_a_read_only_call() {
+    let m = mock();
+    let info = m.info();
+    let (code, stdout, stderr) = run(with_env(&jwt_env(&info)).args(["check", "--json"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let j = last_json(&stdout);
+    assert_eq!(j["tokens"]["personal"]["state"], "valid", "{j}");
+    assert_eq!(j["tokens"]["enterprise"]["state"], "valid", "{j}");
+    assert_eq!(j["phase"], "before", "{j}");
+    // Each credential made exactly one GET /v1/users/me, and nothing that writes.
+    let stats = m.control().stats();
+    assert_eq!(stats["requests"]["by_path"]["/v1/users/me"], 2, "{stats}");
+}
+
+// ---------------------------------------------------------------- secrets and files
+
+/// Starts `cozefallback mock` and reads its export lines.
+fn spawn_mock() -> (KillOnDrop, std::collections::BTreeMap<String, String>) {
+    let child = bin()
+        .args(["mock"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut exports = std::collections::BTreeMap::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("export ") {
+            let (k, v) = rest.split_once('=').unwrap();
+            exports.insert(k.to_string(), v.trim_matches('\'').to_string());
+        }
+        if exports.len() == 8 {
+            break;
+        }
+    }
+    (child, exports)
+}
+
+#[cfg(unix)]
+#[test]
+fn mock_key_is_private_and_removed_on_sigterm_and_sigint() {
+    use std::os::unix::fs::PermissionsExt;
+    for signal in ["TERM", "INT"] {
+        let (mut child, exports) = spawn_mock();
+        let key = std::path::PathBuf::from(&exports["COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH"]);
+        let dir = key.parent().unwrap().to_path_buf();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600, "private_key.pem");
+        assert_eq!(mode(&dir), 0o700, "its directory");
+        let pid = child.0.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let exit = loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SIG{signal}: the mock did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(exit.success(), "SIG{signal}: {exit}");
+        assert!(!dir.exists(), "SIG{signal}: {} left behind", dir.display());
+        let mut err = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(err.contains(&format!("SIG{signal}")), "{err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn world_readable_key_warning_is_printed_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = mock();
+    let info = m.info();
+    let dir = std::env::temp_dir().join(format!("cozefallback-cli-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    std::fs::write(&key, &info.private_key_pem).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut env = jwt_env(&info);
+    env.retain(|(k, _)| *k != "COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH");
+    env.push((
+        "COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH",
+        key.display().to_string(),
+    ));
+    let (code, stdout, stderr) = run(with_env(&env).args(["check"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stderr.matches("world-readable").count(),
+        1,
+        "one warning for one key file: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------- logs
+
+/// Every token-looking word is masked (`pat_***`, `czs_***`, `eyJ***`).
+fn assert_no_token(text: &str, known: &[&str]) {
+    for k in known {
+        assert!(!text.contains(k), "token {k} printed: {text}");
+    }
+    for prefix in ["pat_", "czs_", "czu_", "sat_", "eyJ"] {
+        for (i, _) in text.match_indices(prefix) {
+            let rest = &text[i + prefix.len()..];
+            assert!(
+                rest.starts_with("***") || !rest.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "unmasked {prefix}...: {}",
+                &text[i..(i + 40).min(text.len())]
+            );
+        }
+    }
+}
+
+#[test]
+fn verbose_logs_show_the_fallback_and_no_token() {
+    let m = mock();
+    let info = m.info();
+    m.control().set_moved(true);
+    let bot = format!("/v1/bots/{}", info.bots[0]);
+    // Without -v: nothing but the summary line.
+    let (code, _, stderr) = run(with_env(&pat_env(&info)).args(["call", "GET", &bot]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("falling back"), "{stderr}");
+    let (code, _, stderr) = run(with_env(&pat_env(&info)).args(["-v", "call", "GET", &bot]));
+    assert_eq!(code, 0, "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("falling back to the other credential"))
+        .unwrap_or_else(|| panic!("no fallback line: {stderr}"));
+    assert!(
+        line.contains("INFO") && line.contains("from=personal") && line.contains("to=enterprise"),
+        "{line}"
+    );
+    assert!(
+        line.contains("reason=4101") && !line.contains("Some("),
+        "{line}"
+    );
+    // RUST_LOG alone works too.
+    let (_, _, stderr) = run(with_env(&pat_env(&info))
+        .env("RUST_LOG", "cozefallback=info")
+        .args(["call", "GET", &bot]));
+    assert!(stderr.contains("falling back"), "{stderr}");
+    // -vv on the JWT app (tokens minted) and with PATs: no token on stderr.
+    for env in [jwt_env(&info), pat_env(&info)] {
+        let (code, _, stderr) = run(with_env(&env).args(["-vv", "call", "GET", &bot]));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains("DEBUG") || stderr.contains("INFO"),
+            "{stderr}"
+        );
+        assert_no_token(&stderr, &[&info.personal_pat, &info.enterprise_pat]);
+    }
+    let (_, _, stderr) = run(with_env(&jwt_env(&info)).args(["-vvv", "call", "GET", &bot]));
+    assert_no_token(&stderr, &[&info.personal_pat, &info.enterprise_pat]);
+}
+
+// ---------------------------------------------------------------- demo display
+
+#[test]
+fn demo_output_fits_100_columns_and_speaks_plainly() {
+    let plain = run(bin().args(["demo", "--requests", "200", "--compare-seed"]));
+    let json = run(bin().args(["demo", "--json", "--requests", "200"]));
+    for (name, (code, stdout, stderr), json_last) in [("plain", plain, false), ("json", json, true)]
+    {
+        assert_eq!(code, 0, "{name}: {stderr}");
+        let mut lines: Vec<&str> = stdout.lines().chain(stderr.lines()).collect();
+        if json_last {
+            let last = stdout.trim_end().lines().last().unwrap();
+            lines.retain(|l| *l != last);
+        }
+        for l in &lines {
+            assert!(
+                l.chars().count() <= 100,
+                "{name}: {} columns: {l}",
+                l.chars().count()
+            );
+        }
+        let all = format!("{stdout}{stderr}");
+        assert!(!all.to_lowercase().contains("the seed"), "{name}: {all}");
+    }
 }

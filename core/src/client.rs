@@ -376,7 +376,11 @@ impl Client {
                 Err(Failure::Fallback { err, reauth }) if i + 1 < order.len() => {
                     reauth_needed |= reauth;
                     inner.metrics.fallback(err.code.unwrap_or(0));
-                    tracing::info!(from = %kind, to = %order[i + 1], code = ?err.code, "falling back to the other credential");
+                    let reason = err.code.map_or_else(
+                        || format!("HTTP {}", err.http_status.unwrap_or(0)),
+                        |c| c.to_string(),
+                    );
+                    tracing::info!(from = %kind, to = %order[i + 1], reason = %reason, "falling back to the other credential");
                     // The first credential's error keeps its own count (all attempts so far were its).
                     let mut err = err;
                     err.attempts = attempts;
@@ -602,8 +606,13 @@ impl Client {
                         let content_type = headers
                             .iter()
                             .find(|(k, _)| k == "content-type")
-                            .map(|(_, v)| v.as_str());
-                        format!("expected an event stream, got {content_type:?} with HTTP {status}")
+                            .map_or_else(
+                                || "no Content-Type".to_string(),
+                                |(_, v)| format!("Content-Type {v}"),
+                            );
+                        format!(
+                            "expected an event stream (Content-Type text/event-stream), got {content_type} with HTTP {status}"
+                        )
                     });
                     err.logid = logid;
                     err.http_status = Some(status);

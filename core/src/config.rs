@@ -290,28 +290,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Parses the JSON schema. Unknown fields and wrong types are refused with the field's dotted path.
+    /// Parses the JSON schema. Unknown fields and wrong types are refused with the field's dotted path, what
+    /// was expected and what was found (never a secret's value).
     ///
     /// ```
     /// let err = cozefallback::Config::from_json(r#"{"personal": {"type": "pat", "tokn": "x"}}"#).unwrap_err();
-    /// assert!(err.to_string().contains("tokn"), "{err}");
+    /// assert_eq!(err.field(), Some("personal.tokn"));
+    /// assert!(err.to_string().contains("unknown field `tokn`"), "{err}");
     /// ```
     pub fn from_json(text: &str) -> Result<Config> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "config".to_string()
-            } else {
-                path
-            };
-            Error::config(field, e.into_inner().to_string())
-        })
+        crate::config_parse::from_text(text)
     }
 
     /// Parses a `serde_json::Value` (a binding's dict or object converted to JSON).
     pub fn from_value(value: serde_json::Value) -> Result<Config> {
-        Config::from_json(&value.to_string())
+        crate::config_parse::from_value(value)
     }
 
     /// Builds a config from the official SDKs' environment variables.
@@ -332,50 +325,10 @@ impl Config {
     }
 
     /// [`Config::from_env`] with a custom lookup (for tests and embedding).
+    ///
+    /// The config is validated here, and an error names the variable (`field` is the variable's name).
     pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Config> {
-        let mut config = Config::default();
-        if let Some(base) = get("COZE_API_BASE") {
-            config.base_url = base;
-        }
-        let jwt = |target_account: Option<String>,
-                   target_enterprise: Option<String>|
-         -> Option<CredentialConfig> {
-            let client_id = get("COZE_JWT_OAUTH_CLIENT_ID")?;
-            Some(CredentialConfig::Jwt {
-                client_id,
-                private_key: get("COZE_JWT_OAUTH_PRIVATE_KEY").map(Secret::new),
-                private_key_file: get("COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH").map(PathBuf::from),
-                public_key_id: get("COZE_JWT_OAUTH_PUBLIC_KEY_ID").unwrap_or_default(),
-                account_id: target_account,
-                enterprise_id: target_enterprise,
-                session_name: None,
-                ttl_secs: None,
-                scope: None,
-            })
-        };
-        config.personal = match get("COZE_API_TOKEN") {
-            Some(token) => Some(CredentialConfig::Pat {
-                token: Secret::new(token),
-            }),
-            None => get("COZE_PERSONAL_ACCOUNT_ID").and_then(|id| jwt(Some(id), None)),
-        };
-        config.enterprise = match get("COZE_API_TOKEN_ENTERPRISE") {
-            Some(token) => Some(CredentialConfig::Pat {
-                token: Secret::new(token),
-            }),
-            None => get("COZE_ENTERPRISE_ID").and_then(|id| jwt(None, Some(id))),
-        };
-        if let Some(mode) = get("COZE_FALLBACK_MODE") {
-            config.mode = mode.parse()?;
-        }
-        if config.personal.is_none() && config.enterprise.is_none() {
-            return Err(Error::config(
-                "environment",
-                "no credential found: set COZE_API_TOKEN and/or COZE_API_TOKEN_ENTERPRISE, or \
-                 COZE_JWT_OAUTH_CLIENT_ID with COZE_PERSONAL_ACCOUNT_ID and/or COZE_ENTERPRISE_ID",
-            ));
-        }
-        Ok(config)
+        crate::config_parse::from_env(get)
     }
 
     /// Checks every value; the error names the field. Called by `Client::new`.
@@ -676,11 +629,14 @@ mod tests {
             "COZE_ENTERPRISE_ID" => Some("volcano_1".to_string()),
             _ => None,
         };
-        let c = Config::from_env_with(env).unwrap();
+        // The PAT serves the personal side; the enterprise side asks for the JWT app, whose key is missing.
+        // (A complete JWT app from the environment: tests/plain_errors.rs.)
+        let err = Config::from_env_with(env).unwrap_err();
+        assert_eq!(err.field(), Some("COZE_JWT_OAUTH_PRIVATE_KEY"), "{err}");
+        let pat_only = |k: &str| (k == "COZE_API_TOKEN").then(|| "pat_a".to_string());
+        let c = Config::from_env_with(pat_only).unwrap();
         assert!(matches!(c.personal, Some(CredentialConfig::Pat { .. })));
-        assert!(
-            matches!(&c.enterprise, Some(CredentialConfig::Jwt { enterprise_id: Some(e), .. }) if e == "volcano_1")
-        );
+        assert!(c.enterprise.is_none());
     }
 
     #[test]

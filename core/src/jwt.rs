@@ -108,32 +108,105 @@ pub(crate) fn load_signing_key(cred: &CredentialConfig, side: &str) -> Result<En
             ));
         }
     };
+    let pem = unescape_newlines(pem);
     if !pem.contains("-----BEGIN PRIVATE KEY-----")
         && !pem.contains("-----BEGIN RSA PRIVATE KEY-----")
     {
         return Err(Error::config(
             field,
-            "is not a PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----` or `-----BEGIN RSA PRIVATE KEY-----`)",
+            format!(
+                "is not a PEM RSA private key: expected a BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY block, found {}",
+                what_pem_is(&pem)
+            ),
         ));
     }
     let key = EncodingKey::from_rsa_pem(pem.as_bytes())
-        .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
+        .map_err(|e| Error::config(&field, unusable_key(&e)))?;
     // Sign once now: a PEM that parses but is not RSA (an EC key in PKCS#8) only fails here.
     jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
         &serde_json::json!({"probe": true}),
         &key,
     )
-    .map_err(|e| Error::config(&field, format!("is not a usable RSA private key: {e}")))?;
+    .map_err(|e| Error::config(&field, unusable_key(&e)))?;
     Ok(key)
 }
 
+/// A PEM pasted into an environment variable or a .env file often has literal `\n` for its line breaks.
+fn unescape_newlines(pem: String) -> String {
+    if !pem.contains('\n') && pem.contains("\\n") {
+        pem.replace("\\r", "").replace("\\n", "\n")
+    } else {
+        pem
+    }
+}
+
+/// What a text that is not a PEM RSA private key looks like, in words (never the text itself).
+fn what_pem_is(pem: &str) -> String {
+    let t = pem.trim();
+    if t.is_empty() {
+        return "an empty text".into();
+    }
+    for (marker, what) in [
+        (
+            "PUBLIC KEY-----",
+            "a public key: the app signs with its private key",
+        ),
+        ("CERTIFICATE-----", "a certificate"),
+        (
+            "EC PRIVATE KEY-----",
+            "an EC key: Coze JWT apps use RSA keys",
+        ),
+        (
+            "OPENSSH PRIVATE KEY-----",
+            "an OpenSSH key: export the RSA key as PEM (PKCS#8)",
+        ),
+        (
+            "ENCRYPTED PRIVATE KEY-----",
+            "an encrypted key: decrypt it first",
+        ),
+    ] {
+        if t.contains(marker) {
+            return what.into();
+        }
+    }
+    format!("{} characters without a PEM block", t.chars().count())
+}
+
+/// Why a PEM block that looked right could not be used, in words.
+fn unusable_key(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidKeyFormat => {
+            "is not a usable RSA private key: the PEM block does not decode to an RSA key \
+                                (damaged or cut base64, or a key of another type)"
+                .into()
+        }
+        K::InvalidRsaKey(why) => format!("is not a usable RSA private key: {why}"),
+        _ => "is not a usable RSA private key: RS256 signing with it failed".into(),
+    }
+}
+
+/// Warns once per key file per process: a client reads its key more than once (validation, then signing).
 #[cfg(unix)]
 fn warn_if_world_readable(path: &std::path::Path) {
+    use std::collections::HashSet;
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o004 != 0
-    {
+    use std::sync::{Mutex, OnceLock};
+    static WARNED: OnceLock<Mutex<HashSet<std::path::PathBuf>>> = OnceLock::new();
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o004 == 0 {
+        return;
+    }
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let first = WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .map(|mut seen| seen.insert(key))
+        .unwrap_or(false);
+    if first {
         tracing::warn!(path = %path.display(), "the private key file is world-readable; chmod 600 it");
     }
 }

@@ -29,6 +29,7 @@ mod classify;
 mod client;
 mod closing;
 mod config;
+mod config_parse;
 mod credential;
 mod error;
 mod http;

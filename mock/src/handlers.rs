@@ -47,6 +47,7 @@ pub(crate) fn route(shared: &Shared, ctx: &Ctx, p: Principal) -> Reply {
         }
         (&Method::GET, "/v1/bots") => bots_list(shared, ctx, p),
         (&Method::GET, "/v1/workspaces") => workspaces(shared, p),
+        (&Method::GET, "/v1/users/me") => Ok(users_me(p)),
         (&Method::GET, "/v1/space/published_bots_list") => published_bots(shared, ctx, p),
         (&Method::GET, path) => match (
             path.strip_prefix("/v1/bots/"),
@@ -526,6 +527,16 @@ fn workspaces(shared: &Shared, p: Principal) -> Res<Reply> {
     };
     let total = list.len();
     Ok(Reply::ok(json!({"workspaces": list, "total_count": total})))
+}
+
+/// `GET /v1/users/me` (the official SDKs' `users.me()`): who the token belongs to. Any valid token may call
+/// it and it changes nothing, so `cozefallback check` proves a credential with it.
+fn users_me(p: Principal) -> Reply {
+    let (id, name) = match p {
+        Principal::Personal => (ACCOUNT_ID, "mock-personal-owner"),
+        Principal::Enterprise => ("2100000000002", "mock-enterprise-member"),
+    };
+    Reply::ok(json!({"user_id": id, "user_name": name, "nick_name": name, "avatar_url": ""}))
 }
 
 #[cfg(test)]

@@ -78,10 +78,10 @@ pub(crate) fn write_key_files(keys: &AppKeys, dir: Option<&Path>) -> io::Result<
             true,
         ),
     };
-    std::fs::create_dir_all(&dir)?;
+    create_private_dir(&dir)?;
     let private_file = dir.join("private_key.pem");
     let public_file = dir.join("public_key.pem");
-    std::fs::write(&private_file, &keys.private_pem)?;
+    write_private(&private_file, &keys.private_pem)?;
     std::fs::write(&public_file, &keys.public_pem)?;
     Ok(KeyFiles {
         dir,
@@ -89,6 +89,28 @@ pub(crate) fn write_key_files(keys: &AppKeys, dir: Option<&Path>) -> io::Result<
         public_file,
         owned_dir,
     })
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only (0700 on Unix); an existing dir is left as is.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a private key readable by the owner only (0600 on Unix), also when the file already existed.
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -102,5 +124,17 @@ mod tests {
         assert_eq!(lines[0], "-----BEGIN PUBLIC KEY-----");
         assert_eq!(lines[1].len(), 64);
         assert_eq!(*lines.last().unwrap(), "-----END PUBLIC KEY-----");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_key_and_its_dir_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let keys = app_keys().unwrap();
+        let files = write_key_files(keys, None).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files.private_file), 0o600);
+        assert_eq!(mode(&files.dir), 0o700);
+        std::fs::remove_dir_all(&files.dir).unwrap();
     }
 }
