@@ -88,7 +88,8 @@ across_the_move() {
 PY_PROBE='import os, sys, cozefallback
 assert "/site-packages/cozefallback/" in cozefallback.__file__, cozefallback.__file__
 with cozefallback.Client.from_env() as client:
-    r = client.get(f"/v1/bots/{os.environ[\"PUBLISHED_BOT_ID\"]}")
+    bot = os.environ["PUBLISHED_BOT_ID"]
+    r = client.get(f"/v1/bots/{bot}")
     print(f"python {sys.version_info[0]}.{sys.version_info[1]}: served by the {r.credential} credential in {r.attempts} attempt(s)")'
 
 step "Python: a fresh venv, pip install the wheel (no package index)"

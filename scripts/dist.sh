@@ -24,7 +24,7 @@ NODE_PLATFORM=linux-x64-gnu
 started=$SECONDS
 step_started=$SECONDS
 step() { printf '\n--- dist: %s (%ds)\n' "$1" $((SECONDS - started)); step_started=$SECONDS; }
-took() { echo "$1 $((SECONDS - step_started))" >> "$DIST/BUILD-TIMES.txt"; }
+took() { echo "$1 $((SECONDS - step_started))" >> "$DIST/BUILD-TIMES.txt"; step_started=$SECONDS; }
 
 rm -rf "$DIST" "$STAGE"
 mkdir -p "$DIST" "$STAGE"
@@ -80,7 +80,7 @@ check_wheel_tag() {
     report=$("$TOOLS/bin/auditwheel" show "$wheel")
     echo "$report"
     # auditwheel names the most portable tag the binary is consistent with; the wheel must carry exactly that.
-    honest=$(printf '%s\n' "$report" | tr -d '\n' | grep -o 'consistent with the following platform tag: *"[^"]*"' \
+    honest=$(printf '%s\n' "$report" | tr '\n' ' ' | grep -o 'following platform tag: *"[^"]*"' | head -n 1 \
         | sed 's/.*"\(.*\)"/\1/')
     [ -n "$honest" ] || { echo "dist: auditwheel named no platform tag for $wheel" >&2; exit 1; }
     case "$(basename "$wheel")" in
