@@ -1,5 +1,6 @@
 //! Generates include/cozefallback.h with cbindgen. The header is committed; the test command fails when a build
 //! changes it. The file is only rewritten when its content changes, so builds do not touch its mtime.
+//! Also gives the shared library its SONAME.
 
 use std::path::PathBuf;
 
