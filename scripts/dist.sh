@@ -30,10 +30,13 @@ rm -rf "$DIST" "$STAGE"
 mkdir -p "$DIST" "$STAGE"
 
 step "build tools (maturin, auditwheel) in $TOOLS"
-if ! "$TOOLS/bin/maturin" --version >/dev/null 2>&1 || ! "$TOOLS/bin/auditwheel" --version >/dev/null 2>&1; then
+# Pinned: the wheel's tag check below reads auditwheel's report.
+MATURIN_VERSION=1.16.0 AUDITWHEEL_VERSION=6.8.2
+if [ "$("$TOOLS/bin/maturin" --version 2>/dev/null)" != "maturin $MATURIN_VERSION" ] ||
+    ! "$TOOLS/bin/pip" show auditwheel 2>/dev/null | grep -qx "Version: $AUDITWHEEL_VERSION"; then
     rm -rf "$TOOLS"
     python3 -m venv "$TOOLS"
-    "$TOOLS/bin/pip" install -q --disable-pip-version-check "maturin>=1.16,<2" auditwheel
+    "$TOOLS/bin/pip" install -q --disable-pip-version-check "maturin==$MATURIN_VERSION" "auditwheel==$AUDITWHEEL_VERSION"
 fi
 "$TOOLS/bin/maturin" --version
 
