@@ -99,9 +99,8 @@ curl -sf -X POST "$COZE_MOCK_URL/__mock/state" -d '{"moved":true}' >/dev/null
 "${VALGRIND[@]}" "$BUILD/chat" | tee "$BUILD/chat.out"
 grep -q "chat answered by the enterprise credential in 2 attempt" "$BUILD/chat.out"
 
-step "Go: go vet, go test, go test -race (static libcozefallback.a)"
-mkdir -p bindings-go/lib
-ln -sf "$OUT/libcozefallback.a" bindings-go/lib/libcozefallback.a
+step "Go: go vet, go test, go test -race (static libcozefallback.a through pkg-config)"
+# cgo finds the archive through pkg-config --static (PKG_CONFIG_PATH=bindings-c/build, the debug tree, set above).
 # The go command does not hash libraries found through -L: key its build cache on the archive's content, so a
 # rebuilt libcozefallback.a is always linked.
 export CGO_LDFLAGS="-L/nonexistent/libcozefallback-$(sha1sum "$OUT/libcozefallback.a" | cut -c1-16)"

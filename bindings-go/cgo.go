@@ -1,15 +1,17 @@
+//go:build !cozefallback_dynamic
+
 package cozefallback
 
-// Linking: static by default, against libcozefallback.a found in (first match wins) ./lib (where
-// bindings-c/test.sh links the freshly built archive), then the workspace's release and debug build trees.
-// With `-tags cozefallback_dynamic` the shared library is linked instead (rpath set to the same folders).
-// Outside this repository, point cgo at an installed copy: CGO_CFLAGS=-I/usr/local/include
-// CGO_LDFLAGS=-L/usr/local/lib (see README.md).
+// Linking goes through pkg-config (module `cozefallback`): statically against libcozefallback.a by default
+// (`pkg-config --static`, this file), or with `-tags cozefallback_dynamic` against the shared libcozefallback.so.0
+// (cgo_dynamic.go; the .pc sets an rpath to its lib folder). The two live in separate files so that the go build
+// cache, which keys on file contents, never hands one variant's link flags to the other.
+// pkg-config finds an SDK installed under /usr/local (`make install`) by itself; for an unpacked SDK set
+// PKG_CONFIG_PATH=<sdk>/lib/pkgconfig, for this repository's build tree PKG_CONFIG_PATH=bindings-c/build
+// (written by `make -C bindings-c pc`). See README.md.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../include
-#cgo !cozefallback_dynamic LDFLAGS: -L${SRCDIR}/lib -L${SRCDIR}/../target/x86_64-unknown-linux-gnu/release -L${SRCDIR}/../target/release -L${SRCDIR}/../target/x86_64-unknown-linux-gnu/debug -l:libcozefallback.a -lgcc_s -lutil -lrt -lpthread -lm -ldl
-#cgo cozefallback_dynamic LDFLAGS: -L${SRCDIR}/lib -L${SRCDIR}/../target/x86_64-unknown-linux-gnu/release -L${SRCDIR}/../target/x86_64-unknown-linux-gnu/debug -Wl,-rpath,${SRCDIR}/lib -Wl,-rpath,${SRCDIR}/../target/x86_64-unknown-linux-gnu/release -Wl,-rpath,${SRCDIR}/../target/x86_64-unknown-linux-gnu/debug -lcozefallback
+#cgo pkg-config: --static cozefallback
 #include <stdlib.h>
 #include "cozefallback.h"
 */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project from a clean clone: Rust (fmt, clippy, unit, conformance, CLI), then the C and Go,
-# Python and Node bindings, each through its own test.sh. Installs what it needs (venv, npm packages, Go modules).
+# Python and Node bindings, each through its own test.sh, then the release artifacts (scripts/dist-check.sh).
+# Installs what it needs (venv, npm packages, Go modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,6 +42,9 @@ bash scripts/cozepy-against-mock.sh
 
 section "Node"
 bash bindings-node/test.sh
+
+section "release artifacts (scripts/dist.sh) installed and run without cargo or rustc on PATH"
+DIST_BUILD=1 bash scripts/dist-check.sh
 
 
 echo

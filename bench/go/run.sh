@@ -8,8 +8,10 @@ export BENCH_ROUNDS=${1:-5} BENCH_N=${2:-1000}
 export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}
 OUT="$ROOT/target/$CARGO_BUILD_TARGET/release"
 cargo build --release -q -p coze-mock -p cozefallback-c
-mkdir -p bindings-go/lib bench/go/build
-ln -sf "$OUT/libcozefallback.a" bindings-go/lib/libcozefallback.a
+mkdir -p bench/go/build
+# cgo links the archive through pkg-config --static: point it at the release tree.
+make -s -C bindings-c pc PROFILE=release >/dev/null
+export PKG_CONFIG_PATH="$ROOT/bindings-c/build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 # The go command does not hash libraries found through -L: key its cache on the archive's content.
 export CGO_LDFLAGS="-L/nonexistent/libcozefallback-$(sha1sum "$OUT/libcozefallback.a" | cut -c1-16)"
 (cd bench/go && go build -o build/bench .)
