@@ -40,6 +40,7 @@ mod request;
 mod route;
 mod sse;
 mod token;
+mod urls;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on, runtime};
 pub use classify::{Outcome, classify};
@@ -50,10 +51,10 @@ pub use config::{
 pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, FailedResponse, Result};
 pub use limits::{MAX_TIMEOUT, timeout_from_millis, timeout_from_secs, whole_number};
-pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
+pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthAppOptions, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
-pub use sse::{Event, SseParser};
+pub use sse::{DEFAULT_MAX_EVENT_BYTES, Event, SseParser};
 pub use token::{RefreshHook, TokenRefresh};
 
 /// The library version.
