@@ -59,7 +59,9 @@ fn a_flooded_stream_fails_at_max_event_bytes_with_memory_bounded() {
         "/v3/chat",
         json!({"bot_id": "1", "user_id": "u", "stream": true}),
     );
-    let err = client.stream(req, None).err().expect("the flood must fail");
+    let Err(err) = client.stream(req, None) else {
+        panic!("the flood must fail");
+    };
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "took {:?}",
