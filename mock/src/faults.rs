@@ -66,6 +66,9 @@ pub(crate) enum FaultAction {
     },
     /// On a streaming call, sends `after_events` events then aborts the connection.
     TruncateStream { after_events: usize },
+    /// On a streaming call, sends `after_events` events, then the first half of the next one (its `data:` line
+    /// cut, no blank line after it), then ends the body cleanly: an event cut off by the end of input.
+    CutEventAtEnd { after_events: usize },
     /// A raw body.
     Body {
         body: String,
@@ -96,7 +99,9 @@ impl Fault {
         }
         let stream_only = matches!(
             self.action,
-            FaultAction::StreamErrorEvent { .. } | FaultAction::TruncateStream { .. }
+            FaultAction::StreamErrorEvent { .. }
+                | FaultAction::TruncateStream { .. }
+                | FaultAction::CutEventAtEnd { .. }
         );
         if stream_only && !streaming {
             return false;

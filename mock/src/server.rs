@@ -412,7 +412,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Respo
             tokio::time::sleep(Duration::from_millis(ms)).await;
             None
         }
-        Some(f @ (FaultAction::StreamErrorEvent { .. } | FaultAction::TruncateStream { .. })) => {
+        Some(
+            f @ (FaultAction::StreamErrorEvent { .. }
+            | FaultAction::TruncateStream { .. }
+            | FaultAction::CutEventAtEnd { .. }),
+        ) => {
             ctx.fault = Some(f);
             None
         }
@@ -472,7 +476,8 @@ fn fault_reply(action: FaultAction, logid: &str) -> Reply {
         | FaultAction::Hang
         | FaultAction::Reset
         | FaultAction::StreamErrorEvent { .. }
-        | FaultAction::TruncateStream { .. } => unreachable!("handled in the pipeline"),
+        | FaultAction::TruncateStream { .. }
+        | FaultAction::CutEventAtEnd { .. } => unreachable!("handled in the pipeline"),
     }
 }
 
