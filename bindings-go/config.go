@@ -18,7 +18,14 @@ type Config struct {
 	Timeouts          *TimeoutConfig  `json:"timeouts,omitempty"`
 	TLS               *TLSConfig      `json:"tls,omitempty"`
 	AllowInsecureHTTP bool            `json:"allow_insecure_http,omitempty"`
-	MaxBodyBytes      uint64          `json:"max_body_bytes,omitempty"`
+	// MaxRequestBytes bounds a request body (default 64 MiB).
+	MaxRequestBytes uint64 `json:"max_request_bytes,omitempty"`
+	// MaxEventBytes bounds one stream event (default 16 MiB).
+	MaxEventBytes uint64 `json:"max_event_bytes,omitempty"`
+	// MaxResponseBytes bounds a whole answer, retries of one call counted together (default 256 MiB).
+	MaxResponseBytes uint64 `json:"max_response_bytes,omitempty"`
+	// Deprecated: MaxBodyBytes is the old name of MaxRequestBytes; set only one of them.
+	MaxBodyBytes uint64 `json:"max_body_bytes,omitempty"`
 }
 
 // Credential is one credential. Type is "pat" (Token), "jwt" (ClientID, PrivateKey or PrivateKeyFile,

@@ -41,6 +41,16 @@ export interface Config {
   timeouts?: Record<string, unknown>
   /** Extra trusted CA certificates (a PEM file), added to the system's; `SSL_CERT_FILE` is honoured as well. */
   tls?: { ca_file?: string }
+  /** Permit http:// to a non-loopback host (tokens in clear text). */
+  allow_insecure_http?: boolean
+  /** Largest request body in bytes (default 64 MiB). */
+  max_request_bytes?: number
+  /** @deprecated the old name of max_request_bytes; set only one of them. */
+  max_body_bytes?: number
+  /** Largest single stream event in bytes (default 16 MiB). */
+  max_event_bytes?: number
+  /** Largest whole answer in bytes, retries of one call counted together (default 256 MiB). */
+  max_response_bytes?: number
   [field: string]: unknown
 }
 
@@ -288,7 +298,8 @@ export declare class AuthorizeUrl {
 
 /** OAuth helpers for OBO user credentials (web, PKCE and device apps). */
 export declare class OAuthApp {
-  constructor(opts: { baseUrl?: string; clientId: string; clientSecret?: string })
+  /** `allowInsecureHttp` permits http:// to a non-loopback host; a baseUrl with a path is refused. */
+  constructor(opts: { baseUrl?: string; clientId: string; clientSecret?: string; allowInsecureHttp?: boolean })
   authorizeUrl(redirectUri: string, opts?: { workspaceId?: string; pkce?: boolean }): AuthorizeUrl
   exchangeCode(code: string, redirectUri: string, codeVerifier?: string | null): Promise<OAuthToken>
   refresh(refreshToken: string): Promise<OAuthToken>

@@ -29,13 +29,13 @@ typedef enum cozefallback_status {
   COZEFALLBACK_STATUS_OK = 0,
   // The configuration is invalid; `cozefallback_error_field` names the field.
   COZEFALLBACK_STATUS_CONFIG = 1,
-  // Coze answered with a business error code or an HTTP error status.
+  // Coze answered with a business error code, an HTTP error status, or a redirect that was not followed.
   COZEFALLBACK_STATUS_API = 2,
   // An OAuth endpoint refused, or a token could not be minted.
   COZEFALLBACK_STATUS_AUTH = 3,
   // An OBO user token was rejected even after a refresh; see `cozefallback_error_authorize_url`.
   COZEFALLBACK_STATUS_REAUTH_REQUIRED = 4,
-  // The connection failed or the answer was unreadable.
+  // The connection failed, the answer was unreadable, or it passed max_event_bytes / max_response_bytes.
   COZEFALLBACK_STATUS_TRANSPORT = 5,
   // A timeout fired (connect, first byte, idle stream, overall deadline).
   COZEFALLBACK_STATUS_TIMEOUT = 6,

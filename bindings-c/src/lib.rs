@@ -25,13 +25,13 @@ pub enum cozefallback_status {
     Ok = 0,
     /// The configuration is invalid; `cozefallback_error_field` names the field.
     Config = 1,
-    /// Coze answered with a business error code or an HTTP error status.
+    /// Coze answered with a business error code, an HTTP error status, or a redirect that was not followed.
     Api = 2,
     /// An OAuth endpoint refused, or a token could not be minted.
     Auth = 3,
     /// An OBO user token was rejected even after a refresh; see `cozefallback_error_authorize_url`.
     ReauthRequired = 4,
-    /// The connection failed or the answer was unreadable.
+    /// The connection failed, the answer was unreadable, or it passed max_event_bytes / max_response_bytes.
     Transport = 5,
     /// A timeout fired (connect, first byte, idle stream, overall deadline).
     Timeout = 6,

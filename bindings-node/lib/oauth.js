@@ -8,12 +8,14 @@ const { OAuthToken, DeviceCode, AuthorizeUrl } = require('./tokens.js')
 
 class OAuthApp {
   /**
-   * @param {{baseUrl?: string, clientId: string, clientSecret?: string}} opts clientSecret only for web apps
+   * @param {{baseUrl?: string, clientId: string, clientSecret?: string, allowInsecureHttp?: boolean}} opts
+   *   clientSecret only for web apps; allowInsecureHttp permits http:// to a non-loopback host
    */
   constructor(opts) {
     if (!opts || typeof opts !== 'object') throw new TypeError('OAuthApp needs {baseUrl, clientId, clientSecret?}')
     const baseUrl = opts.baseUrl ?? 'https://api.coze.cn'
-    this._native = sync(() => new native.NativeOAuthApp(baseUrl, String(opts.clientId ?? ''), opts.clientSecret ?? null))
+    const insecure = opts.allowInsecureHttp === true
+    this._native = sync(() => new native.NativeOAuthApp(baseUrl, String(opts.clientId ?? ''), opts.clientSecret ?? null, insecure))
   }
 
   /** `{url, state, codeVerifier}`: send the browser to url; keep state and codeVerifier (PKCE) for the exchange. */

@@ -551,10 +551,18 @@ impl NativeOAuthApp {
         base_url: String,
         client_id: String,
         client_secret: Option<String>,
+        allow_insecure_http: Option<bool>,
     ) -> napi::Result<Self> {
-        let app =
-            cozefallback::OAuthApp::new(&base_url, &client_id, client_secret.map(Secret::new))
-                .map_err(to_napi)?;
+        let options = cozefallback::OAuthAppOptions {
+            allow_insecure_http: allow_insecure_http.unwrap_or(false),
+        };
+        let app = cozefallback::OAuthApp::with_options(
+            &base_url,
+            &client_id,
+            client_secret.map(Secret::new),
+            options,
+        )
+        .map_err(to_napi)?;
         Ok(NativeOAuthApp { app: Arc::new(app) })
     }
 

@@ -86,12 +86,7 @@ fn build_request(args: &CallArgs) -> CliResult<Request> {
             args.method
         )));
     }
-    if !args.path.starts_with('/') {
-        return Err(CliError::Usage(format!(
-            "PATH {:?} must start with / (such as /v3/chat)",
-            args.path
-        )));
-    }
+    // The path rules (a leading slash optional, no dot segments, no control characters) are the core's.
     let mut req = Request::new(method, args.path.clone());
     for q in &args.query {
         let (k, v) = q

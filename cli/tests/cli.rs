@@ -606,6 +606,14 @@ fn call_goes_through_the_fallback() {
         "{stderr}"
     );
 
+    // A path without its leading slash means the same path, as in every binding (the core's one rule).
+    let (code, stdout, stderr) = run(with_env(&env).args(["call", "GET", &bot_path[1..]]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(stdout.trim()).unwrap()["code"],
+        0
+    );
+
     m.control().set_moved(true);
     let (code, _, stderr) = run(with_env(&env).args(["call", "get", &bot_path]));
     assert_eq!(code, 0, "{stderr}");
@@ -714,7 +722,9 @@ fn call_bad_input() {
         "--file",
     );
     assert_bad_input(&["call", "G E T", "/v1/x"], &env, "HTTP method");
-    assert_bad_input(&["call", "GET", "v1/x"], &env, "must start with /");
+    // The core's path rules, the same as every binding's.
+    assert_bad_input(&["call", "GET", "/%2E%2e/x"], &env, "dot segment");
+    assert_bad_input(&["call", "GET", "/v1/x\u{1}"], &env, "control character");
     assert_bad_input(
         &["call", "GET", "/v1/x", "--header", "novalue"],
         &env,

@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorKind};
 /// What one HTTP answer amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// HTTP < 400 and no error in the body.
+    /// HTTP 2xx (or 1xx) and no error in the body.
     Success,
     /// An OAuth error body (`error` / `error_code` strings).
     OAuth {
@@ -21,16 +21,19 @@ pub enum Outcome {
         /// The `msg`.
         msg: String,
     },
-    /// HTTP >= 400 with no Coze code (a gateway page, an empty body, ...).
+    /// HTTP >= 400 with no Coze code (a gateway page, an empty body, ...), or a 3xx redirect that was not
+    /// followed (the client follows redirects only within the configured origin).
     Http,
 }
 
-/// Classifies an answer: OAuth error shape first, then a non-zero body `code`, then the HTTP status.
+/// Classifies an answer: OAuth error shape first, then a non-zero body `code`, then the HTTP status (3xx and
+/// above are failures: a redirect that reaches the caller was not followed, so the call did not happen).
 ///
 /// ```
 /// use cozefallback::{classify, Outcome};
 /// assert_eq!(classify(200, br#"{"code":4101,"msg":"no permission"}"#), Outcome::Api { code: 4101, msg: "no permission".into() });
 /// assert_eq!(classify(502, b"<html>bad gateway</html>"), Outcome::Http);
+/// assert_eq!(classify(302, b""), Outcome::Http);
 /// assert_eq!(classify(200, br#"{"code":0,"data":{}}"#), Outcome::Success);
 /// ```
 pub fn classify(status: u16, body: &[u8]) -> Outcome {
@@ -75,7 +78,7 @@ pub(crate) fn classify_parsed(status: u16, json: Option<&serde_json::Value>) -> 
             };
         }
     }
-    if status >= 400 {
+    if status >= 300 {
         Outcome::Http
     } else {
         Outcome::Success
@@ -128,10 +131,12 @@ pub(crate) fn to_error(
                 .chars()
                 .filter(|c| !c.is_control())
                 .collect();
-            Error::new(
-                ErrorKind::Api,
-                format!("HTTP {status} with no Coze code: {snippet}"),
-            )
+            let what = if (300..400).contains(&status) {
+                "is a redirect that was not followed (redirects are followed only within base_url's origin)"
+            } else {
+                "came with no Coze code"
+            };
+            Error::new(ErrorKind::Api, format!("HTTP {status} {what}: {snippet}"))
         }
     };
     err.http_status = Some(status);

@@ -14,7 +14,7 @@ use crate::closing::{Closer, closed_in_flight};
 use crate::config::Config;
 use crate::credential::{CredentialKind, Mode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, Prepared, header_str, is_connect_error, unix_now};
+use crate::http::{BodyError, ByteCap, Http, Prepared, header_str, is_connect_error, unix_now};
 use crate::metrics::Metrics;
 use crate::request::{Body, Request, Response};
 use crate::route::{ResourceKey, Router, conversation_in_answer, resource_keys};
@@ -31,7 +31,6 @@ const RATE_LIMITED: i64 = 4009;
 const EXPIRY_WINDOW: Duration = Duration::from_secs(5);
 /// A token refused with 4100 is dropped only if older than this.
 const TOKEN_RECHECK_AGE: Duration = Duration::from_secs(60);
-const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
 /// The dual-credential Coze client. Cheap to clone; clones share tokens, routes and metrics.
 ///
@@ -479,6 +478,8 @@ impl Client {
         let hook = lock(&inner.hook).clone();
         let mut retries = 0u32;
         let mut renewed = false;
+        // Bytes of answers downloaded by this credential's tries, against max_response_bytes.
+        let mut downloaded = 0u64;
         loop {
             // The token exchange has its own retries; the call's deadline bounds them too.
             let minted =
@@ -528,10 +529,10 @@ impl Client {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            if streaming != Want::Full && status < 400 && is_event_stream {
+            if streaming != Want::Full && status < 300 && is_event_stream {
                 let mut stream = EventStream {
                     response: Some(resp),
-                    parser: SseParser::default(),
+                    parser: SseParser::with_max_event_bytes(inner.config.max_event_bytes),
                     pending: VecDeque::new(),
                     delivered: 0,
                     finished: false,
@@ -546,11 +547,16 @@ impl Client {
                     bound_conversation: false,
                     deferred: None,
                     born: fork_generation(),
+                    over_limit: false,
                 };
                 match stream.fill_first().await {
                     Ok(()) => {}
-                    Err(e) => {
-                        if prep.idempotent && self.may_retry(&mut retries, deadline, None).await {
+                    Err(mut e) => {
+                        if stream.over_limit {
+                            e.http_status = Some(status);
+                        } else if prep.idempotent
+                            && self.may_retry(&mut retries, deadline, None).await
+                        {
                             continue;
                         }
                         return Err(Failure::Final(tag(e)));
@@ -578,19 +584,25 @@ impl Client {
                 }
                 return Ok(Answer::Stream(Box::new(stream)));
             }
-            let body = match inner
-                .http
-                .read_body(&mut resp, deadline, MAX_RESPONSE_BYTES)
-                .await
-            {
+            let cap = ByteCap {
+                limit: inner.config.max_response_bytes,
+                used: downloaded,
+                name: "max_response_bytes",
+            };
+            let body = match inner.http.read_body(&mut resp, deadline, &cap).await {
                 Ok(b) => b,
-                Err(e) => {
+                Err(BodyError::Limit(mut e)) => {
+                    e.http_status = Some(status);
+                    return Err(Failure::Final(tag(e)));
+                }
+                Err(BodyError::Other(e)) => {
                     if prep.idempotent && self.may_retry(&mut retries, deadline, None).await {
                         continue;
                     }
                     return Err(Failure::Final(tag(e)));
                 }
             };
+            downloaded += body.len() as u64;
             let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
             let outcome = classify::classify_parsed(status, json.as_ref());
             let logid = classify::logid(logid_header.as_deref(), &body);
@@ -728,24 +740,7 @@ impl Client {
             other => reqwest::Method::from_bytes(other.trim().to_ascii_uppercase().as_bytes()),
         }
         .map_err(|_| Error::invalid_argument(format!("{:?} is not an HTTP method", req.method)))?;
-        let mut url = if req.path.starts_with("http://") || req.path.starts_with("https://") {
-            let url = url::Url::parse(&req.path)
-                .map_err(|e| Error::invalid_argument(format!("path is not a URL: {e}")))?;
-            if url.origin() != inner.base.origin() {
-                return Err(Error::invalid_argument(format!(
-                    "refusing to send credentials to {}: only the configured base {} receives them",
-                    url.origin().ascii_serialization(),
-                    inner.base.origin().ascii_serialization()
-                )));
-            }
-            url
-        } else {
-            let sep = if req.path.starts_with('/') { "" } else { "/" };
-            let full = format!("{}{sep}{}", inner.http.base, req.path);
-            url::Url::parse(&full).map_err(|e| {
-                Error::invalid_argument(format!("path {:?} is not valid: {e}", req.path))
-            })?
-        };
+        let mut url = crate::urls::resolve(&inner.base, &inner.http.base, &req.path)?;
         if !req.query.is_empty() {
             url.query_pairs_mut().extend_pairs(req.query.iter());
         }
@@ -803,12 +798,12 @@ impl Client {
             }
         };
         if let Some(b) = &body
-            && b.len() as u64 > inner.config.max_body_bytes
+            && b.len() as u64 > inner.config.max_request_bytes
         {
             return Err(Error::invalid_argument(format!(
-                "the request body of {} bytes exceeds max_body_bytes ({})",
+                "the request body of {} bytes exceeds max_request_bytes ({} bytes)",
                 b.len(),
-                inner.config.max_body_bytes
+                inner.config.max_request_bytes
             )));
         }
         let idempotent = matches!(
@@ -918,6 +913,8 @@ pub struct EventStream {
     deferred: Option<Error>,
     /// The fork generation the connection belongs to: a forked child cannot read it (see `runtime.rs`).
     born: u64,
+    /// The stream went past max_event_bytes: a Transport error (not an interruption), never retried.
+    over_limit: bool,
 }
 
 impl EventStream {
@@ -957,7 +954,9 @@ impl EventStream {
                 None => self.fill().await,
             };
             if let Err(mut e) = failed {
-                e.kind = ErrorKind::StreamInterrupted;
+                if !self.over_limit {
+                    e.kind = ErrorKind::StreamInterrupted;
+                }
                 e.events_delivered = self.delivered;
                 e.attempts = self.attempts;
                 e.credential = Some(self.credential);
@@ -1030,16 +1029,29 @@ impl EventStream {
         };
         match tokio::time::timeout(self.idle, resp.chunk()).await {
             Ok(Ok(Some(chunk))) => {
-                self.pending.extend(self.parser.feed(&chunk));
+                let mut events = Vec::new();
+                let fed = self.parser.feed_into(&chunk, &mut events);
+                self.pending.extend(events);
+                if let Err(e) = fed {
+                    // Past max_event_bytes: stop reading; events already parsed are delivered first.
+                    self.finished = true;
+                    self.response = None;
+                    self.over_limit = true;
+                    self.deferred = Some(e);
+                }
                 Ok(())
             }
             Ok(Ok(None)) => {
                 self.finished = true;
                 self.response = None;
-                let partial = self.parser.has_partial();
-                self.pending.extend(self.parser.finish());
+                // An event the server did not finish is discarded, never delivered (its data may be cut).
+                let partial = self.parser.finish();
                 let terminal = self.saw_terminal || self.pending.iter().any(Event::is_terminal);
-                if partial || !terminal {
+                if partial {
+                    self.deferred = Some(Error::transport(
+                        "the connection closed in the middle of an event, which was discarded",
+                    ));
+                } else if !terminal {
                     self.deferred = Some(Error::transport(
                         "the connection closed before the stream's final event",
                     ));

@@ -58,9 +58,17 @@ pub struct Config {
     /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
     #[serde(default)]
     pub allow_insecure_http: bool,
-    /// Largest request body buffered for replay, in bytes (default 64 MiB).
-    #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: u64,
+    /// Largest request body, in bytes (default 64 MiB); bodies are buffered so a fallback can replay them.
+    /// It bounds requests only. Its old name `max_body_bytes` is still accepted (not both at once).
+    #[serde(default = "default_max_request_bytes", alias = "max_body_bytes")]
+    pub max_request_bytes: u64,
+    /// Largest single stream event (or line) the parser buffers, in bytes (default 16 MiB).
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: u64,
+    /// Largest whole (non-stream) answer, in bytes (default 256 MiB); bodies downloaded again by retries of one
+    /// call count together.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
 }
 
 /// One credential: a personal access token, a JWT app, or an OBO user token.
@@ -182,8 +190,14 @@ pub struct TimeoutConfig {
 fn default_base_url() -> String {
     DEFAULT_BASE_URL.to_string()
 }
-fn default_max_body_bytes() -> u64 {
+fn default_max_request_bytes() -> u64 {
     64 << 20
+}
+fn default_max_event_bytes() -> u64 {
+    crate::sse::DEFAULT_MAX_EVENT_BYTES
+}
+fn default_max_response_bytes() -> u64 {
+    256 << 20
 }
 fn default_fallback_codes() -> Vec<i64> {
     vec![4100, 4101]
@@ -284,7 +298,9 @@ impl Default for Config {
             timeouts: TimeoutConfig::default(),
             tls: crate::TlsConfig::default(),
             allow_insecure_http: false,
-            max_body_bytes: default_max_body_bytes(),
+            max_request_bytes: default_max_request_bytes(),
+            max_event_bytes: default_max_event_bytes(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 }
@@ -299,6 +315,7 @@ impl Config {
     /// assert!(err.to_string().contains("unknown field `tokn`"), "{err}");
     /// ```
     pub fn from_json(text: &str) -> Result<Config> {
+        refuse_both_names(text)?;
         crate::config_parse::from_text(text)
     }
 
@@ -363,8 +380,14 @@ impl Config {
         if self.retry.max_retries > 10 {
             return Err(Error::config("retry.max_retries", "must be at most 10"));
         }
-        if self.max_body_bytes == 0 {
-            return Err(Error::config("max_body_bytes", "must be greater than 0"));
+        for (field, value) in [
+            ("max_request_bytes", self.max_request_bytes),
+            ("max_event_bytes", self.max_event_bytes),
+            ("max_response_bytes", self.max_response_bytes),
+        ] {
+            if value == 0 {
+                return Err(Error::config(field, "must be greater than 0"));
+            }
         }
         crate::limits::check_config(self)
     }
@@ -397,9 +420,17 @@ impl Config {
     }
 
     pub(crate) fn parsed_base_url(&self) -> Result<url::Url> {
-        let url = url::Url::parse(self.base_url.trim_end_matches('/')).map_err(|e| {
-            Error::config("base_url", format!("{:?} is not a URL: {e}", self.base_url))
-        })?;
+        let shown = crate::urls::without_userinfo(&self.base_url);
+        let url = url::Url::parse(self.base_url.trim_end_matches('/'))
+            .map_err(|e| Error::config("base_url", format!("{shown:?} is not a URL: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::config(
+                "base_url",
+                format!(
+                    "{shown} must not carry a user name or password: credentials go in `personal` / `enterprise`"
+                ),
+            ));
+        }
         match url.scheme() {
             "https" => {}
             "http" => {
@@ -413,8 +444,7 @@ impl Config {
                     return Err(Error::config(
                         "base_url",
                         format!(
-                            "{} uses http:// to a non-loopback host, which would send tokens in clear text; use https:// or set allow_insecure_http",
-                            self.base_url
+                            "{shown} uses http:// to a non-loopback host, which would send tokens in clear text; use https:// or set allow_insecure_http"
                         ),
                     ));
                 }
@@ -561,6 +591,28 @@ impl CredentialConfig {
     }
 }
 
+/// `max_request_bytes` and its old name `max_body_bytes` name one setting: giving both is a mistake to report,
+/// not a silent pick.
+fn refuse_both_names(text: &str) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Names {
+        max_request_bytes: Option<serde::de::IgnoredAny>,
+        max_body_bytes: Option<serde::de::IgnoredAny>,
+    }
+    // A document that does not parse is reported by the real parse, with its path.
+    if let Ok(Names {
+        max_request_bytes: Some(_),
+        max_body_bytes: Some(_),
+    }) = serde_json::from_str::<Names>(text)
+    {
+        return Err(Error::config(
+            "max_body_bytes",
+            "is the old name of max_request_bytes; set only max_request_bytes",
+        ));
+    }
+    Ok(())
+}
+
 fn check_header_safe(field: &str, value: &str) -> Result<()> {
     if value.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(Error::config(
@@ -609,6 +661,54 @@ mod tests {
         c.validate().unwrap();
         c.base_url = "ftp://x".into();
         assert_eq!(c.validate().unwrap_err().field(), Some("base_url"));
+    }
+
+    #[test]
+    fn user_info_in_base_url_is_refused_without_the_password() {
+        for base in [
+            "http://admin:pw-sekrit@127.0.0.1:8080",
+            "https://admin:pw-sekrit@api.coze.cn/",
+            "http://admin:pw-sekrit@example.com",
+            "http://:pw-sekrit@[::1]:9",
+        ] {
+            let c = Config {
+                base_url: base.into(),
+                personal: pat("pat_x"),
+                ..Config::default()
+            };
+            let err = c.validate().unwrap_err();
+            assert_eq!(err.field(), Some("base_url"), "{base}: {err}");
+            assert!(!format!("{err} {err:?}").contains("pw-sekrit"), "{err:?}");
+        }
+        let c = Config {
+            base_url: "http://admin:pw-sekrit@[bad".into(),
+            personal: pat("pat_x"),
+            ..Config::default()
+        };
+        assert!(!c.validate().unwrap_err().to_string().contains("pw-sekrit"));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_the_old_name_is_an_alias() {
+        let c = Config::from_json("{}").unwrap();
+        assert_eq!(c.max_request_bytes, 64 << 20);
+        assert_eq!(c.max_event_bytes, 16 << 20);
+        assert_eq!(c.max_response_bytes, 256 << 20);
+        let c = Config::from_json(r#"{"max_body_bytes": 10, "max_event_bytes": 5}"#).unwrap();
+        assert_eq!((c.max_request_bytes, c.max_event_bytes), (10, 5));
+        let err =
+            Config::from_json(r#"{"max_body_bytes": 10, "max_request_bytes": 10}"#).unwrap_err();
+        assert_eq!(err.field(), Some("max_body_bytes"));
+        assert!(err.message().contains("max_request_bytes"), "{err}");
+        let c = Config {
+            personal: pat("pat_x"),
+            max_response_bytes: 0,
+            ..Config::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().field(),
+            Some("max_response_bytes")
+        );
     }
 
     #[test]

@@ -19,13 +19,15 @@ use crate::redact::redact;
 pub enum ErrorKind {
     /// The configuration is invalid; `field` names the offending field.
     Config,
-    /// Coze answered with a business error (`code` != 0) or an HTTP error status.
+    /// Coze answered with a business error (`code` != 0), an HTTP error status, or a 3xx redirect that was not
+    /// followed (`http_status` says which).
     Api,
     /// An OAuth endpoint refused (`invalid_client`, `invalid_grant`, ...), or a token could not be minted.
     Auth,
     /// An OBO user token was rejected even after a refresh: the user must authorize again.
     ReauthRequired,
-    /// The connection failed (connect, reset, TLS, DNS) or the answer was unreadable.
+    /// The connection failed (connect, reset, TLS, DNS), the answer was unreadable, or it passed a size bound
+    /// (`max_event_bytes`, `max_response_bytes`; the message names it).
     Transport,
     /// A timeout fired (connect, first byte, idle stream, overall deadline).
     Timeout,

@@ -27,6 +27,53 @@ pub(crate) struct Prepared {
     pub(crate) idempotent: bool,
 }
 
+/// How many bytes of answers one call may still download: `limit` (the config key `name`) less `used`, the
+/// bodies this call already downloaded (a retry downloads the body again).
+pub(crate) struct ByteCap {
+    pub(crate) limit: u64,
+    pub(crate) used: u64,
+    pub(crate) name: &'static str,
+}
+
+/// A token endpoint's answer is a few hundred bytes; 1 MiB is far beyond any real one.
+const TOKEN_ANSWER_CAP: ByteCap = ByteCap {
+    limit: 1 << 20,
+    used: 0,
+    name: "the token answer limit",
+};
+
+impl ByteCap {
+    fn exceeded(&self) -> Error {
+        Error::transport(if self.used == 0 {
+            format!(
+                "the response body is larger than {} ({} bytes)",
+                self.name, self.limit
+            )
+        } else {
+            format!(
+                "the response bodies of this call, retries included, add up to more than {} ({} bytes)",
+                self.name, self.limit
+            )
+        })
+    }
+}
+
+/// Why a body could not be read.
+pub(crate) enum BodyError {
+    /// Past the [`ByteCap`]: final, never retried.
+    Limit(Error),
+    /// The connection broke or stalled: a retry may help.
+    Other(Error),
+}
+
+impl BodyError {
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            BodyError::Limit(e) | BodyError::Other(e) => e,
+        }
+    }
+}
+
 /// Shared HTTP machinery of one client.
 pub(crate) struct Http {
     /// The connection pool, bound to the runtime it was used on: a forked child builds its own.
@@ -109,13 +156,14 @@ impl Http {
         }
     }
 
-    /// Reads a whole body, each chunk within the idle limit, all before the deadline.
+    /// Reads a whole body, each chunk within the idle limit, all before the deadline, and at most what `cap`
+    /// has left. Going past the cap is [`BodyError::Limit`]: downloading again would not help.
     pub(crate) async fn read_body(
         &self,
         resp: &mut reqwest::Response,
         deadline: Instant,
-        cap: u64,
-    ) -> Result<Bytes> {
+        cap: &ByteCap,
+    ) -> std::result::Result<Bytes, BodyError> {
         let mut out: Option<Vec<u8>> = None;
         let mut first: Option<Bytes> = None;
         loop {
@@ -126,10 +174,8 @@ impl Http {
                 Ok(Ok(Some(chunk))) => {
                     let held =
                         out.as_ref().map_or(0, Vec::len) + first.as_ref().map_or(0, Bytes::len);
-                    if (held + chunk.len()) as u64 > cap {
-                        return Err(Error::transport(format!(
-                            "the response body is larger than the cap of {cap} bytes"
-                        )));
+                    if cap.used + (held + chunk.len()) as u64 > cap.limit {
+                        return Err(BodyError::Limit(cap.exceeded()));
                     }
                     // Most Coze answers arrive in one chunk: keep it as is and copy only from the second on.
                     match (&mut out, first.take()) {
@@ -143,11 +189,11 @@ impl Http {
                     }
                 }
                 Ok(Ok(None)) => return Ok(out.map(Bytes::from).or(first).unwrap_or_default()),
-                Ok(Err(e)) => return Err(transport_error(&e)),
+                Ok(Err(e)) => return Err(BodyError::Other(transport_error(&e))),
                 Err(_) => {
-                    return Err(Error::timeout(
+                    return Err(BodyError::Other(Error::timeout(
                         "the response body stalled past the idle timeout or the deadline",
-                    ));
+                    )));
                 }
             }
         }
@@ -184,9 +230,9 @@ impl Http {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
                     let logid_header = header_str(resp.headers(), "x-tt-logid");
-                    match self.read_body(&mut resp, deadline, 1 << 20).await {
+                    match self.read_body(&mut resp, deadline, &TOKEN_ANSWER_CAP).await {
                         Ok(bytes) => Ok((status, retry_after, logid_header, bytes)),
-                        Err(e) => Err(e),
+                        Err(e) => Err(e.into_error()),
                     }
                 }
                 Ok(Err(e)) => Err(transport_error(&e)),

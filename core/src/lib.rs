@@ -44,6 +44,7 @@ mod runtime;
 mod sse;
 mod tls;
 mod token;
+mod urls;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
 pub use classify::{Outcome, classify};
@@ -58,11 +59,11 @@ pub use limits::{
     device_seconds, timeout_from_millis, timeout_from_secs, timeout_from_whole_millis,
     whole_number,
 };
-pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken};
+pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthAppOptions, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
 pub use runtime::{fork_generation, runtime};
-pub use sse::{Event, SseParser};
+pub use sse::{DEFAULT_MAX_EVENT_BYTES, Event, SseParser};
 pub use tls::TlsConfig;
 pub use token::{RefreshHook, TokenRefresh};
 

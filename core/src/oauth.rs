@@ -70,17 +70,59 @@ pub struct OAuthApp {
     http: Http,
 }
 
+/// Options of an [`OAuthApp`] beyond its host and client.
+///
+/// ```
+/// use cozefallback::{OAuthApp, OAuthAppOptions};
+/// let opts = OAuthAppOptions { allow_insecure_http: true };
+/// assert!(OAuthApp::with_options("http://coze.internal:8080", "1130", None, opts).is_ok());
+/// assert!(OAuthApp::new("http://coze.internal:8080", "1130", None).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OAuthAppOptions {
+    /// Permit `http://` to a non-loopback host (secrets and codes would travel in clear text), as the client
+    /// config's `allow_insecure_http`.
+    pub allow_insecure_http: bool,
+}
+
 impl OAuthApp {
     /// An app on `base_url` (`https://api.coze.cn`); `client_secret` only for web (code-flow) apps.
     pub fn new(base_url: &str, client_id: &str, client_secret: Option<Secret>) -> Result<Self> {
+        OAuthApp::with_options(
+            base_url,
+            client_id,
+            client_secret,
+            OAuthAppOptions::default(),
+        )
+    }
+
+    /// [`OAuthApp::new`] with options. The base URL follows the client config's rules (no user info, query or
+    /// fragment; `http://` only to loopback unless allowed) and must have no path: Coze's OAuth endpoints sit
+    /// at the host's root, so a path would be dropped, not used.
+    pub fn with_options(
+        base_url: &str,
+        client_id: &str,
+        client_secret: Option<Secret>,
+        options: OAuthAppOptions,
+    ) -> Result<Self> {
         if client_id.trim().is_empty() {
             return Err(Error::config("client_id", "must not be empty"));
         }
         let config = Config {
             base_url: base_url.to_string(),
+            allow_insecure_http: options.allow_insecure_http,
             ..Config::default()
         };
         let base = config.parsed_base_url()?;
+        if base.path() != "/" {
+            return Err(Error::config(
+                "base_url",
+                format!(
+                    "an OAuth app's base URL has no path (such as https://api.coze.cn), found path {:?}",
+                    base.path()
+                ),
+            ));
+        }
         let _guard = crate::runtime().enter();
         let http = Http::new(&config, &base, Arc::new(Metrics::default()))?;
         Ok(OAuthApp {

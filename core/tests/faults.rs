@@ -204,17 +204,19 @@ async fn tls_spoken_to_a_plain_http_port_is_a_transport_error() {
 async fn a_body_over_the_cap_is_refused_before_sending() {
     let mock = mock().await;
     let info = mock.info();
-    let client = pat_client(
-        &info.base_url,
-        &info.personal_pat,
-        json!({"max_body_bytes": 1024}),
-    );
-    let err = client
-        .upload("/v1/files/upload", "big.bin", vec![0u8; 4096])
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    // max_request_bytes, and its old name max_body_bytes: the same setting.
+    for key in ["max_request_bytes", "max_body_bytes"] {
+        let client = pat_client(&info.base_url, &info.personal_pat, json!({key: 1024}));
+        let err = client
+            .upload("/v1/files/upload", "big.bin", vec![0u8; 4096])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(
+            err.to_string().contains("max_request_bytes (1024 bytes)"),
+            "{err}"
+        );
+    }
     assert_eq!(mock.control().stats()["requests"]["total"], 0);
 }
 

@@ -1,12 +1,12 @@
 //! A redirect never carries the bearer token to another host: the client follows redirects only within the
-//! configured origin, and hands any other redirect back to the caller as it is.
+//! configured origin, and any other redirect is an error carrying its HTTP status, never a success.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cozefallback::{Client, Request};
+use cozefallback::{Client, ErrorKind, Request};
 use serde_json::json;
 
 /// A tiny HTTP/1.1 server answering each request with `answer(path)`; records the requests' head lines.
@@ -56,9 +56,12 @@ fn redirects_stay_within_the_configured_origin() {
     runtime.block_on(async {
         let config = json!({"base_url": api_url, "personal": {"type": "pat", "token": "pat_redirect_secret"}});
         let client = Client::from_json(&config.to_string()).unwrap();
-        // Another origin: not followed; the caller sees the 302 itself.
-        let resp = client.request(Request::get("/v1/moved-away")).await.unwrap();
-        assert_eq!(resp.status, 302);
+        // Another origin: not followed, and the call failed (the answer it asked for never came).
+        let err = client.request(Request::get("/v1/moved-away")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Api, "{err}");
+        assert_eq!(err.http_status(), Some(302), "{err}");
+        assert!(err.message().contains("redirect that was not followed"), "{err}");
+        assert!(!err.to_string().contains("pat_redirect_secret"), "{err}");
         assert!(other_seen.lock().unwrap().is_empty(), "the other host was contacted");
         // The same origin: followed, with the token.
         let resp = client.request(Request::get("/v1/moved-here")).await.unwrap();

@@ -47,10 +47,10 @@ proptest! {
         let mut rest: &[u8] = &wire;
         for cut in cuts {
             let n = cut.min(rest.len());
-            parsed.extend(parser.feed(&rest[..n]));
+            parsed.extend(parser.feed(&rest[..n]).unwrap());
             rest = &rest[n..];
         }
-        parsed.extend(parser.feed(rest));
+        parsed.extend(parser.feed(rest).unwrap());
         prop_assert!(!parser.has_partial());
         prop_assert_eq!(parsed, events);
     }

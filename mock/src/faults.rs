@@ -68,6 +68,9 @@ pub(crate) enum FaultAction {
     TruncateStream { after_events: usize },
     /// On a streaming call, waits `gap_ms` between events (a slow model), then ends normally.
     SlowStream { gap_ms: u64 },
+    /// On a streaming call, sends `after_events` events, then the first half of the next one (its `data:` line
+    /// cut, no blank line after it), then ends the body cleanly: an event cut off by the end of input.
+    CutEventAtEnd { after_events: usize },
     /// A raw body.
     Body {
         body: String,
@@ -101,6 +104,7 @@ impl Fault {
             FaultAction::StreamErrorEvent { .. }
                 | FaultAction::TruncateStream { .. }
                 | FaultAction::SlowStream { .. }
+                | FaultAction::CutEventAtEnd { .. }
         );
         if stream_only && !streaming {
             return false;

@@ -497,7 +497,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Respo
         Some(
             f @ (FaultAction::StreamErrorEvent { .. }
             | FaultAction::TruncateStream { .. }
-            | FaultAction::SlowStream { .. }),
+            | FaultAction::SlowStream { .. }
+            | FaultAction::CutEventAtEnd { .. }),
         ) => {
             ctx.fault = Some(f);
             None
@@ -559,7 +560,8 @@ fn fault_reply(action: FaultAction, logid: &str) -> Reply {
         | FaultAction::Reset
         | FaultAction::StreamErrorEvent { .. }
         | FaultAction::TruncateStream { .. }
-        | FaultAction::SlowStream { .. } => unreachable!("handled in the pipeline"),
+        | FaultAction::SlowStream { .. }
+        | FaultAction::CutEventAtEnd { .. } => unreachable!("handled in the pipeline"),
     }
 }
 

@@ -67,6 +67,9 @@ pub(crate) fn stream(
         }
         Some(FaultAction::TruncateStream { after_events }) => cut_after = Some(*after_events),
         Some(FaultAction::SlowStream { gap_ms }) => gap = Duration::from_millis(*gap_ms),
+        Some(FaultAction::CutEventAtEnd { after_events }) => {
+            return cut_event_at_end(framing, &events, *after_events);
+        }
         _ => {}
     }
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
@@ -98,9 +101,53 @@ pub(crate) fn stream(
     }
 }
 
+/// `after_events` whole events, then half of the next frame, then a clean end of the body.
+fn cut_event_at_end(framing: Framing, events: &[Event], after_events: usize) -> Reply {
+    let mut body = Vec::new();
+    for (i, ev) in events.iter().enumerate().take(after_events) {
+        body.extend_from_slice(&frame(framing, i, ev));
+    }
+    if let Some(next) = events.get(after_events) {
+        let whole = frame(framing, after_events, next);
+        // Cut inside the data line: keep the event line, drop the data's second half and the blank line.
+        let data_at = whole.windows(5).position(|w| w == b"data:").unwrap_or(0);
+        let cut = data_at + (whole.len() - 2 - data_at) / 2;
+        body.extend_from_slice(&whole[..cut.max(data_at + 5)]);
+    }
+    Reply {
+        status: StatusCode::OK,
+        content_type: "text/event-stream".into(),
+        body: MockBody::Full(Some(Bytes::from(body))),
+        code: Some(0),
+        headers: vec![("cache-control", "no-cache".into())],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_event_has_no_blank_line_and_a_clean_end() {
+        let events = vec![
+            ("a".to_string(), json!({"content": "hello"})),
+            ("b".to_string(), json!({"content": "world, and more"})),
+        ];
+        let reply = cut_event_at_end(Framing::Chat, &events, 1);
+        assert_eq!(reply.status, StatusCode::OK);
+        let first = frame(Framing::Chat, 0, &events[0]);
+        let second = frame(Framing::Chat, 1, &events[1]);
+        let MockBody::Full(Some(body)) = reply.body else {
+            panic!("a whole body, which ends cleanly")
+        };
+        assert!(body.starts_with(&first));
+        let tail = &body[first.len()..];
+        assert!(
+            tail.starts_with(b"event:b\ndata:") && tail.len() < second.len() - 2,
+            "{tail:?}"
+        );
+        assert!(!tail.ends_with(b"\n"), "{tail:?}");
+    }
 
     #[test]
     fn framings() {
