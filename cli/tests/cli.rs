@@ -686,6 +686,24 @@ fn call_goes_through_the_fallback() {
 }
 
 #[test]
+fn call_fails_on_a_redirect_that_was_not_followed() {
+    let m = mock();
+    let info = m.info();
+    m.control()
+        .set_state(serde_json::json!({"faults": [{"path": "/v1/bots", "action": {"type": "http", "http_status": 302}}]}))
+        .unwrap();
+    let bot_path = format!("/v1/bots/{}", info.bots[0]);
+    let (code, stdout, stderr) = run(with_env(&pat_env(&info)).args(["call", "GET", &bot_path]));
+    assert_eq!(code, 1, "a 302 is not a success: {stderr}");
+    assert!(stderr.contains("status=302"), "{stderr}");
+    assert!(
+        stderr.contains("redirect that was not followed"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
+#[test]
 fn call_bad_input() {
     let env = [
         ("COZE_API_TOKEN", SECRET_PAT),
