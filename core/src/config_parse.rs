@@ -59,11 +59,25 @@ const CREDENTIAL_FIELDS: [(&str, &[Field]); 3] = [
 
 /// Parses the config text. See [`Config::from_json`].
 pub(crate) fn from_text(text: &str) -> Result<Config> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        Error::new(
-            ErrorKind::Config,
-            format!("the config is not valid JSON: {e}"),
-        )
+    // Tracking the path while parsing lets a syntax error inside a value (`"total_ms": NaN`) name its field.
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let value: Value = serde_path_to_error::deserialize(de).map_err(|e| {
+        // `?` marks a place the parser had not named yet (a trailing comma): keep the part of the path before it.
+        let full = e.path().to_string();
+        let path = full
+            .split('.')
+            .take_while(|segment| *segment != "?")
+            .collect::<Vec<_>>()
+            .join(".");
+        let inner = e.into_inner();
+        if path.is_empty() {
+            Error::new(
+                ErrorKind::Config,
+                format!("the config is not valid JSON: {inner}"),
+            )
+        } else {
+            Error::config(path, format!("the value is not valid JSON: {inner}"))
+        }
     })?;
     from_value(value)
 }
@@ -398,6 +412,18 @@ mod tests {
         );
         assert!(!e.message().contains('?'), "{e}");
         assert_eq!(e.field(), None);
+    }
+
+    #[test]
+    fn a_syntax_error_inside_a_value_names_its_field() {
+        for bad in ["NaN", "Infinity", "-Infinity"] {
+            let e = err(&format!(
+                r#"{{"personal": {{"type": "pat", "token": "x"}}, "timeouts": {{"total_ms": {bad}}}}}"#
+            ));
+            assert_eq!(e.field(), Some("timeouts.total_ms"), "{e}");
+            assert!(e.message().contains("timeouts.total_ms"), "{e}");
+            assert!(e.message().contains("not valid JSON"), "{e}");
+        }
     }
 
     #[test]
