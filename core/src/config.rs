@@ -61,6 +61,10 @@ pub struct Config {
     /// Largest request body buffered for replay, in bytes (default 64 MiB).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
+    /// The WebSocket base of the realtime APIs (default: derived from `base_url`, `https://api.coze.cn` ->
+    /// `wss://ws.coze.cn`).
+    #[serde(default)]
+    pub ws_base_url: Option<String>,
 }
 
 /// One credential: a personal access token, a JWT app, or an OBO user token.
@@ -285,6 +289,7 @@ impl Default for Config {
             tls: crate::TlsConfig::default(),
             allow_insecure_http: false,
             max_body_bytes: default_max_body_bytes(),
+            ws_base_url: None,
         }
     }
 }
@@ -381,6 +386,7 @@ impl Config {
     /// Checks every value; the error names the field. Called by `Client::new`.
     pub fn validate(&self) -> Result<()> {
         self.parsed_base_url()?;
+        crate::client::ws::check_config(self)?;
         if self.personal.is_none() && self.enterprise.is_none() {
             return Err(Error::config(
                 "personal",

@@ -68,6 +68,13 @@ pub(crate) enum FaultAction {
     TruncateStream { after_events: usize },
     /// On a streaming call, waits `gap_ms` between events (a slow model), then ends normally.
     SlowStream { gap_ms: u64 },
+    /// On a WebSocket session, sends `after_events` events then a close frame with `code` (and `reason`).
+    CloseSession {
+        after_events: usize,
+        code: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A raw body.
     Body {
         body: String,
@@ -101,6 +108,7 @@ impl Fault {
             FaultAction::StreamErrorEvent { .. }
                 | FaultAction::TruncateStream { .. }
                 | FaultAction::SlowStream { .. }
+                | FaultAction::CloseSession { .. }
         );
         if stream_only && !streaming {
             return false;
