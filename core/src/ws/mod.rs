@@ -502,6 +502,7 @@ impl Session {
         }
         info.recorded = true;
         self.client.record(&info, "success", self.started);
+        self.client.inner.metrics.websocket_session();
     }
 
     fn deliver(&self, reader: &mut Reader, frame: Result<Frame>) -> Result<Option<WsEvent>> {
