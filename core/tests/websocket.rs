@@ -219,3 +219,20 @@ fn the_blocking_session_serves_ffi_callers() {
     let received = &mock.control().stats()["websocket"]["sessions"][0]["received"];
     assert_eq!(received[1]["binary"], 3, "{received}");
 }
+
+#[tokio::test]
+async fn events_too_large_to_hold_are_not_replayed_on_another_credential() {
+    let mock = MockServer::start(MockOptions::default()).await.unwrap();
+    mock.control().set_moved(true);
+    let client = Client::from_json(&config(&mock, json!({"max_body_bytes": 64}))).unwrap();
+    let session = client.websocket("/v1/chat", bot(&mock)).await.unwrap();
+    let big =
+        json!({"event_type": "input_audio_buffer.append", "data": {"delta": "A".repeat(200)}});
+    session.send(big).await.unwrap();
+    let err = session.next().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Api, "{err}");
+    assert_eq!(err.code(), Some(4101));
+    assert!(err.message().contains("max_body_bytes"), "{err}");
+    assert_eq!(err.credential(), Some(CredentialKind::Personal));
+    assert_eq!(mock.control().stats()["websocket"]["handshakes"], 1);
+}

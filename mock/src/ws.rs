@@ -80,7 +80,7 @@ pub(crate) async fn accept(
     let query = parse_query(req.uri().query());
     let logid = new_logid();
     let token = bearer(req.headers());
-    let (principal, credential, fault, index) = {
+    let (principal, fault, index) = {
         let mut st = shared.state.lock().expect("state lock");
         let principal = token.as_deref().and_then(|t| st.principal_of(t));
         let credential = principal.map_or("unauthenticated", Principal::name);
@@ -99,9 +99,8 @@ pub(crate) async fn accept(
             events_sent: 0,
             pong: false,
         });
-        (principal, credential, fault, ws.sessions.len() - 1)
+        (principal, fault, ws.sessions.len() - 1)
     };
-    let _ = credential;
     let note = |outcome: &str, status: Option<u16>, code: Option<i64>| {
         let mut st = shared.state.lock().expect("state lock");
         if let Some(s) = st.stats.websocket.sessions.get_mut(index) {

@@ -26,7 +26,7 @@ use crate::closing::closed_in_flight;
 use crate::credential::CredentialKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::route::{ResourceKey, resource_keys};
-use crate::token::lock;
+use crate::token::{Token, lock};
 use connect::Ws;
 
 /// Close codes that end a session normally: 1000 normal, 1001 going away, 1005 none given (Coze closes so).
@@ -136,6 +136,9 @@ struct Writer {
     sink: Option<SplitSink<Ws, Message>>,
     /// The caller's frames sent before the server's first event, for a replay; `None` once decided.
     held: Option<Vec<Message>>,
+    held_bytes: u64,
+    /// More than `max_body_bytes` was sent before the first event: it can no longer be replayed.
+    overflowed: bool,
 }
 
 struct Reader {
@@ -155,6 +158,11 @@ struct Info {
     committed: bool,
     recorded: bool,
     previous: Option<Error>,
+    /// The token of the connection now: its cache generation, whether it is about to expire, and whether this
+    /// credential already got a new one.
+    token_generation: u64,
+    token_expiring: bool,
+    renewed: bool,
 }
 
 impl Client {
@@ -185,6 +193,9 @@ impl Client {
             committed: false,
             recorded: false,
             previous: None,
+            token_generation: 0,
+            token_expiring: false,
+            renewed: false,
         };
         let opened = self
             .connect_from(&url, order.as_slice(), 0, &mut info, deadline)
@@ -208,6 +219,8 @@ impl Client {
                 writer: Mutex::new(Writer {
                     sink: Some(sink),
                     held: Some(Vec::new()),
+                    held_bytes: 0,
+                    overflowed: false,
                 }),
                 reader: Mutex::new(Reader {
                     source: Some(source),
@@ -221,7 +234,7 @@ impl Client {
     }
 
     /// Connects with `order[start..]` in turn until a handshake passes; a handshake refused with a fallback
-    /// code moves on to the next credential.
+    /// code moves on to the next credential, one refusing a minted token gets a new token once.
     async fn connect_from(
         &self,
         url: &url::Url,
@@ -231,43 +244,76 @@ impl Client {
         deadline: Instant,
     ) -> Result<(Ws, usize)> {
         let inner = &self.inner;
-        let hook = lock(&inner.hook).clone();
         for (i, kind) in order.iter().copied().enumerate().skip(start) {
-            let cred = inner.credentials[kind.index()]
-                .as_ref()
-                .expect("order lists configured credentials");
+            if info.credential != kind {
+                info.renewed = false;
+            }
             info.credential = kind;
-            let minted =
-                tokio::time::timeout_at(deadline.into(), cred.token(&inner.http, hook.as_ref()))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::timeout(
-                            "the overall deadline passed while getting an access token",
-                        ))
-                    });
-            let token = match minted {
-                Ok(t) => t,
-                Err(e) => return Err(self.session_error(e, info)),
-            };
-            info.attempts += 1;
-            match connect::open(&inner.config, url, &token.value, deadline).await {
-                Ok((ws, logid)) => {
-                    info.logid = logid;
-                    return Ok((ws, i));
+            loop {
+                let token = match self.session_token(kind, deadline).await {
+                    Ok(t) => t,
+                    Err(e) => return Err(self.session_error(e, info)),
+                };
+                info.attempts += 1;
+                info.token_generation = token.generation;
+                info.token_expiring = token.expires_within(super::EXPIRY_WINDOW);
+                let e = match connect::open(&inner.config, url, &token.value, deadline).await {
+                    Ok((ws, logid)) => {
+                        info.logid = logid;
+                        return Ok((ws, i));
+                    }
+                    Err(e) => e,
+                };
+                if self.renew_token(info, e.code) {
+                    continue;
                 }
-                Err(e) if i + 1 < order.len() && self.is_fallback(e.code) => {
+                if i + 1 < order.len() && self.is_fallback(e.code) {
                     inner.metrics.fallback(e.code.unwrap_or(0));
                     tracing::info!(from = %kind, to = %order[i + 1], code = ?e.code, "websocket handshake refused: falling back");
                     info.previous = Some(self.session_error(e, info));
+                    break;
                 }
-                Err(e) => return Err(self.session_error(e, info)),
+                return Err(self.session_error(e, info));
             }
         }
         Err(Error::internal("no credential to try"))
     }
 
+    /// A token from the shared cache, within the session's deadline.
+    async fn session_token(&self, kind: CredentialKind, deadline: Instant) -> Result<Token> {
+        let inner = &self.inner;
+        let cred = inner.credentials[kind.index()]
+            .as_ref()
+            .expect("order lists configured credentials");
+        let hook = lock(&inner.hook).clone();
+        tokio::time::timeout_at(deadline.into(), cred.token(&inner.http, hook.as_ref()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::timeout(
+                    "the overall deadline passed while getting an access token",
+                ))
+            })
+    }
+
+    /// As for HTTP calls: a minted token the server calls invalid (700012006), or refuses with 4100 at the
+    /// end of its life (or an OBO token refused with 4100), is dropped from the cache and minted again, once.
+    fn renew_token(&self, info: &mut Info, code: Option<i64>) -> bool {
+        let Some(cred) = self.inner.credentials[info.credential.index()].as_ref() else {
+            return false;
+        };
+        let rejected = code == Some(super::TOKEN_INVALID)
+            || (code == Some(super::AUTH_INVALID) && (info.token_expiring || cred.is_obo()));
+        if !rejected || !cred.is_renewable() || info.renewed {
+            return false;
+        }
+        cred.invalidate(info.token_generation);
+        info.renewed = true;
+        true
+    }
+
+    /// A fallback code, or a token the server calls invalid (which the other credential may not have).
     fn is_fallback(&self, code: Option<i64>) -> bool {
-        code.is_some_and(|c| self.inner.fallback_codes.contains(&c))
+        code.is_some_and(|c| self.inner.fallback_codes.contains(&c) || c == super::TOKEN_INVALID)
     }
 
     /// Tags an error with the session's credential, attempts and the error that led here.
@@ -318,6 +364,13 @@ impl WebSocketSession {
         let idle = s.client.inner.http.idle;
         let mut writer = s.writer.lock().await;
         let holding = writer.held.is_some();
+        let cap = s.client.inner.config.max_body_bytes;
+        writer.held_bytes += message.len() as u64;
+        if writer.held_bytes > cap && holding {
+            // Holding more than a request body may be would be unbounded: give up the replay instead.
+            writer.held = None;
+            writer.overflowed = true;
+        }
         if let Some(held) = writer.held.as_mut() {
             held.push(message.clone());
         }
@@ -420,11 +473,27 @@ impl Session {
             match frame {
                 Ok(Frame::Event(event)) => {
                     if let Some(code) = event.error_code()
+                        && self.renews(code)
+                    {
+                        let same = reader.index;
+                        self.reconnect(&mut reader, first_event_error(&event, code), same)
+                            .await?;
+                        continue;
+                    }
+                    if let Some(code) = event.error_code()
                         && self.client.is_fallback(Some(code))
                     {
-                        let err = first_event_error(&event, code);
-                        if reader.index + 1 < self.order.len {
-                            self.fall_back(&mut reader, err).await?;
+                        let mut err = first_event_error(&event, code);
+                        let overflowed = self.writer.lock().await.overflowed;
+                        if overflowed {
+                            err.message.push_str(
+                                " (not retried with the other credential: the events sent before it exceed max_body_bytes and cannot be replayed)",
+                            );
+                        }
+                        if reader.index + 1 < self.order.len && !overflowed {
+                            self.client.inner.metrics.fallback(code);
+                            let next = reader.index + 1;
+                            self.reconnect(&mut reader, err, next).await?;
                             continue;
                         }
                         return Err(self.fail(&mut reader, err));
@@ -445,19 +514,26 @@ impl Session {
         }
     }
 
-    /// The first event refused this credential: connect with the next one and replay the held frames.
-    async fn fall_back(&self, reader: &mut Reader, err: Error) -> Result<()> {
+    /// Whether a first `error` event refused the connection's minted token: renewed (once) and reconnected
+    /// with the same credential. Nothing was delivered yet, so the held frames are replayed.
+    fn renews(&self, code: i64) -> bool {
+        let overflowed = self.writer.try_lock().is_ok_and(|w| w.overflowed);
+        let mut info = lock(&self.info);
+        !overflowed && self.client.renew_token(&mut info, Some(code))
+    }
+
+    /// The first event refused this connection: connect from `order[start]` on and replay the held frames.
+    async fn reconnect(&self, reader: &mut Reader, err: Error, start: usize) -> Result<()> {
         let client = &self.client;
-        client.inner.metrics.fallback(err.code.unwrap_or(0));
         let mut info = lock(&self.info).clone();
-        tracing::info!(from = %info.credential, code = ?err.code, "websocket first event refused: falling back");
+        tracing::info!(from = %info.credential, code = ?err.code, "websocket first event refused: reconnecting");
         info.previous = Some(client.session_error(err, &mut info));
         reader.source = None;
         let connected = client
             .connect_from(
                 &self.url,
                 self.order.as_slice(),
-                reader.index + 1,
+                start,
                 &mut info,
                 self.deadline,
             )
