@@ -26,6 +26,7 @@ use crate::closing::closed_in_flight;
 use crate::credential::CredentialKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::route::{ResourceKey, resource_keys};
+use crate::runtime::fork_generation;
 use crate::token::{Token, lock};
 use connect::Ws;
 
@@ -130,6 +131,8 @@ struct Session {
     reader: Mutex<Reader>,
     info: StdMutex<Info>,
     closed: CancelToken,
+    /// The fork generation the connection belongs to: a forked child cannot use it (see `runtime.rs`).
+    born: u64,
 }
 
 struct Writer {
@@ -229,6 +232,7 @@ impl Client {
                 }),
                 info: StdMutex::new(info),
                 closed: CancelToken::new(),
+                born: fork_generation(),
             }),
         })
     }
@@ -356,6 +360,7 @@ impl WebSocketSession {
 
     async fn send_message(&self, message: Message) -> Result<()> {
         let s = &self.inner;
+        s.check_fork()?;
         if s.client.is_closed() || s.closed.is_cancelled() {
             return Err(Error::invalid_argument(
                 "the WebSocket session is closed: nothing can be sent on it",
@@ -402,6 +407,7 @@ impl WebSocketSession {
     /// `StreamInterrupted` with the count of events delivered.
     pub async fn next(&self) -> Result<Option<WsEvent>> {
         let s = &self.inner;
+        s.check_fork()?;
         let client_closed = s.client.inner.closer.token();
         tokio::select! {
             biased;
@@ -460,6 +466,15 @@ impl WebSocketSession {
 }
 
 impl Session {
+    fn check_fork(&self) -> Result<()> {
+        if self.born == fork_generation() {
+            return Ok(());
+        }
+        Err(Error::invalid_argument(
+            "this WebSocket session was opened before a fork(): its connection belongs to the parent process",
+        ))
+    }
+
     async fn next_event(&self) -> Result<Option<WsEvent>> {
         let mut reader = self.reader.lock().await;
         loop {
@@ -710,6 +725,16 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.born != fork_generation() {
+            // The parent's connection: dropping it here would unregister it from the parent's reactor too.
+            std::mem::forget(self.writer.get_mut().sink.take());
+            std::mem::forget(self.reader.get_mut().source.take());
+        }
     }
 }
 
