@@ -369,12 +369,13 @@ impl WebSocketSession {
         let idle = s.client.inner.http.idle;
         let mut writer = s.writer.lock().await;
         let holding = writer.held.is_some();
-        let cap = s.client.inner.config.max_body_bytes;
-        writer.held_bytes += message.len() as u64;
-        if writer.held_bytes > cap && holding {
-            // Holding more than a request body may be would be unbounded: give up the replay instead.
-            writer.held = None;
-            writer.overflowed = true;
+        if holding {
+            writer.held_bytes += message.len() as u64;
+            // What is held is bounded like a request body: past the cap the replay is given up.
+            if writer.held_bytes > s.client.inner.config.max_body_bytes {
+                writer.held = None;
+                writer.overflowed = true;
+            }
         }
         if let Some(held) = writer.held.as_mut() {
             held.push(message.clone());
@@ -422,6 +423,9 @@ impl WebSocketSession {
     pub async fn close(&self) {
         let s = &self.inner;
         s.closed.cancel();
+        if s.check_fork().is_err() {
+            return; // the parent's connection: left alone
+        }
         if let Ok(mut writer) = tokio::time::timeout(CLOSE_WAIT, s.writer.lock()).await {
             writer.held = None;
             if let Some(mut sink) = writer.sink.take() {
