@@ -492,7 +492,7 @@ impl Session {
             match frame {
                 Ok(Frame::Event(event)) => {
                     if let Some(code) = event.error_code()
-                        && self.renews(code)
+                        && self.renews(code).await
                     {
                         let same = reader.index;
                         self.reconnect(&mut reader, first_event_error(&event, code), same)
@@ -535,8 +535,8 @@ impl Session {
 
     /// Whether a first `error` event refused the connection's minted token: renewed (once) and reconnected
     /// with the same credential. Nothing was delivered yet, so the held frames are replayed.
-    fn renews(&self, code: i64) -> bool {
-        let overflowed = self.writer.try_lock().is_ok_and(|w| w.overflowed);
+    async fn renews(&self, code: i64) -> bool {
+        let overflowed = self.writer.lock().await.overflowed;
         let mut info = lock(&self.info);
         !overflowed && self.client.renew_token(&mut info, Some(code))
     }
