@@ -4,7 +4,8 @@
 #   2. build the C conformance runner, the misuse tests and the C example (cc, pkg-config);
 #   3. run them under valgrind against one coze-mock (no error, no "definitely lost" byte), with the fork() and
 #      close() test (tests/fork.c, natively), the
-#      secret scan (tests/secrets.c), and the live-migration soak (tests/soak.c, 2,000 requests from 16 threads,
+#      secret scan (tests/secrets.c), the WebSocket sessions (tests/websocket.c), and the live-migration soak
+#      (tests/soak.c, 2,000 requests from 16 threads,
 #      natively; SOAK_REQUESTS=5000 for the full form, C_SOAK_VALGRIND=1 to run it under valgrind);
 #   4. go test ./... and go test -race ./... (every scenario through the Go API, the coze-go style drop-in, the soak
 #      and the secret scan of soak_test.go);
@@ -44,6 +45,7 @@ cc "${CFLAGS[@]}" -o "$BUILD/misuse" "$T/misuse.c" "$T/json.c" "$T/mockhttp.c" "
 cc "${CFLAGS[@]}" -o "$BUILD/soak" "$T/soak.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 cc "${CFLAGS[@]}" -o "$BUILD/secrets" "$T/secrets.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 cc "${CFLAGS[@]}" -o "$BUILD/fork" "$T/fork.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
+cc "${CFLAGS[@]}" -o "$BUILD/websocket" "$T/websocket.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 # The example the way a user builds it: shared library through pkg-config.
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -o "$BUILD/chat" examples/c/chat.c $(pkg-config --cflags --libs cozefallback)
@@ -69,6 +71,9 @@ step "C: misuse tests (NULLs, use after error, cancel, 16 threads), under valgri
 
 step "C: secret scan (every error kind's message, metrics JSON and text), under valgrind"
 "${VALGRIND[@]}" "$BUILD/secrets"
+
+step "C: WebSocket sessions (fallback with replay, sticky, 403 without a code, misuse), under valgrind"
+"${VALGRIND[@]}" "$BUILD/websocket"
 
 # Natively: the forked child deliberately leaks the parent's runtime and connections (dropping them there would
 # wait for threads that do not exist), which valgrind's leak check would count in the child.

@@ -71,6 +71,13 @@ typedef struct cozefallback_response cozefallback_response;
 // An open server-sent event stream. Opaque; guarded by a lock.
 typedef struct cozefallback_stream cozefallback_stream;
 
+// An open WebSocket session of the realtime APIs. Opaque. `send` and `next` may be called from different
+// threads at once.
+typedef struct cozefallback_websocket cozefallback_websocket;
+
+// One frame from the server: a JSON event or a binary frame. Opaque and immutable.
+typedef struct cozefallback_ws_event cozefallback_ws_event;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -522,6 +529,114 @@ int64_t cozefallback_error_previous_code(const struct cozefallback_error *error)
 // Ownership: takes `error`; strings borrowed from it become invalid. Thread safety: call once.
 // Errors: none.
 void cozefallback_error_free(struct cozefallback_error *error);
+
+// Opens a WebSocket session on the WebSocket base (`wss://ws.coze.cn` for `https://api.coze.cn`, or the
+// config's `ws_base_url`), e.g. path "/v1/chat" with query_json `{"bot_id": "..."}` (NULL for none). A
+// handshake refused with a fallback code connects with the other credential; so does a first server event
+// `error` with a fallback code, replaying the events sent so far in order. Once a non-error event was
+// delivered nothing is replayed.
+//
+// Ownership: borrows the arguments for the call; on success `*out` is a new session to free with
+// `cozefallback_websocket_free`. Thread safety: any thread.
+// Errors: API (a refused handshake: `cozefallback_error_http_status`, `cozefallback_error_code`), AUTH,
+// TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_websocket_open(const struct cozefallback_client *client,
+                                                     const char *path,
+                                                     const char *query_json,
+                                                     const struct cozefallback_cancel_token *cancel,
+                                                     struct cozefallback_websocket **out,
+                                                     struct cozefallback_error **err);
+
+// Sends one JSON event (an object with `event_type`), given as JSON text.
+//
+// Ownership: borrows the arguments. Thread safety: any thread.
+// Errors: INVALID_ARGUMENT (not a JSON object, a closed session), STREAM_INTERRUPTED, TIMEOUT, CANCELLED.
+enum cozefallback_status cozefallback_websocket_send(const struct cozefallback_websocket *session,
+                                                     const char *event_json,
+                                                     const struct cozefallback_cancel_token *cancel,
+                                                     struct cozefallback_error **err);
+
+// Sends one binary frame of `len` bytes.
+//
+// Ownership: borrows the arguments. Thread safety: any thread.
+// Errors: INVALID_ARGUMENT, STREAM_INTERRUPTED, TIMEOUT, CANCELLED.
+enum cozefallback_status cozefallback_websocket_send_binary(const struct cozefallback_websocket *session,
+                                                            const uint8_t *data,
+                                                            size_t len,
+                                                            const struct cozefallback_cancel_token *cancel,
+                                                            struct cozefallback_error **err);
+
+// Waits for the next frame. On success `*out` is the frame, or NULL at the end (the server closed normally,
+// or `cozefallback_websocket_close` was called). A break after the first event gives STREAM_INTERRUPTED
+// with `cozefallback_error_events_delivered`; a close code other than 1000/1001 is such a break too.
+//
+// `cancel` may be NULL. Ownership: `*out` is a new frame to free with `cozefallback_ws_event_free`.
+// Thread safety: any thread. Errors: API (both credentials refused), STREAM_INTERRUPTED, TIMEOUT (idle),
+// TRANSPORT, CANCELLED, INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_websocket_next(const struct cozefallback_websocket *session,
+                                                     const struct cozefallback_cancel_token *cancel,
+                                                     struct cozefallback_ws_event **out,
+                                                     struct cozefallback_error **err);
+
+// Sends a close frame (waiting at most 2 s) and ends the session; later `next` calls report the end.
+// Idempotent. The handle must still be freed with `cozefallback_websocket_free`.
+//
+// Thread safety: any thread. Errors: INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_websocket_close(const struct cozefallback_websocket *session,
+                                                      struct cozefallback_error **err);
+
+// The credential connected now: "personal" or "enterprise" (final once the first event was delivered; NULL
+// for a NULL handle).
+//
+// Ownership: a static string. Thread safety: any thread. Errors: none.
+const char *cozefallback_websocket_credential(const struct cozefallback_websocket *session);
+
+// Handshakes made so far, over both credentials (0 for a NULL handle).
+//
+// Thread safety: any thread. Errors: none.
+uint32_t cozefallback_websocket_attempts(const struct cozefallback_websocket *session);
+
+// Events delivered so far (0 for a NULL handle).
+//
+// Thread safety: any thread. Errors: none.
+uint64_t cozefallback_websocket_events_delivered(const struct cozefallback_websocket *session);
+
+// The server's close code once it closed the session, else 0.
+//
+// Thread safety: any thread. Errors: none.
+uint16_t cozefallback_websocket_close_code(const struct cozefallback_websocket *session);
+
+// The log id of the last handshake answer, or NULL.
+//
+// Ownership: a new string to free with `cozefallback_string_free` (it may change at a fallback).
+// Thread safety: any thread. Errors: none.
+char *cozefallback_websocket_logid(const struct cozefallback_websocket *session);
+
+// Closes (if needed) and frees a session. NULL-safe.
+//
+// Ownership: takes `session`. Thread safety: call once no other thread uses it. Errors: none.
+void cozefallback_websocket_free(struct cozefallback_websocket *session);
+
+// The frame's JSON text (the server's object as sent), or NULL for a binary frame.
+//
+// Ownership: borrowed from `event`. Thread safety: any thread. Errors: none.
+const char *cozefallback_ws_event_json(const struct cozefallback_ws_event *event);
+
+// The frame's `event_type` (e.g. "chat.created", "error"), or NULL for a binary frame.
+//
+// Ownership: borrowed from `event`. Thread safety: any thread. Errors: none.
+const char *cozefallback_ws_event_type(const struct cozefallback_ws_event *event);
+
+// The bytes of a binary frame (their count in `*len`), or NULL (and `*len` = 0) for a JSON event.
+// `len` may be NULL.
+//
+// Ownership: borrowed from `event`. Thread safety: any thread. Errors: none.
+const uint8_t *cozefallback_ws_event_binary(const struct cozefallback_ws_event *event, size_t *len);
+
+// Frees a frame. NULL-safe.
+//
+// Ownership: takes `event`. Thread safety: call once. Errors: none.
+void cozefallback_ws_event_free(struct cozefallback_ws_event *event);
 
 #ifdef __cplusplus
 }  // extern "C"

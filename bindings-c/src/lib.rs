@@ -11,6 +11,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Mutex;
 
+mod ws;
+
 use cozefallback::{
     BlockingClient, BlockingStream, CancelToken, CredentialKind, Error, ErrorKind, Event,
     EventStream, Mode, Reply, Request, Response, block_on,

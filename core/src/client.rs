@@ -22,6 +22,10 @@ use crate::runtime::{ForkMutex, fork_generation, fork_mutex};
 use crate::sse::{Event, SseParser};
 use crate::token::{Credential, RefreshHook, lock};
 
+// WebSocket sessions: a child module, so that they reuse the routing, tokens and metrics of `Inner`.
+#[path = "ws/mod.rs"]
+pub(crate) mod ws;
+
 /// Coze answers "access token invalid" with this code: mint a new token and try again.
 const TOKEN_INVALID: i64 = 700_012_006;
 const AUTH_INVALID: i64 = 4100;

@@ -69,6 +69,10 @@ pub struct Config {
     /// call count together.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: u64,
+    /// The WebSocket base of the realtime APIs (default: derived from `base_url`, `https://api.coze.cn` ->
+    /// `wss://ws.coze.cn`).
+    #[serde(default)]
+    pub ws_base_url: Option<String>,
 }
 
 /// One credential: a personal access token, a JWT app, or an OBO user token.
@@ -301,6 +305,7 @@ impl Default for Config {
             max_request_bytes: default_max_request_bytes(),
             max_event_bytes: default_max_event_bytes(),
             max_response_bytes: default_max_response_bytes(),
+            ws_base_url: None,
         }
     }
 }
@@ -351,6 +356,7 @@ impl Config {
     /// Checks every value; the error names the field. Called by `Client::new`.
     pub fn validate(&self) -> Result<()> {
         self.parsed_base_url()?;
+        crate::client::ws::check_config(self)?;
         if self.personal.is_none() && self.enterprise.is_none() {
             return Err(Error::config(
                 "personal",

@@ -48,6 +48,7 @@ mod urls;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
 pub use classify::{Outcome, classify};
+pub use client::ws::{BlockingWebSocket, WebSocketSession, WsEvent};
 pub use client::{Client, EventStream, Reply};
 pub use config::{
     Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig,

@@ -39,6 +39,8 @@ pub(crate) struct Metrics {
     token_refresh_failures: [AtomicU64; 2],
     retries: AtomicU64,
     sticky_routes: AtomicU64,
+    /// WebSocket sessions opened (also counted in `requests` like any call).
+    websocket_sessions: AtomicU64,
     attempts: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -85,6 +87,9 @@ impl Metrics {
     pub(crate) fn sticky_route(&self) {
         self.sticky_routes.fetch_add(1, Relaxed);
     }
+    pub(crate) fn websocket_session(&self) {
+        self.websocket_sessions.fetch_add(1, Relaxed);
+    }
 
     pub(crate) fn snapshot(&self, mode: &str) -> serde_json::Value {
         let mut requests = serde_json::Map::new();
@@ -118,6 +123,7 @@ impl Metrics {
             "token_refresh_failures": per_cred(&self.token_refresh_failures),
             "retries_total": self.retries.load(Relaxed),
             "sticky_routes_total": self.sticky_routes.load(Relaxed),
+            "websocket_sessions_total": self.websocket_sessions.load(Relaxed),
             "latency_seconds": {
                 "count": count,
                 "sum": self.latency_sum_micros.load(Relaxed) as f64 / 1e6,
@@ -211,6 +217,11 @@ impl Metrics {
                 "sticky_routes_total",
                 "Calls routed to a credential remembered for their resource.",
                 &self.sticky_routes,
+            ),
+            (
+                "websocket_sessions_total",
+                "WebSocket sessions that reached their first server event (the realtime APIs).",
+                &self.websocket_sessions,
             ),
             (
                 "attempts_total",

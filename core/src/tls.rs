@@ -116,6 +116,46 @@ pub(crate) fn describe_failure(err: &reqwest::Error) -> Option<String> {
     None
 }
 
+/// The extra roots of [`extra_roots`] as DER, for the WebSocket connector (which builds its own rustls config).
+pub(crate) fn extra_roots_der(
+    config: &TlsConfig,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut paths = Vec::new();
+    if let Some(path) = &config.ca_file {
+        paths.push((path.clone(), "tls.ca_file"));
+    }
+    if let Some(path) = env(SSL_CERT_FILE).filter(|p| !p.is_empty()) {
+        paths.push((PathBuf::from(path), SSL_CERT_FILE));
+    }
+    let mut roots = Vec::new();
+    for (path, field) in paths {
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Error::config(
+                field,
+                format!("cannot read {}: {}", path.display(), io_reason(&e)),
+            )
+        })?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| {
+                Error::config(
+                    field,
+                    format!("{} is not a PEM certificate bundle", path.display()),
+                )
+            })?;
+        roots.extend(certs);
+    }
+    Ok(roots)
+}
+
+/// A TLS failure inside an io error (as tokio-rustls reports it), in words; `None` when it is not about TLS.
+pub(crate) fn describe_io_failure(err: &std::io::Error, host: &str) -> Option<String> {
+    as_rustls(err).map(|tls| format!("TLS handshake with {host} failed: {}", words(tls)))
+}
+
 /// `std::io::Error` hides its inner error from `source()` (and the connector nests one io error in another),
 /// so look inside each explicitly.
 fn as_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use coze_mock::{MockOptions, MockServer};
-use cozefallback::{BlockingClient, CredentialKind, ErrorKind, Request};
+use cozefallback::{BlockingClient, BlockingWebSocket, CredentialKind, ErrorKind, Request};
 use serde_json::json;
 
 fn config(info: &coze_mock::MockInfo) -> String {
@@ -203,6 +203,8 @@ fn a_client_made_before_fork_works_in_the_child_and_so_does_a_new_one() {
     assert_eq!(code, 0, "the child failed at step {code} (see its stderr)");
     slow.join().unwrap().expect("the parent's slow exchange");
 
+    websocket_across_fork(&client, &bot);
+
     // close() in the parent: later calls are refused with a clear error.
     client.inner().close();
     let err = client
@@ -210,4 +212,40 @@ fn a_client_made_before_fork_works_in_the_child_and_so_does_a_new_one() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("closed"), "{}", err.message());
+}
+
+/// A WebSocket session opened before the fork is refused in the child (its connection is the parent's), a new
+/// one in the child works, and the parent's session goes on.
+fn websocket_across_fork(client: &BlockingClient, bot: &str) {
+    let query = [("bot_id".to_string(), bot.to_string())];
+    let session = BlockingWebSocket::open(client, "/v1/chat", &query, None).expect("open");
+    let first = session.next(None).unwrap().expect("the first event");
+    assert_eq!(first.event_type(), Some("chat.created"));
+    let code = in_child(|| {
+        match session.next(None) {
+            Err(e) if e.kind() == ErrorKind::InvalidArgument && e.message().contains("fork") => {}
+            other => {
+                eprintln!("child: the parent's session answered {other:?}");
+                return 13;
+            }
+        }
+        match BlockingWebSocket::open(client, "/v1/chat", &query, None)
+            .and_then(|fresh| fresh.next(None))
+        {
+            Ok(Some(e)) if e.event_type() == Some("chat.created") => 0,
+            other => {
+                eprintln!("child: a new session gave {other:?}");
+                14
+            }
+        }
+    });
+    assert_eq!(code, 0, "the child failed at step {code} (see its stderr)");
+    let message = json!({"event_type": "conversation.message.create",
+                         "data": {"role": "user", "content_type": "text", "content": "hi"}});
+    session
+        .send(message, None)
+        .expect("the parent's session still sends");
+    let next = session.next(None).expect("and reads").expect("an event");
+    assert_eq!(next.event_type(), Some("conversation.chat.created"));
+    session.close();
 }

@@ -9,6 +9,10 @@ use coze_mock::{MockControl, MockOptions, MockServer};
 use cozefallback::{Body, Client, Error, Event, Multipart, Request, Response};
 use serde_json::{Value, json};
 
+/// The `websocket` step and the runner of `tests/scenarios/websocket/`.
+#[path = "scenarios/ws.rs"]
+mod ws;
+
 /// What one call ended with, in the terms the expectations speak of.
 #[derive(Default)]
 struct Outcome {
@@ -430,6 +434,7 @@ async fn run_scenario(
                 "sleep_ms",
                 "expect",
                 "save",
+                "websocket",
             ],
             "step",
         )
@@ -443,6 +448,8 @@ async fn run_scenario(
             control.set_state(m.clone()).map_err(at)?;
         } else if let Some(ms) = step.get("sleep_ms").and_then(Value::as_u64) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
+        } else if step.get("websocket").is_some() {
+            ws::step(&client, &step).await.map_err(at)?;
         } else if let Some(n) = step.get("concurrent").and_then(Value::as_u64) {
             let calls = (0..n).map(|_| {
                 let (client, step) = (client.clone(), step.clone());
@@ -474,7 +481,8 @@ async fn run_scenario(
         }
     }
     if let Some(want) = scenario.get("expect_mock") {
-        check_mock(want, &control.stats())?;
+        let stats = control.stats();
+        check_mock(&ws::check_mock(want, &stats)?, &stats)?;
     }
     Ok(())
 }

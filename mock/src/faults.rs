@@ -71,6 +71,13 @@ pub(crate) enum FaultAction {
     /// On a streaming call, sends `after_events` events, then the first half of the next one (its `data:` line
     /// cut, no blank line after it), then ends the body cleanly: an event cut off by the end of input.
     CutEventAtEnd { after_events: usize },
+    /// On a WebSocket session, sends `after_events` events then a close frame with `code` (and `reason`).
+    CloseSession {
+        after_events: usize,
+        code: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A raw body.
     Body {
         body: String,
@@ -105,6 +112,7 @@ impl Fault {
                 | FaultAction::TruncateStream { .. }
                 | FaultAction::SlowStream { .. }
                 | FaultAction::CutEventAtEnd { .. }
+                | FaultAction::CloseSession { .. }
         );
         if stream_only && !streaming {
             return false;

@@ -17,5 +17,6 @@ mod sse;
 mod state;
 mod tls;
 mod util;
+mod ws;
 
 pub use server::{BlockingMockServer, MockControl, MockInfo, MockOptions, MockServer};

@@ -359,6 +359,7 @@ async fn connection(stream: TcpStream, acceptor: Option<TlsAcceptor>, shared: Ar
     let Some(acceptor) = acceptor else {
         let _ = http1::Builder::new()
             .serve_connection(TokioIo::new(stream), svc)
+            .with_upgrades()
             .await;
         return;
     };
@@ -382,6 +383,7 @@ async fn connection(stream: TcpStream, acceptor: Option<TlsAcceptor>, shared: Ar
     } else {
         let _ = http1::Builder::new()
             .serve_connection(TokioIo::new(tls), svc)
+            .with_upgrades()
             .await;
     }
 }
@@ -398,7 +400,7 @@ fn version_name(v: hyper::Version) -> &'static str {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = v.split_once(' ')?;
     let token = token.trim();
@@ -417,6 +419,9 @@ fn is_streaming_call(path: &str, body: &[u8]) -> bool {
 
 /// The request pipeline. An `Err` makes hyper drop the connection without an answer.
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> io::Result<Response<MockBody>> {
+    if crate::ws::is_upgrade(&req) {
+        return crate::ws::accept(shared, req).await;
+    }
     let (parts, body) = req.into_parts();
     let http_version = version_name(parts.version);
     let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
@@ -562,10 +567,17 @@ fn fault_reply(action: FaultAction, logid: &str) -> Reply {
         | FaultAction::TruncateStream { .. }
         | FaultAction::SlowStream { .. }
         | FaultAction::CutEventAtEnd { .. } => unreachable!("handled in the pipeline"),
+        // Only WebSocket sessions take it, and they never reach here.
+        FaultAction::CloseSession { .. } => Reply::business(
+            StatusCode::BAD_REQUEST,
+            4000,
+            "close_session fault on plain HTTP",
+            logid,
+        ),
     }
 }
 
-fn respond(reply: Reply, logid: &str) -> Response<MockBody> {
+pub(crate) fn respond(reply: Reply, logid: &str) -> Response<MockBody> {
     let mut resp = Response::new(reply.body);
     *resp.status_mut() = reply.status;
     let h = resp.headers_mut();

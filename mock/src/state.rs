@@ -105,6 +105,17 @@ pub(crate) struct Stats {
     pub token_mints: BTreeMap<&'static str, u64>,
     pub token_requests: u64,
     pub log: Vec<LogEntry>,
+    /// WebSocket handshakes and sessions (the realtime APIs).
+    pub websocket: WsStats,
+}
+
+/// The `websocket` part of the stats.
+#[derive(Default, Serialize)]
+pub(crate) struct WsStats {
+    pub handshakes: u64,
+    pub by_credential: BTreeMap<String, u64>,
+    pub by_path: BTreeMap<String, u64>,
+    pub sessions: Vec<crate::ws::WsSessionLog>,
 }
 
 /// Everything `reset` puts back.
@@ -258,6 +269,7 @@ impl State {
             "token_mints": mints,
             "token_requests": s.token_requests,
             "log": s.log,
+            "websocket": s.websocket,
         })
     }
 }
