@@ -67,6 +67,7 @@ pub(crate) fn from_text(text: &str) -> Result<Config> {
         let path = full
             .split('.')
             .take_while(|segment| *segment != "?")
+            .filter(|segment| !segment.is_empty())
             .collect::<Vec<_>>()
             .join(".");
         let inner = e.into_inner();
