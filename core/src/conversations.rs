@@ -141,7 +141,10 @@ impl Conversations {
     }
 
     fn flight(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.flights).entry(id.to_string()).or_default().clone()
+        lock(&self.flights)
+            .entry(id.to_string())
+            .or_default()
+            .clone()
     }
 
     fn end_flight(&self, id: &str) {
@@ -491,7 +494,9 @@ impl Client {
         };
         convs.insert(conv, &moved.to);
         self.inner.router.bind_conversation(&moved.to, target);
-        self.inner.metrics.conversation_carried(moved.messages_copied);
+        self.inner
+            .metrics
+            .conversation_carried(moved.messages_copied);
         convs.end_flight(conv);
         drop(guard);
         tracing::info!(from = %moved.from, to = %moved.to, messages = moved.messages_copied, owner = %owner,
@@ -527,7 +532,11 @@ impl Client {
                 .latest_messages(conv, owner, cfg.carry_over_messages as usize)
                 .await
                 .map_err(|e| {
-                    carry_failed(e, conv, &format!("listing its messages with the {owner} credential"))
+                    carry_failed(
+                        e,
+                        conv,
+                        &format!("listing its messages with the {owner} credential"),
+                    )
                 })?,
             _ => Vec::new(),
         };
@@ -559,7 +568,8 @@ impl Client {
         let mut out = Vec::new();
         let mut before: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut body = json!({"order": "desc", "limit": n.min(MAX_CARRY_OVER_MESSAGES as usize)});
+            let mut body =
+                json!({"order": "desc", "limit": n.min(MAX_CARRY_OVER_MESSAGES as usize)});
             if let Some(b) = &before {
                 body["before_id"] = json!(b);
             }
@@ -572,7 +582,8 @@ impl Client {
             let data = page["data"].as_array().cloned().unwrap_or_default();
             out.extend(data.iter().filter_map(copyable));
             let next = id_value(&page["first_id"]);
-            if out.len() >= n || page["has_more"] != json!(true) || next.is_none() || next == before {
+            if out.len() >= n || page["has_more"] != json!(true) || next.is_none() || next == before
+            {
                 break;
             }
             before = next;
@@ -597,7 +608,9 @@ impl Client {
         let req = Request::post_json("/v1/conversation/create", body);
         let created = match self.run_calls(req, Want::Full, Some(target)).await? {
             Answer::Full(r, _) => r.json()?,
-            Answer::Stream(_) => return Err(Error::internal("conversation/create produced a stream")),
+            Answer::Stream(_) => {
+                return Err(Error::internal("conversation/create produced a stream"));
+            }
         };
         let id = id_value(&created["data"]["id"])
             .ok_or_else(|| Error::transport("conversation/create answered without data.id"))?;
@@ -656,11 +669,13 @@ mod tests {
 
     #[test]
     fn only_questions_and_answers_are_copied() {
-        let q = json!({"role": "user", "type": "question", "content": "hi", "content_type": "text"});
+        let q =
+            json!({"role": "user", "type": "question", "content": "hi", "content_type": "text"});
         assert!(copyable(&q).is_some());
         let f = json!({"role": "assistant", "type": "function_call", "content": "{}", "content_type": "text"});
         assert!(copyable(&f).is_none());
-        let card = json!({"role": "assistant", "type": "answer", "content": "{}", "content_type": "card"});
+        let card =
+            json!({"role": "assistant", "type": "answer", "content": "{}", "content_type": "card"});
         assert!(copyable(&card).is_none());
     }
 
@@ -668,8 +683,12 @@ mod tests {
     fn carry_over_messages_is_bounded() {
         let bad = r#"{"personal":{"type":"pat","token":"pat_a"},"conversations":{"carry_over_messages":51}}"#;
         let err = crate::Config::from_json(bad).unwrap_err();
-        assert!(err.to_string().contains("conversations.carry_over_messages"));
-        let unknown = r#"{"personal":{"type":"pat","token":"pat_a"},"conversations":{"on_stranded":"drop"}}"#;
+        assert!(
+            err.to_string()
+                .contains("conversations.carry_over_messages")
+        );
+        let unknown =
+            r#"{"personal":{"type":"pat","token":"pat_a"},"conversations":{"on_stranded":"drop"}}"#;
         assert!(crate::Config::from_json(unknown).is_err());
     }
 }

@@ -555,7 +555,10 @@ async fn run_scenario(
                 let out = call(&client, &step).await.map_err(at)?;
                 check(&expect, &out).map_err(at)?;
                 if let Some(name) = step.get("save_moved_to").and_then(Value::as_str) {
-                    let to = out.moved.as_ref().ok_or_else(|| at("save_moved_to: no move".into()))?;
+                    let to = out
+                        .moved
+                        .as_ref()
+                        .ok_or_else(|| at("save_moved_to: no move".into()))?;
                     vars.insert(name.to_string(), to.to.clone());
                 }
                 if let Some(save) = step.get("save").and_then(Value::as_object) {
@@ -582,14 +585,18 @@ async fn run_scenario(
         let calls = hook_calls.lock().unwrap().clone();
         let want = want.as_array().ok_or("expect_hook must be an array")?;
         if calls.len() != want.len() {
-            return Err(format!("hook: expected {} call(s), got {calls:?}", want.len()));
+            return Err(format!(
+                "hook: expected {} call(s), got {calls:?}",
+                want.len()
+            ));
         }
         for (w, got) in want.iter().zip(&calls) {
             let out = Outcome {
                 moved: Some(got.clone()),
                 ..Outcome::default()
             };
-            check_moved(&json!({"conversation_moved": w}), &out).map_err(|e| format!("hook: {e}"))?;
+            check_moved(&json!({"conversation_moved": w}), &out)
+                .map_err(|e| format!("hook: {e}"))?;
         }
     }
     Ok(())

@@ -38,7 +38,10 @@ struct MessageIn {
 fn message_in(v: &Value) -> Result<MessageIn, String> {
     let role = v["role"].as_str().unwrap_or("");
     if role != "user" && role != "assistant" {
-        return Err(format!("message role must be user or assistant, got {:?}", v["role"]));
+        return Err(format!(
+            "message role must be user or assistant, got {:?}",
+            v["role"]
+        ));
     }
     let content_type = v["content_type"].as_str().unwrap_or("text");
     if content_type != "text" && content_type != "object_string" {
@@ -189,7 +192,12 @@ fn page_of(ctx: &Ctx, body: &Value) -> Res<Page> {
     let desc = match body["order"].as_str().unwrap_or("desc") {
         "desc" => true,
         "asc" => false,
-        other => return Err(bad(ctx, &format!("order must be desc or asc, got {other:?}"))),
+        other => {
+            return Err(bad(
+                ctx,
+                &format!("order must be desc or asc, got {other:?}"),
+            ));
+        }
     };
     let limit = match &body["limit"] {
         Value::Null => MAX_PAGE,
@@ -236,11 +244,17 @@ pub(crate) fn list(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
     let (mut data, has_more): (Vec<Value>, bool) = if let Some(b) = page.before {
         let older: Vec<&Value> = all.iter().filter(|m| id_of(m) < b).collect();
         let skip = older.len().saturating_sub(page.limit);
-        (older[skip..].iter().map(|m| (*m).clone()).collect(), skip > 0)
+        (
+            older[skip..].iter().map(|m| (*m).clone()).collect(),
+            skip > 0,
+        )
     } else if let Some(a) = page.after {
         let newer: Vec<&Value> = all.iter().filter(|m| id_of(m) > a).collect();
         let take = newer.len().min(page.limit);
-        (newer[..take].iter().map(|m| (*m).clone()).collect(), newer.len() > take)
+        (
+            newer[..take].iter().map(|m| (*m).clone()).collect(),
+            newer.len() > take,
+        )
     } else if page.desc {
         let skip = all.len().saturating_sub(page.limit);
         (all[skip..].to_vec(), skip > 0)
