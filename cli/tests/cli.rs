@@ -443,6 +443,46 @@ fn check_tells_who_reaches_what() {
 }
 
 #[test]
+fn check_reports_the_conversation_grant() {
+    let m = mock();
+    let info = m.info();
+    let (code, stdout, stderr) = run(with_env(&pat_env(&info)).args([
+        "call",
+        "POST",
+        "/v1/conversation/create",
+        "--json",
+        "{}",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let conv = last_json(&stdout)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = ["check", "--json", "--conversation", conv.as_str()];
+    let (_, stdout, _) = run(with_env(&pat_env(&info)).args(check));
+    let g = &last_json(&stdout)["conversation_grant"];
+    assert_eq!(g["granted"], false, "{g}");
+    assert_eq!(g["by_credential"]["enterprise"]["code"], 4101, "{g}");
+    assert!(g["meaning"].as_str().unwrap().contains("carry_over"), "{g}");
+    m.control()
+        .set_state(serde_json::json!({"account_resources_granted": true}))
+        .unwrap();
+    let (_, stdout, _) = run(with_env(&pat_env(&info)).args(check));
+    let g = &last_json(&stdout)["conversation_grant"];
+    assert_eq!(g["granted"], true, "{g}");
+    assert!(
+        g["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is carried over"),
+        "{g}"
+    );
+    let (code, _, stderr) = run(with_env(&pat_env(&info)).args(["check", "--conversation", "abc"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--conversation"), "{stderr}");
+}
+
+#[test]
 fn check_diagnoses_token_failures() {
     let m = mock();
     let info = m.info();
