@@ -682,7 +682,7 @@ mod tests {
     #[test]
     fn carry_over_messages_is_bounded() {
         let bad = r#"{"personal":{"type":"pat","token":"pat_a"},"conversations":{"carry_over_messages":51}}"#;
-        let err = crate::Config::from_json(bad).unwrap_err();
+        let err = crate::Client::from_json(bad).unwrap_err();
         assert!(
             err.to_string()
                 .contains("conversations.carry_over_messages")
