@@ -395,11 +395,25 @@ impl Client {
             return Err(err);
         };
         let target = owner.other();
+        if !self.mode().order().contains(&target) {
+            return Err(err); // the mode never sends calls to the credential that reaches the bot
+        }
         let mode = self.inner.config.conversations.on_stranded;
         if mode == OnStranded::Error {
             return Err(stranded_error(&conv, owner, target, err));
         }
-        self.carry(req, &chat, &conv, owner, target, want).await
+        // The whole carry-over (waiting for another call's, listing, creating) stays within the call's deadline.
+        let limit = req
+            .timeout
+            .unwrap_or_else(|| self.inner.config.total_timeout());
+        match tokio::time::timeout(limit, self.carry(req, &chat, &conv, owner, target, want)).await
+        {
+            Ok(answer) => answer,
+            Err(_) => Err(Error::timeout(format!(
+                "carrying conversation {conv} over did not finish within the call's deadline ({} ms)",
+                limit.as_millis()
+            ))),
+        }
     }
 
     /// Remembers who uploaded a file (files are usable only by the account that uploaded them).
@@ -503,7 +517,11 @@ impl Client {
             "a conversation stranded by the move was carried over");
         let hook = lock(&convs.hook).clone();
         if let Some(hook) = hook {
-            hook(&moved);
+            // The app's code: a panic in it must not take the call down (the mapping is already kept).
+            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&moved)));
+            if called.is_err() {
+                tracing::warn!(from = %moved.from, to = %moved.to, "the conversation hook panicked");
+            }
         }
         let answer = self.run_calls(rewrite(&req, &moved.to), want, None).await?;
         Ok(match answer {
