@@ -483,6 +483,44 @@ fn check_reports_the_conversation_grant() {
 }
 
 #[test]
+fn call_reports_a_carried_over_conversation() {
+    let m = mock();
+    let info = m.info();
+    let chat = |conv: Option<&str>| {
+        let body = serde_json::json!({"bot_id": info.bots[0], "user_id": "u", "stream": false,
+            "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]})
+        .to_string();
+        let mut args = vec![
+            "call".to_string(),
+            "POST".into(),
+            "/v3/chat".into(),
+            "--json".into(),
+            body,
+        ];
+        if let Some(c) = conv {
+            args.extend(["--query".into(), format!("conversation_id={c}")]);
+        }
+        run(with_env(&pat_env(&info)).args(args))
+    };
+    let (code, stdout, stderr) = chat(None);
+    assert_eq!(code, 0, "{stderr}");
+    let conv = last_json(&stdout)["data"]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    m.control().set_moved(true);
+    // A fresh process knows no binding: it probes the conversation's owner, then carries it over.
+    let (code, _, stderr) = chat(Some(&conv));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("conversation_moved from={conv} to="))
+            && stderr.contains("messages_copied=2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("credential=enterprise"), "{stderr}");
+}
+
+#[test]
 fn check_diagnoses_token_failures() {
     let m = mock();
     let info = m.info();

@@ -204,3 +204,17 @@ fn map_conversation_refuses_bad_ids() {
     assert!(err.to_string().contains("same id"));
     assert!(c.map_conversation("a", " ").is_err());
 }
+
+#[tokio::test]
+async fn a_panicking_hook_does_not_fail_the_call() {
+    let mock = MockServer::start(MockOptions::default()).await.unwrap();
+    let client = client(&mock, json!({"on_stranded": "new"}));
+    client.set_conversation_hook(Some(Arc::new(|_| panic!("the app's hook broke"))));
+    let bot = mock.info().bots[0].clone();
+    let conv = personal_conversation(&client, &bot, 1).await;
+    mock.control().set_moved(true);
+    let resp = client.request(chat(&bot, Some(&conv), "x")).await.unwrap();
+    let moved = resp.conversation_moved.expect("carried over");
+    assert_eq!(moved.messages_copied, 0);
+    assert_eq!(client.mapped_conversation(&conv), Some(moved.to));
+}
