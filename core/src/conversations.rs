@@ -6,6 +6,7 @@
 //! latest messages into a new conversation under the credential that reaches the bot and sends the call again
 //! (`carry_over`), starts an empty one (`new`), or fails with `ConversationStranded` (`error`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -163,10 +164,12 @@ fn path_only(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
-fn body_json(body: &Body) -> Option<Value> {
+fn body_json(body: &Body) -> Option<Cow<'_, Value>> {
     match body {
-        Body::Json(v) => Some(v.clone()),
-        Body::Bytes { data, .. } if data.len() < (1 << 20) => serde_json::from_slice(data).ok(),
+        Body::Json(v) => Some(Cow::Borrowed(v)),
+        Body::Bytes { data, .. } if data.len() < (1 << 20) => {
+            serde_json::from_slice(data).ok().map(Cow::Owned)
+        }
         _ => None,
     }
 }
@@ -208,7 +211,7 @@ fn chat_call(req: &Request) -> Option<ChatCall> {
     if !chat || !req.method.eq_ignore_ascii_case("POST") {
         return None;
     }
-    let body = body_json(&req.body).unwrap_or(Value::Null);
+    let body = body_json(&req.body).unwrap_or(Cow::Owned(Value::Null));
     let in_path = req.path.split_once('?').map(|(_, q)| q).unwrap_or("");
     let conversation_id = req
         .query
@@ -359,6 +362,8 @@ impl Client {
         forced: Option<CredentialKind>,
     ) -> Result<Answer> {
         let chat = forced.is_none().then(|| chat_call(&req)).flatten();
+        // A chat that names no conversation and no file cannot be stranded: no copy of the request is kept.
+        let chat = chat.filter(|c| c.conversation_id.is_some() || !c.file_ids.is_empty());
         let Some(mut chat) = chat else {
             let upload = path_only(&req.path).ends_with("/files/upload");
             let out = self.run_calls(req, want, forced).await;

@@ -296,6 +296,9 @@ impl fmt::Debug for Error {
             d.field("credential", &v);
         }
         d.field("attempts", &self.attempts);
+        if let Some(v) = &self.stranded {
+            d.field("stranded", v);
+        }
         if let Some(v) = &self.previous {
             d.field("previous", v);
         }
