@@ -124,8 +124,8 @@ pub(crate) struct Conversations {
     map: ForkMutex<HashMap<String, String>>,
     /// Ids that are the result of a carry-over (or a mapping): never carried again.
     carried: ForkMutex<HashSet<String>>,
-    /// One carry-over in flight per conversation.
-    flights: ForkMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One carry-over in flight per conversation; the slot holds its result for the calls that waited.
+    flights: ForkMutex<HashMap<String, Flight>>,
     /// File ids uploaded through this client, with the credential that uploaded them.
     files: ForkMutex<HashMap<String, CredentialKind>>,
     hook: ForkMutex<Option<ConversationHook>>,
@@ -141,7 +141,7 @@ impl Conversations {
         lock(&self.carried).insert(to.to_string());
     }
 
-    fn flight(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn flight(&self, id: &str) -> Flight {
         lock(&self.flights)
             .entry(id.to_string())
             .or_default()
@@ -152,6 +152,9 @@ impl Conversations {
         lock(&self.flights).remove(id);
     }
 }
+
+/// A carry-over in flight: its lock, and what it produced once done.
+type Flight = Arc<tokio::sync::Mutex<Option<ConversationMoved>>>;
 
 /// What a chat call names.
 struct ChatCall {
@@ -498,9 +501,14 @@ impl Client {
     ) -> Result<Answer> {
         let convs = &self.inner.conversations;
         let flight = convs.flight(conv);
-        let guard = flight.lock().await;
+        let mut slot = flight.lock().await;
+        if let Some(moved) = slot.clone() {
+            // This call waited for another one's carry-over: it reports the same move.
+            drop(slot);
+            return self.send_moved(&req, want, moved).await;
+        }
         if let Some(new) = convs.mapped(conv) {
-            drop(guard);
+            drop(slot);
             return self.run_calls(rewrite(&req, &new), want, None).await;
         }
         let moved = match self.copy_conversation(chat, conv, owner, target).await {
@@ -516,8 +524,9 @@ impl Client {
         self.inner
             .metrics
             .conversation_carried(moved.messages_copied);
-        convs.end_flight(conv);
-        drop(guard);
+        // Kept (like the map entry): a call that failed on the old id before the mapping existed reports it too.
+        *slot = Some(moved.clone());
+        drop(slot);
         tracing::info!(from = %moved.from, to = %moved.to, messages = moved.messages_copied, owner = %owner,
             "a conversation stranded by the move was carried over");
         let hook = lock(&convs.hook).clone();
@@ -528,7 +537,17 @@ impl Client {
                 tracing::warn!(from = %moved.from, to = %moved.to, "the conversation hook panicked");
             }
         }
-        let answer = self.run_calls(rewrite(&req, &moved.to), want, None).await?;
+        self.send_moved(&req, want, moved).await
+    }
+
+    /// The original call, sent again naming the new conversation, reporting the move.
+    async fn send_moved(
+        &self,
+        req: &Request,
+        want: Want,
+        moved: ConversationMoved,
+    ) -> Result<Answer> {
+        let answer = self.run_calls(rewrite(req, &moved.to), want, None).await?;
         Ok(match answer {
             Answer::Full(mut r, c) => {
                 r.conversation_moved = Some(moved);
