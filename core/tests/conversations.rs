@@ -218,3 +218,63 @@ async fn a_panicking_hook_does_not_fail_the_call() {
     assert_eq!(moved.messages_copied, 0);
     assert_eq!(client.mapped_conversation(&conv), Some(moved.to));
 }
+
+#[tokio::test]
+async fn message_list_pages_forward_with_after_id_and_checks_its_input() {
+    let mock = MockServer::start(MockOptions::default()).await.unwrap();
+    let client = client(&mock, json!({}));
+    let bot = mock.info().bots[0].clone();
+    let conv = personal_conversation(&client, &bot, 3).await; // 6 messages: q0 a q1 a q2 a
+    let page = client
+        .request(list(&conv, json!({"order": "asc", "limit": 4})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 4);
+    assert_eq!(page["data"][0]["content"], "q0");
+    assert_eq!(page["has_more"], true);
+    let after = page["last_id"].as_str().unwrap().to_string();
+    let rest = client
+        .request(list(&conv, json!({"order": "asc", "after_id": after})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let contents: Vec<&str> = rest["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["q2", "hello"]);
+    assert_eq!(rest["has_more"], false);
+    for (body, needle) in [
+        (json!({"order": "sideways"}), "order"),
+        (json!({"limit": 0}), "limit"),
+        (json!({"before_id": "1", "after_id": "2"}), "not both"),
+    ] {
+        let err = client.request(list(&conv, body)).await.unwrap_err();
+        assert_eq!(err.code(), Some(4000), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    // The enterprise credential does not reach a personal conversation, unless granted.
+    let denied = client
+        .request_with(
+            cozefallback::CredentialKind::Enterprise,
+            list(&conv, json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some(4101));
+    mock.control()
+        .set_state(json!({"account_resources_granted": true}))
+        .unwrap();
+    let granted = client
+        .request_with(
+            cozefallback::CredentialKind::Enterprise,
+            list(&conv, json!({})),
+        )
+        .await;
+    assert!(granted.is_ok(), "{granted:?}");
+}
