@@ -913,7 +913,7 @@ pub struct EventStream {
     headers: Vec<(String, String)>,
     logid: Option<String>,
     credential: CredentialKind,
-    attempts: u32,
+    pub(crate) attempts: u32,
     client: Client,
     bound_conversation: bool,
     /// Set when this stream's conversation was carried over to a new one before the stream opened.

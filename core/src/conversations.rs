@@ -414,9 +414,11 @@ impl Client {
         let limit = req
             .timeout
             .unwrap_or_else(|| self.inner.config.total_timeout());
+        // The attempts of the failed first try count too: `attempts` is every HTTP attempt of the call.
+        let tried = err.attempts();
         match tokio::time::timeout(limit, self.carry(req, &chat, &conv, owner, target, want)).await
         {
-            Ok(answer) => answer,
+            Ok(answer) => answer.map(|a| with_attempts(a, tried)),
             Err(_) => Err(Error::timeout(format!(
                 "carrying conversation {conv} over did not finish within the call's deadline ({} ms)",
                 limit.as_millis()
@@ -662,6 +664,20 @@ impl Client {
             self.run_calls(req, Want::Full, Some(target)).await?;
         }
         Ok(id)
+    }
+}
+
+/// Adds the attempts of the failed first try to the answer of the call sent again.
+fn with_attempts(answer: Answer, tried: u32) -> Answer {
+    match answer {
+        Answer::Full(mut r, c) => {
+            r.attempts += tried;
+            Answer::Full(r, c)
+        }
+        Answer::Stream(mut s) => {
+            s.attempts += tried;
+            Answer::Stream(s)
+        }
     }
 }
 
