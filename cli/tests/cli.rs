@@ -217,9 +217,22 @@ fn demo_pat_with_seed_comparison() {
     assert_eq!(j["credentials"], "pat");
     assert_eq!(j["token_mints"]["personal"], 0, "PATs are not minted: {j}");
     assert!(j["round_trips_per_request"]["settled"].as_f64().unwrap() <= 1.01);
+    // End users keep chatting in their conversations from before the move: each is carried over once, no chat
+    // fails; the guide's recipe fails every such chat after the move.
+    let old = &j["chats_in_old_conversations"];
+    assert_eq!(old["conversations_carried_over"], 8, "{old}");
+    assert_eq!(old["failed"], 0, "{old}");
+    assert!(old["requests"].as_u64().unwrap() >= 30, "{old}");
     let seed = &j["seed"];
     assert_eq!(seed["recipe"], "seed");
     assert_eq!(seed["requests"], 400);
+    assert!(
+        seed["chats_in_old_conversations"]["failed"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{seed}"
+    );
     // The seed's recipe pays the personal attempt again and again after the move.
     assert!(
         seed["round_trips_per_request"]["after_move"]

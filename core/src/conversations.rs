@@ -153,8 +153,24 @@ impl Conversations {
     }
 }
 
+/// HTTP attempts a stranded call made (its first try, the probe, the list, the create, the call sent again):
+/// they all count in its `attempts`, so that every round trip shows.
+type Spent = std::sync::atomic::AtomicU32;
+
+fn spend(spent: &Spent, n: u32) {
+    spent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A carry-over in flight: its lock, and what it produced once done.
 type Flight = Arc<tokio::sync::Mutex<Option<ConversationMoved>>>;
+
+/// A stranded conversation: who owns it, and who reaches its bot.
+#[derive(Clone, Copy)]
+struct Strand<'a> {
+    conv: &'a str,
+    owner: CredentialKind,
+    target: CredentialKind,
+}
 
 /// What a chat call names.
 struct ChatCall {
@@ -399,7 +415,8 @@ impl Client {
         if lock(&self.inner.conversations.carried).contains(&conv) {
             return Err(err); // never carried twice
         }
-        let Some(owner) = self.owner_of(&conv).await else {
+        let spent = Spent::new(err.attempts());
+        let Some(owner) = self.owner_of(&conv, &spent).await else {
             return Err(err);
         };
         let target = owner.other();
@@ -414,11 +431,22 @@ impl Client {
         let limit = req
             .timeout
             .unwrap_or_else(|| self.inner.config.total_timeout());
-        // The attempts of the failed first try count too: `attempts` is every HTTP attempt of the call.
-        let tried = err.attempts();
-        match tokio::time::timeout(limit, self.carry(req, &chat, &conv, owner, target, want)).await
-        {
-            Ok(answer) => answer.map(|a| with_attempts(a, tried)),
+        let strand = Strand {
+            conv: &conv,
+            owner,
+            target,
+        };
+        let done = tokio::time::timeout(limit, self.carry(req, &chat, &strand, want, &spent)).await;
+        match done {
+            // `attempts` is every HTTP attempt of the call: the first try and the carry-over's count too.
+            Ok(answer) => {
+                let spent = spent.into_inner();
+                answer.map(|a| with_attempts(a, spent)).map_err(|mut e| {
+                    // Every failed step added its attempts to `spent` already.
+                    e.attempts = spent;
+                    e
+                })
+            }
             Err(_) => Err(Error::timeout(format!(
                 "carrying conversation {conv} over did not finish within the call's deadline ({} ms)",
                 limit.as_millis()
@@ -467,7 +495,7 @@ impl Client {
 
     /// The credential that owns a conversation: the binding the router keeps, else a probe
     /// (`conversation/retrieve` with each credential; exactly one must reach it).
-    async fn owner_of(&self, conv: &str) -> Option<CredentialKind> {
+    async fn owner_of(&self, conv: &str, spent: &Spent) -> Option<CredentialKind> {
         let key = ResourceKey {
             field: "conversation_id",
             id: conv.to_string(),
@@ -478,7 +506,7 @@ impl Client {
         let mut reached = Vec::new();
         for kind in [CredentialKind::Personal, CredentialKind::Enterprise] {
             let probe = Request::get("/v1/conversation/retrieve").query("conversation_id", conv);
-            if self.run_calls(probe, Want::Full, Some(kind)).await.is_ok() {
+            if self.counted(probe, kind, spent).await.is_ok() {
                 reached.push(kind);
             }
         }
@@ -496,24 +524,29 @@ impl Client {
         &self,
         req: Request,
         chat: &ChatCall,
-        conv: &str,
-        owner: CredentialKind,
-        target: CredentialKind,
+        strand: &Strand<'_>,
         want: Want,
+        spent: &Spent,
     ) -> Result<Answer> {
+        let Strand {
+            conv,
+            owner,
+            target,
+        } = *strand;
         let convs = &self.inner.conversations;
         let flight = convs.flight(conv);
         let mut slot = flight.lock().await;
         if let Some(moved) = slot.clone() {
             // This call waited for another one's carry-over: it reports the same move.
             drop(slot);
-            return self.send_moved(&req, want, moved).await;
+            return self.send_moved(&req, want, moved, spent).await;
         }
         if let Some(new) = convs.mapped(conv) {
             drop(slot);
-            return self.run_calls(rewrite(&req, &new), want, None).await;
+            let sent = self.run_calls(rewrite(&req, &new), want, None).await;
+            return sent.inspect_err(|e| spend(spent, e.attempts()));
         }
-        let moved = match self.copy_conversation(chat, conv, owner, target).await {
+        let moved = match self.copy_conversation(chat, strand, spent).await {
             Ok(m) => m,
             Err(e) => {
                 self.inner.metrics.conversation_carry_failed();
@@ -539,7 +572,27 @@ impl Client {
                 tracing::warn!(from = %moved.from, to = %moved.to, "the conversation hook panicked");
             }
         }
-        self.send_moved(&req, want, moved).await
+        self.send_moved(&req, want, moved, spent).await
+    }
+
+    /// One whole-answer call with one credential, its attempts added to `spent`.
+    async fn counted(
+        &self,
+        req: Request,
+        kind: CredentialKind,
+        spent: &Spent,
+    ) -> Result<crate::Response> {
+        match self.run_calls(req, Want::Full, Some(kind)).await {
+            Ok(Answer::Full(r, _)) => {
+                spend(spent, r.attempts);
+                Ok(r)
+            }
+            Ok(Answer::Stream(_)) => Err(Error::internal("a plain request produced a stream")),
+            Err(e) => {
+                spend(spent, e.attempts());
+                Err(e)
+            }
+        }
     }
 
     /// The original call, sent again naming the new conversation, reporting the move.
@@ -548,8 +601,12 @@ impl Client {
         req: &Request,
         want: Want,
         moved: ConversationMoved,
+        spent: &Spent,
     ) -> Result<Answer> {
-        let answer = self.run_calls(rewrite(req, &moved.to), want, None).await?;
+        let answer = self
+            .run_calls(rewrite(req, &moved.to), want, None)
+            .await
+            .inspect_err(|e| spend(spent, e.attempts()))?;
         Ok(match answer {
             Answer::Full(mut r, c) => {
                 r.conversation_moved = Some(moved);
@@ -566,14 +623,18 @@ impl Client {
     async fn copy_conversation(
         &self,
         chat: &ChatCall,
-        conv: &str,
-        owner: CredentialKind,
-        target: CredentialKind,
+        strand: &Strand<'_>,
+        spent: &Spent,
     ) -> Result<ConversationMoved> {
+        let Strand {
+            conv,
+            owner,
+            target,
+        } = *strand;
         let cfg = &self.inner.config.conversations;
         let messages = match cfg.on_stranded {
             OnStranded::CarryOver if cfg.carry_over_messages > 0 => self
-                .latest_messages(conv, owner, cfg.carry_over_messages as usize)
+                .latest_messages(conv, owner, cfg.carry_over_messages as usize, spent)
                 .await
                 .map_err(|e| {
                     carry_failed(
@@ -585,7 +646,7 @@ impl Client {
             _ => Vec::new(),
         };
         let to = self
-            .create_conversation(chat.bot_id.as_deref(), &messages, target)
+            .create_conversation(chat.bot_id.as_deref(), &messages, target, spent)
             .await
             .map_err(|e| {
                 carry_failed(
@@ -608,6 +669,7 @@ impl Client {
         conv: &str,
         owner: CredentialKind,
         n: usize,
+        spent: &Spent,
     ) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut before: Option<String> = None;
@@ -619,10 +681,7 @@ impl Client {
             }
             let req = Request::post_json("/v1/conversation/message/list", body)
                 .query("conversation_id", conv);
-            let page = match self.run_calls(req, Want::Full, Some(owner)).await? {
-                Answer::Full(r, _) => r.json()?,
-                Answer::Stream(_) => return Err(Error::internal("message/list produced a stream")),
-            };
+            let page = self.counted(req, owner, spent).await?.json()?;
             let data = page["data"].as_array().cloned().unwrap_or_default();
             out.extend(data.iter().filter_map(copyable));
             let next = id_value(&page["first_id"]);
@@ -643,6 +702,7 @@ impl Client {
         bot_id: Option<&str>,
         messages: &[Value],
         target: CredentialKind,
+        spent: &Spent,
     ) -> Result<String> {
         let split = messages.len().min(CREATE_MESSAGES);
         let mut body = json!({"messages": messages[..split]});
@@ -650,18 +710,13 @@ impl Client {
             body["bot_id"] = json!(bot);
         }
         let req = Request::post_json("/v1/conversation/create", body);
-        let created = match self.run_calls(req, Want::Full, Some(target)).await? {
-            Answer::Full(r, _) => r.json()?,
-            Answer::Stream(_) => {
-                return Err(Error::internal("conversation/create produced a stream"));
-            }
-        };
+        let created = self.counted(req, target, spent).await?.json()?;
         let id = id_value(&created["data"]["id"])
             .ok_or_else(|| Error::transport("conversation/create answered without data.id"))?;
         for m in &messages[split..] {
             let req = Request::post_json("/v1/conversation/message/create", m.clone())
                 .query("conversation_id", &id);
-            self.run_calls(req, Want::Full, Some(target)).await?;
+            self.counted(req, target, spent).await?;
         }
         Ok(id)
     }
