@@ -30,6 +30,7 @@ pub fn run(args: CallArgs) -> CliResult {
                     Err(e) => return Err(report(&e)),
                 }
             }
+            print_moved(stream.conversation_moved());
             eprintln!(
                 "credential={} attempts={} events={} logid={}",
                 stream.credential(),
@@ -44,6 +45,7 @@ pub fn run(args: CallArgs) -> CliResult {
                 let _ = stdout.write_all(b"\n");
             }
             let _ = stdout.flush();
+            print_moved(resp.conversation_moved.as_ref());
             eprintln!(
                 "credential={} attempts={} status={} logid={}",
                 resp.credential,
@@ -54,6 +56,16 @@ pub fn run(args: CallArgs) -> CliResult {
         }
         Ok(())
     })
+}
+
+/// A carried-over conversation: one stderr line, so a script can store the new id.
+fn print_moved(moved: Option<&cozefallback::ConversationMoved>) {
+    if let Some(m) = moved {
+        eprintln!(
+            "conversation_moved from={} to={} messages_copied={}",
+            m.from, m.to, m.messages_copied
+        );
+    }
 }
 
 /// Prints who failed it on stderr and turns the error into an exit status.

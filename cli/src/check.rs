@@ -67,6 +67,13 @@ struct Cred {
 
 pub fn run(args: CheckArgs) -> CliResult {
     let resources = resources(&args.res)?;
+    if let Some(id) = &args.conversation
+        && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(CliError::Usage(format!(
+            "--conversation {id:?} is not a Coze id (digits only)"
+        )));
+    }
     let config = load_config(&args.cfg)?;
     let described: Vec<(CredentialKind, String)> = KINDS
         .iter()
@@ -87,6 +94,10 @@ pub fn run(args: CheckArgs) -> CliResult {
             creds.push(Cred { kind, label, proof });
         }
         let rows = reach(&client, &creds, &resources).await;
+        let grant = match &args.conversation {
+            Some(id) => Some(conversation_grant(&client, &creds, id, &config).await),
+            None => None,
+        };
         let (phase, reason) = match args.phase {
             Some(p) => (p, "given with --phase".to_string()),
             None => infer_phase(&rows),
@@ -104,7 +115,8 @@ pub fn run(args: CheckArgs) -> CliResult {
                 .collect();
             let out = json!({"base_url": base, "phase": phase_name(phase), "phase_inferred": args.phase.is_none(),
                              "phase_reason": reason, "ok": ok, "tokens": tokens, "resources": rows,
-                             "problems": problems, "notes": notes, "verdict": verdict});
+                             "problems": problems, "notes": notes, "verdict": verdict,
+                             "conversation_grant": grant});
             println!("{out}");
         } else {
             println!("cozefallback check against {base}");
@@ -113,6 +125,9 @@ pub fn run(args: CheckArgs) -> CliResult {
             print_rows(&rows);
             for n in &notes {
                 println!("  note: {n}");
+            }
+            if let Some(g) = &grant {
+                println!("  conversations: {}", g["meaning"].as_str().unwrap_or(""));
             }
             println!();
             for p in &problems {
@@ -178,6 +193,47 @@ async fn prove(client: &Client, kind: CredentialKind, config: &Config) -> Proof 
             _ => Proof::Unverified(format!("unverified: {e}")),
         },
     }
+}
+
+/// Whether the enterprise credential reaches a personal conversation (the guide's grant of the personal
+/// account's resources to the enterprise app), and what that means for conversations after the move.
+async fn conversation_grant(client: &Client, creds: &[Cred], id: &str, config: &Config) -> Value {
+    let mut reached = json!({});
+    for c in creds.iter().filter(|c| c.proof.valid()) {
+        let req = Request::get("/v1/conversation/retrieve").query("conversation_id", id);
+        reached[c.kind.as_str()] = match client.request_with(c.kind, req).await {
+            Ok(_) => json!({"ok": true}),
+            Err(e) => json!({"ok": false, "code": e.code(), "detail": e.message()}),
+        };
+    }
+    let ok = |k: &str| reached[k]["ok"] == json!(true);
+    let mode = config.conversations.on_stranded.as_str();
+    let (granted, meaning) = match (ok("personal"), ok("enterprise")) {
+        (true, true) => (
+            true,
+            format!(
+                "granted: the enterprise credential reaches personal conversation {id}; after the move the plain              fallback serves chats in it and nothing is carried over"
+            ),
+        ),
+        (true, false) => (
+            false,
+            format!(
+                "not granted: the enterprise credential cannot reach personal conversation {id}; after the move a chat              in it is stranded and conversations.on_stranded = \"{mode}\" decides (carry_over copies up to {}              messages into a new enterprise conversation)",
+                config.conversations.carry_over_messages
+            ),
+        ),
+        (false, true) => (
+            false,
+            format!(
+                "conversation {id} is reachable by the enterprise credential only: it is not a personal conversation"
+            ),
+        ),
+        (false, false) => (
+            false,
+            format!("neither credential reaches conversation {id}: check the id"),
+        ),
+    };
+    json!({"conversation_id": id, "granted": granted, "by_credential": reached, "meaning": meaning})
 }
 
 /// Tries each proven credential alone on each resource (no fallback).

@@ -8,8 +8,10 @@
 //!
 //! Traffic: chat, streaming chat, workflow run, upload, conversation create, retrieve and message list. As
 //! Coze's migration guide advises (conversations belong to their creator; after the move the bot cannot use the personal ones),
-//! the app uses the conversations created before the move only until the move, and the ones created by the
-//! enterprise after it.
+//! the app retrieves and lists the conversations created before the move only until the move, and the ones created by
+//! the enterprise after it. But its end users keep chatting in their conversations from before the move (one
+//! chat in ten): the client carries each of those over once (`conversations.on_stranded`, default
+//! `carry_over`), and the summary says how many were carried over and how many of those chats failed.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -212,14 +214,31 @@ enum Recipe {
     },
 }
 
+/// End users whose conversations from before the move keep chatting after it.
+const END_USERS: usize = 8;
+
 #[derive(Clone)]
 enum Op {
-    Chat { bot: String, stream: bool },
+    Chat {
+        bot: String,
+        stream: bool,
+    },
+    /// A chat in an end user's conversation from before the move.
+    ChatIn {
+        bot: String,
+        conv: String,
+    },
     Workflow,
     Upload,
-    ConvCreate { bot: String },
-    ConvRetrieve { conv: String },
-    ConvMessages { conv: String },
+    ConvCreate {
+        bot: String,
+    },
+    ConvRetrieve {
+        conv: String,
+    },
+    ConvMessages {
+        conv: String,
+    },
 }
 
 impl Op {
@@ -227,6 +246,7 @@ impl Op {
         match self {
             Op::Chat { stream: false, .. } => "chat",
             Op::Chat { stream: true, .. } => "chat_stream",
+            Op::ChatIn { .. } => "chat_in_old_conversation",
             Op::Workflow => "workflow_run",
             Op::Upload => "upload",
             Op::ConvCreate { .. } => "conversation_create",
@@ -284,6 +304,11 @@ async fn exec(client: &Client, op: &Op, info: &MockInfo, i: usize) -> cozefallba
                 credential: s.credential(),
                 conversation,
             })
+        }
+        Op::ChatIn { bot, conv } => {
+            let req = Request::post_json("/v3/chat", chat_body(bot, false))
+                .query("conversation_id", conv);
+            Ok(full(client.request(req).await?, None))
         }
         Op::Workflow => {
             let body = json!({"workflow_id": info.workflow_id, "parameters": {"input": "hi"}});
@@ -432,6 +457,8 @@ struct Shared {
     errors: Mutex<Vec<String>>,
     ok: AtomicUsize,
     failed: AtomicUsize,
+    /// Failed chats in conversations from before the move.
+    old_chats_failed: AtomicUsize,
     bar: ProgressBar,
     /// Print the step lines as they start (the table run, not `--json`).
     announce: bool,
@@ -468,8 +495,22 @@ impl Shared {
                 Op::ConvRetrieve { conv }
             })
         };
+        let end_user = || {
+            let convs = self.conversations.lock().expect("lock");
+            let users: Vec<&String> = convs
+                .iter()
+                .filter(|(_, c)| *c == CredentialKind::Personal)
+                .map(|(id, _)| id)
+                .take(END_USERS)
+                .collect();
+            (!users.is_empty()).then(|| users[(i / 10) % users.len()].clone())
+        };
         match i % 10 {
-            0 | 1 => Op::Chat { bot, stream: false },
+            0 => Op::Chat { bot, stream: false },
+            1 => match end_user() {
+                Some(conv) => Op::ChatIn { bot, conv },
+                None => Op::Chat { bot, stream: false },
+            },
             2 | 3 => Op::Chat { bot, stream: true },
             4 => Op::Workflow,
             5 => Op::Upload,
@@ -524,6 +565,9 @@ impl Shared {
                 }
                 Err(e) => {
                     self.failed.fetch_add(1, Ordering::Relaxed);
+                    if matches!(op, Op::ChatIn { .. }) {
+                        self.old_chats_failed.fetch_add(1, Ordering::Relaxed);
+                    }
                     let mut errors = self.errors.lock().expect("lock");
                     if errors.len() < 10 {
                         errors.push(format!("#{i} {} ({}): {e}", op.name(), PHASES[phase]));
@@ -597,6 +641,7 @@ async fn traffic(
         errors: Mutex::new(Vec::new()),
         ok: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
+        old_chats_failed: AtomicUsize::new(0),
         bar: bar.clone(),
         announce: !args.json && matches!(*recipe, Recipe::Fallback(_)),
     });
@@ -677,6 +722,16 @@ async fn traffic(
     summary["server_requests"] = stats["requests"]["total"].clone();
     summary["errors"] = json!(*shared.errors.lock().expect("lock"));
     summary["duration_ms"] = (elapsed.as_millis() as u64).into();
+    let ops = shared.ops.lock().expect("lock");
+    summary["chats_in_old_conversations"] = json!({
+        "requests": ops.get("chat_in_old_conversation").copied().unwrap_or(0),
+        "failed": shared.old_chats_failed.load(Ordering::Relaxed),
+        "conversations_carried_over": match &*recipe {
+            Recipe::Fallback(c) => c.metrics()["conversations_carried_over_total"].clone(),
+            Recipe::Seed { .. } => 0.into(),
+        },
+    });
+    drop(ops);
     Run { summary }
 }
 
@@ -777,6 +832,11 @@ fn print_report(s: &Value) {
         s["server_requests"]
     );
     println!("  took {} ms", s["duration_ms"]);
+    let old = &s["chats_in_old_conversations"];
+    println!(
+        "  end users' conversations from before the move: {} carried over; {} chat(s) in them, {} failed",
+        old["conversations_carried_over"], old["requests"], old["failed"]
+    );
     if let Some(seed) = s.get("seed") {
         println!("\nthe same traffic, coded the way Coze's migration guide shows:");
         print_table(seed);

@@ -128,6 +128,10 @@ pub struct CheckArgs {
     /// Judge readiness for this phase of the move (default: inferred from who reaches the resources).
     #[arg(long, value_enum)]
     pub phase: Option<Phase>,
+    /// A conversation created with the personal credential: reports whether the enterprise credential reaches
+    /// it (the grant of the personal account's resources) and what that means for conversations after the move.
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<String>,
     /// Print one JSON object (the last line of stdout) instead of the table.
     #[arg(long)]
     pub json: bool,

@@ -217,9 +217,22 @@ fn demo_pat_with_seed_comparison() {
     assert_eq!(j["credentials"], "pat");
     assert_eq!(j["token_mints"]["personal"], 0, "PATs are not minted: {j}");
     assert!(j["round_trips_per_request"]["settled"].as_f64().unwrap() <= 1.01);
+    // End users keep chatting in their conversations from before the move: each is carried over once, no chat
+    // fails; the guide's recipe fails every such chat after the move.
+    let old = &j["chats_in_old_conversations"];
+    assert_eq!(old["conversations_carried_over"], 8, "{old}");
+    assert_eq!(old["failed"], 0, "{old}");
+    assert!(old["requests"].as_u64().unwrap() >= 30, "{old}");
     let seed = &j["seed"];
     assert_eq!(seed["recipe"], "seed");
     assert_eq!(seed["requests"], 400);
+    assert!(
+        seed["chats_in_old_conversations"]["failed"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{seed}"
+    );
     // The seed's recipe pays the personal attempt again and again after the move.
     assert!(
         seed["round_trips_per_request"]["after_move"]
@@ -440,6 +453,84 @@ fn check_tells_who_reaches_what() {
         last_json(&stdout)["resources"][0]["enterprise"]["code"],
         4200
     );
+}
+
+#[test]
+fn check_reports_the_conversation_grant() {
+    let m = mock();
+    let info = m.info();
+    let (code, stdout, stderr) = run(with_env(&pat_env(&info)).args([
+        "call",
+        "POST",
+        "/v1/conversation/create",
+        "--json",
+        "{}",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let conv = last_json(&stdout)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = ["check", "--json", "--conversation", conv.as_str()];
+    let (_, stdout, _) = run(with_env(&pat_env(&info)).args(check));
+    let g = &last_json(&stdout)["conversation_grant"];
+    assert_eq!(g["granted"], false, "{g}");
+    assert_eq!(g["by_credential"]["enterprise"]["code"], 4101, "{g}");
+    assert!(g["meaning"].as_str().unwrap().contains("carry_over"), "{g}");
+    m.control()
+        .set_state(serde_json::json!({"account_resources_granted": true}))
+        .unwrap();
+    let (_, stdout, _) = run(with_env(&pat_env(&info)).args(check));
+    let g = &last_json(&stdout)["conversation_grant"];
+    assert_eq!(g["granted"], true, "{g}");
+    assert!(
+        g["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is carried over"),
+        "{g}"
+    );
+    let (code, _, stderr) = run(with_env(&pat_env(&info)).args(["check", "--conversation", "abc"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--conversation"), "{stderr}");
+}
+
+#[test]
+fn call_reports_a_carried_over_conversation() {
+    let m = mock();
+    let info = m.info();
+    let chat = |conv: Option<&str>| {
+        let body = serde_json::json!({"bot_id": info.bots[0], "user_id": "u", "stream": false,
+            "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]})
+        .to_string();
+        let mut args = vec![
+            "call".to_string(),
+            "POST".into(),
+            "/v3/chat".into(),
+            "--json".into(),
+            body,
+        ];
+        if let Some(c) = conv {
+            args.extend(["--query".into(), format!("conversation_id={c}")]);
+        }
+        run(with_env(&pat_env(&info)).args(args))
+    };
+    let (code, stdout, stderr) = chat(None);
+    assert_eq!(code, 0, "{stderr}");
+    let conv = last_json(&stdout)["data"]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    m.control().set_moved(true);
+    // A fresh process knows no binding: it probes the conversation's owner, then carries it over.
+    let (code, _, stderr) = chat(Some(&conv));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("conversation_moved from={conv} to="))
+            && stderr.contains("messages_copied=2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("credential=enterprise"), "{stderr}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use crate::classify::{self, Outcome};
 use crate::closing::{Closer, closed_in_flight};
 use crate::config::Config;
+use crate::conversations::{ConversationMoved, Conversations};
 use crate::credential::{CredentialKind, Mode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{BodyError, ByteCap, Http, Prepared, header_str, is_connect_error, unix_now};
@@ -52,17 +53,19 @@ const TOKEN_RECHECK_AGE: Duration = Duration::from_secs(60);
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: Config,
+pub(crate) struct Inner {
+    pub(crate) config: Config,
     base: url::Url,
     http: Http,
-    credentials: [Option<Credential>; 2],
+    pub(crate) credentials: [Option<Credential>; 2],
     mode: AtomicU8,
-    router: Router,
-    metrics: Arc<Metrics>,
+    pub(crate) router: Router,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Stranded conversations: the carried-over map, single flights and the hook.
+    pub(crate) conversations: Conversations,
     budget: RetryBudget,
     fallback_codes: HashSet<i64>,
     hook: ForkMutex<Option<RefreshHook>>,
@@ -102,7 +105,7 @@ enum Failure {
 
 /// What a call accepts as an answer.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Want {
+pub(crate) enum Want {
     /// A whole answer (`request`).
     Full,
     /// An event stream (`stream`).
@@ -120,7 +123,7 @@ pub enum Reply {
     Stream(Box<EventStream>),
 }
 
-enum Answer {
+pub(crate) enum Answer {
     /// A whole answer, and the conversation it created or used (to bind it to its credential).
     Full(Response, Option<String>),
     Stream(Box<EventStream>),
@@ -161,6 +164,7 @@ impl Client {
                 metrics,
                 budget,
                 fallback_codes,
+                conversations: Conversations::default(),
                 hook: fork_mutex(None),
                 closer: Closer::new(),
             }),
@@ -315,7 +319,7 @@ impl Client {
         let done = self
             .inner
             .closer
-            .guard(self.run_calls(req, streaming, forced))
+            .guard(self.run_conversations(req, streaming, forced))
             .await;
         if let Err(e) = &done
             && e.kind == ErrorKind::Cancelled
@@ -327,7 +331,8 @@ impl Client {
         done
     }
 
-    async fn run_calls(
+    /// One call through the fallback, with no conversation carry-over (that is [`Client::run_conversations`]).
+    pub(crate) async fn run_calls(
         &self,
         req: Request,
         streaming: Want,
@@ -549,6 +554,7 @@ impl Client {
                     attempts: *attempts,
                     client: self.clone(),
                     bound_conversation: false,
+                    conversation_moved: None,
                     deferred: None,
                     born: fork_generation(),
                     over_limit: false,
@@ -651,6 +657,7 @@ impl Client {
                         credential: cred.kind,
                         attempts: *attempts,
                         logid,
+                        conversation_moved: None,
                     },
                     conversation,
                 ));
@@ -910,9 +917,11 @@ pub struct EventStream {
     headers: Vec<(String, String)>,
     logid: Option<String>,
     credential: CredentialKind,
-    attempts: u32,
+    pub(crate) attempts: u32,
     client: Client,
     bound_conversation: bool,
+    /// Set when this stream's conversation was carried over to a new one before the stream opened.
+    pub(crate) conversation_moved: Option<ConversationMoved>,
     /// An end-of-input error found while events were still pending: raised once they are delivered.
     deferred: Option<Error>,
     /// The fork generation the connection belongs to: a forked child cannot read it (see `runtime.rs`).
@@ -1009,6 +1018,10 @@ impl EventStream {
     /// Events handed to the caller so far.
     pub fn events_delivered(&self) -> u64 {
         self.delivered
+    }
+    /// When the call's conversation was stranded by the move and carried over: from which id to which.
+    pub fn conversation_moved(&self) -> Option<&ConversationMoved> {
+        self.conversation_moved.as_ref()
     }
 
     /// Reads until the first event is parsed (nothing reaches the caller yet, so a failure here may fall back).

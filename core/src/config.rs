@@ -58,6 +58,9 @@ pub struct Config {
     /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// What a chat naming a conversation stranded by the move does (carry it over by default).
+    #[serde(default)]
+    pub conversations: crate::ConversationsConfig,
     /// Largest request body, in bytes (default 64 MiB); bodies are buffered so a fallback can replay them.
     /// It bounds requests only. Its old name `max_body_bytes` is still accepted (not both at once).
     #[serde(default = "default_max_request_bytes", alias = "max_body_bytes")]
@@ -302,6 +305,7 @@ impl Default for Config {
             timeouts: TimeoutConfig::default(),
             tls: crate::TlsConfig::default(),
             allow_insecure_http: false,
+            conversations: crate::ConversationsConfig::default(),
             max_request_bytes: default_max_request_bytes(),
             max_event_bytes: default_max_event_bytes(),
             max_response_bytes: default_max_response_bytes(),
@@ -372,6 +376,7 @@ impl Config {
             }
         }
         self.check_mode(self.mode)?;
+        self.conversations.validate()?;
         let t = &self.timeouts;
         for (field, value) in [
             ("timeouts.connect_ms", t.connect_ms),

@@ -39,6 +39,10 @@ pub enum ErrorKind {
     InvalidArgument,
     /// A bug: a panic was caught at an FFI boundary.
     Internal,
+    /// A chat names a conversation (or file) owned by one credential while only the other credential reaches
+    /// its bot now, and `conversations.on_stranded` is `"error"` (or the file cannot be carried):
+    /// [`Error::conversation_id`], [`Error::conversation_owner`], [`Error::bot_credential`], [`Error::file_id`].
+    ConversationStranded,
 }
 
 impl ErrorKind {
@@ -55,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::Internal => "internal",
+            ErrorKind::ConversationStranded => "conversation_stranded",
         }
     }
 }
@@ -88,6 +93,16 @@ pub struct ErrorData {
     pub(crate) coze_message: Option<String>,
     pub(crate) response: Option<FailedResponse>,
     pub(crate) previous: Option<Box<Error>>,
+    pub(crate) stranded: Option<Box<Stranded>>,
+}
+
+/// What a `ConversationStranded` error names.
+#[derive(Clone, Debug)]
+pub(crate) struct Stranded {
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) file_id: Option<String>,
+    pub(crate) owner: CredentialKind,
+    pub(crate) bot_credential: CredentialKind,
 }
 
 impl Error {
@@ -107,6 +122,7 @@ impl Error {
             coze_message: None,
             response: None,
             previous: None,
+            stranded: None,
         }))
     }
 
@@ -211,6 +227,22 @@ impl Error {
     pub fn previous(&self) -> Option<&Error> {
         self.previous.as_deref()
     }
+    /// For `ConversationStranded`: the conversation the call named.
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.stranded.as_ref()?.conversation_id.as_deref()
+    }
+    /// For `ConversationStranded` about a file: the file id the call named.
+    pub fn file_id(&self) -> Option<&str> {
+        self.stranded.as_ref()?.file_id.as_deref()
+    }
+    /// For `ConversationStranded`: the credential that owns the conversation (or file).
+    pub fn conversation_owner(&self) -> Option<CredentialKind> {
+        self.stranded.as_ref().map(|s| s.owner)
+    }
+    /// For `ConversationStranded`: the credential that reaches the bot or workflow now.
+    pub fn bot_credential(&self) -> Option<CredentialKind> {
+        self.stranded.as_ref().map(|s| s.bot_credential)
+    }
 }
 
 impl std::ops::Deref for Error {
@@ -264,6 +296,9 @@ impl fmt::Debug for Error {
             d.field("credential", &v);
         }
         d.field("attempts", &self.attempts);
+        if let Some(v) = &self.stranded {
+            d.field("stranded", v);
+        }
         if let Some(v) = &self.previous {
             d.field("previous", v);
         }

@@ -30,6 +30,7 @@ mod client;
 mod closing;
 mod config;
 mod config_parse;
+mod conversations;
 mod credential;
 mod error;
 mod http;
@@ -52,6 +53,9 @@ pub use client::ws::{BlockingWebSocket, WebSocketSession, WsEvent};
 pub use client::{Client, EventStream, Reply};
 pub use config::{
     Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig,
+};
+pub use conversations::{
+    ConversationHook, ConversationMoved, ConversationsConfig, MAX_CARRY_OVER_MESSAGES, OnStranded,
 };
 pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, FailedResponse, Result};

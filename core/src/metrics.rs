@@ -15,7 +15,7 @@ const BUCKETS: [f64; 14] = [
 ];
 
 /// "success" and every error kind name.
-const OUTCOMES: [&str; 11] = [
+const OUTCOMES: [&str; 12] = [
     "success",
     "config",
     "api",
@@ -26,6 +26,7 @@ const OUTCOMES: [&str; 11] = [
     "stream_interrupted",
     "cancelled",
     "invalid_argument",
+    "conversation_stranded",
     "internal",
 ];
 const CREDENTIALS: [&str; 3] = ["personal", "enterprise", "none"];
@@ -41,6 +42,9 @@ pub(crate) struct Metrics {
     sticky_routes: AtomicU64,
     /// WebSocket sessions opened (also counted in `requests` like any call).
     websocket_sessions: AtomicU64,
+    conversations_carried: AtomicU64,
+    conversation_carry_failures: AtomicU64,
+    conversation_messages_copied: AtomicU64,
     attempts: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -90,6 +94,16 @@ impl Metrics {
     pub(crate) fn websocket_session(&self) {
         self.websocket_sessions.fetch_add(1, Relaxed);
     }
+    /// A stranded conversation was carried over, copying `messages` messages.
+    pub(crate) fn conversation_carried(&self, messages: u32) {
+        self.conversations_carried.fetch_add(1, Relaxed);
+        self.conversation_messages_copied
+            .fetch_add(u64::from(messages), Relaxed);
+    }
+    /// A carry-over failed (its list or create).
+    pub(crate) fn conversation_carry_failed(&self) {
+        self.conversation_carry_failures.fetch_add(1, Relaxed);
+    }
 
     pub(crate) fn snapshot(&self, mode: &str) -> serde_json::Value {
         let mut requests = serde_json::Map::new();
@@ -124,6 +138,9 @@ impl Metrics {
             "retries_total": self.retries.load(Relaxed),
             "sticky_routes_total": self.sticky_routes.load(Relaxed),
             "websocket_sessions_total": self.websocket_sessions.load(Relaxed),
+            "conversations_carried_over_total": self.conversations_carried.load(Relaxed),
+            "conversation_carry_over_failures_total": self.conversation_carry_failures.load(Relaxed),
+            "conversation_messages_copied_total": self.conversation_messages_copied.load(Relaxed),
             "latency_seconds": {
                 "count": count,
                 "sum": self.latency_sum_micros.load(Relaxed) as f64 / 1e6,
@@ -227,6 +244,21 @@ impl Metrics {
                 "attempts_total",
                 "HTTP attempts, fallbacks and retries included.",
                 &self.attempts,
+            ),
+            (
+                "conversations_carried_over_total",
+                "Stranded conversations carried over to the credential that reaches their bot.",
+                &self.conversations_carried,
+            ),
+            (
+                "conversation_carry_over_failures_total",
+                "Carry-overs that failed (listing the old conversation or creating the new one).",
+                &self.conversation_carry_failures,
+            ),
+            (
+                "conversation_messages_copied_total",
+                "Messages copied into carried-over conversations.",
+                &self.conversation_messages_copied,
             ),
         ] {
             family(&mut out, name, "counter", help);

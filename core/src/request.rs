@@ -199,6 +199,8 @@ pub struct Response {
     pub attempts: u32,
     /// The Coze log id (`X-Tt-Logid`).
     pub logid: Option<String>,
+    /// When the call's conversation was stranded by the move and carried over: from which id to which.
+    pub conversation_moved: Option<crate::ConversationMoved>,
 }
 
 impl Response {
@@ -206,7 +208,7 @@ impl Response {
     ///
     /// ```
     /// # use cozefallback::{Response, CredentialKind};
-    /// let r = Response { status: 200, headers: vec![], body: r#"{"code":0}"#.into(), credential: CredentialKind::Personal, attempts: 1, logid: None };
+    /// let r = Response { status: 200, headers: vec![], body: r#"{"code":0}"#.into(), credential: CredentialKind::Personal, attempts: 1, logid: None, conversation_moved: None };
     /// assert_eq!(r.json().unwrap()["code"], 0);
     /// ```
     pub fn json(&self) -> Result<serde_json::Value> {
@@ -233,6 +235,7 @@ impl std::fmt::Debug for Response {
             .field("credential", &self.credential)
             .field("attempts", &self.attempts)
             .field("logid", &self.logid)
+            .field("conversation_moved", &self.conversation_moved)
             .field("body_len", &self.body.len())
             .finish()
     }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coze_mock::{MockControl, MockOptions, MockServer};
-use cozefallback::{Body, Client, Error, Event, Multipart, Request, Response};
+use std::sync::{Arc, Mutex};
+
+use cozefallback::{Body, Client, ConversationMoved, Error, Event, Multipart, Request, Response};
 use serde_json::{Value, json};
 
 /// The `websocket` step and the runner of `tests/scenarios/websocket/`.
@@ -23,6 +25,7 @@ struct Outcome {
     error: Option<Error>,
     events: Vec<Event>,
     elapsed: Duration,
+    moved: Option<ConversationMoved>,
 }
 
 fn scenario_dir() -> PathBuf {
@@ -118,6 +121,7 @@ fn from_response(r: Response, elapsed: Duration) -> Outcome {
         credential: Some(r.credential.as_str().to_string()),
         attempts: Some(r.attempts),
         body: Some(r.text()),
+        moved: r.conversation_moved.clone(),
         elapsed,
         ..Outcome::default()
     }
@@ -168,6 +172,7 @@ async fn call(client: &Client, step: &Value) -> Result<Outcome, String> {
             status: Some(stream.status()),
             credential: Some(stream.credential().as_str().to_string()),
             attempts: Some(stream.attempts()),
+            moved: stream.conversation_moved().cloned(),
             ..Outcome::default()
         };
         loop {
@@ -201,6 +206,8 @@ fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
             "last_event",
             "events_before_error",
             "elapsed_ms_min",
+            "conversation_moved",
+            "data_len",
         ],
         "expect",
     )?;
@@ -216,9 +223,15 @@ fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
                     "http_status",
                     "previous_code",
                     "previous_credential",
+                    "conversation_id",
+                    "conversation_owner",
+                    "bot_credential",
+                    "file_id",
+                    "message_contains",
                 ],
                 "expect.error",
             )?;
+            check_stranded(want, err)?;
             if let Some(k) = want.get("kind")
                 && k.as_str() != Some(err.kind().as_str())
             {
@@ -261,6 +274,7 @@ fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
         (None, Some(err)) => return Err(format!("unexpected error: {err}")),
         (None, None) => {}
     }
+    check_moved(expect, out)?;
     if let Some(s) = expect.get("status")
         && s.as_u64() != out.status.map(u64::from)
     {
@@ -317,6 +331,68 @@ fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
             "elapsed_ms_min: expected >= {ms} ms, took {:?}",
             out.elapsed
         ));
+    }
+    Ok(())
+}
+
+/// `expect.conversation_moved`: `false` (none), or `{"from", "to", "messages_copied"}` (each optional).
+fn check_moved(expect: &Value, out: &Outcome) -> Result<(), String> {
+    if let Some(n) = expect.get("data_len").and_then(Value::as_u64) {
+        let body: Value =
+            serde_json::from_str(out.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null);
+        let got = body["data"].as_array().map(Vec::len);
+        if got != Some(n as usize) {
+            return Err(format!("data_len: expected {n}, got {got:?}"));
+        }
+    }
+    let Some(want) = expect.get("conversation_moved") else {
+        return Ok(());
+    };
+    let got = &out.moved;
+    if want == &json!(false) {
+        return match got {
+            None => Ok(()),
+            Some(m) => Err(format!("conversation_moved: expected none, got {m:?}")),
+        };
+    }
+    check_keys(
+        want,
+        &["from", "to", "messages_copied"],
+        "expect.conversation_moved",
+    )?;
+    let m = got
+        .as_ref()
+        .ok_or_else(|| format!("conversation_moved: expected {want}, got none"))?;
+    let same = want.get("from").is_none_or(|f| f.as_str() == Some(&m.from))
+        && want.get("to").is_none_or(|t| t.as_str() == Some(&m.to))
+        && want
+            .get("messages_copied")
+            .is_none_or(|n| n.as_u64() == Some(u64::from(m.messages_copied)));
+    if !same || m.to == m.from || m.to.is_empty() {
+        return Err(format!("conversation_moved: expected {want}, got {m:?}"));
+    }
+    Ok(())
+}
+
+/// The `conversation_stranded` fields of `expect.error`.
+fn check_stranded(want: &Value, err: &Error) -> Result<(), String> {
+    let cred = |c: Option<cozefallback::CredentialKind>| c.map(|c| c.as_str().to_string());
+    for (key, got) in [
+        ("conversation_id", err.conversation_id().map(str::to_string)),
+        ("file_id", err.file_id().map(str::to_string)),
+        ("conversation_owner", cred(err.conversation_owner())),
+        ("bot_credential", cred(err.bot_credential())),
+    ] {
+        if let Some(w) = want.get(key)
+            && w.as_str() != got.as_deref()
+        {
+            return Err(format!("error.{key}: expected {w}, got {got:?} ({err})"));
+        }
+    }
+    if let Some(sub) = want.get("message_contains").and_then(Value::as_str)
+        && !err.to_string().contains(sub)
+    {
+        return Err(format!("error message {:?} lacks {sub:?}", err.to_string()));
     }
     Ok(())
 }
@@ -379,6 +455,7 @@ async fn run_scenario(
             "steps",
             "expect_mock",
             "expect_config_error",
+            "expect_hook",
         ],
         "scenario",
     )?;
@@ -412,7 +489,15 @@ async fn run_scenario(
         }
         return Ok(());
     }
-    let client = client.map_err(|e| format!("client: {e}"))?;
+    let mut client = client.map_err(|e| format!("client: {e}"))?;
+    let hook_calls: Arc<Mutex<Vec<ConversationMoved>>> = Arc::default();
+    let install_hook = |client: &Client| {
+        let calls = hook_calls.clone();
+        client.set_conversation_hook(Some(Arc::new(move |m: &ConversationMoved| {
+            calls.lock().unwrap().push(m.clone());
+        })));
+    };
+    install_hook(&client);
     for (i, step) in scenario["steps"]
         .as_array()
         .ok_or("steps")?
@@ -435,6 +520,9 @@ async fn run_scenario(
                 "expect",
                 "save",
                 "websocket",
+                "save_moved_to",
+                "map_conversation",
+                "new_client",
             ],
             "step",
         )
@@ -444,6 +532,15 @@ async fn run_scenario(
             client
                 .set_mode(mode.parse().map_err(|e: Error| at(e.to_string()))?)
                 .map_err(|e| at(e.to_string()))?;
+        } else if let Some(m) = step.get("map_conversation") {
+            let id = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            client
+                .map_conversation(&id("from"), &id("to"))
+                .map_err(|e| at(e.to_string()))?;
+        } else if step.get("new_client") == Some(&json!(true)) {
+            // A fresh client knows no conversation binding (an app restart).
+            client = Client::from_json(&config).map_err(|e| at(e.to_string()))?;
+            install_hook(&client);
         } else if let Some(m) = step.get("mock") {
             control.set_state(m.clone()).map_err(at)?;
         } else if let Some(ms) = step.get("sleep_ms").and_then(Value::as_u64) {
@@ -464,6 +561,13 @@ async fn run_scenario(
             for _ in 0..times {
                 let out = call(&client, &step).await.map_err(at)?;
                 check(&expect, &out).map_err(at)?;
+                if let Some(name) = step.get("save_moved_to").and_then(Value::as_str) {
+                    let to = out
+                        .moved
+                        .as_ref()
+                        .ok_or_else(|| at("save_moved_to: no move".into()))?;
+                    vars.insert(name.to_string(), to.to.clone());
+                }
                 if let Some(save) = step.get("save").and_then(Value::as_object) {
                     let body: Value = serde_json::from_str(out.body.as_deref().unwrap_or("null"))
                         .unwrap_or(Value::Null);
@@ -484,25 +588,54 @@ async fn run_scenario(
         let stats = control.stats();
         check_mock(&ws::check_mock(want, &stats)?, &stats)?;
     }
+    if let Some(want) = scenario.get("expect_hook") {
+        let want: Value = serde_json::from_str(&substitute(&want.to_string(), &vars)).unwrap();
+        let calls = hook_calls.lock().unwrap().clone();
+        let want = want.as_array().ok_or("expect_hook must be an array")?;
+        if calls.len() != want.len() {
+            return Err(format!(
+                "hook: expected {} call(s), got {calls:?}",
+                want.len()
+            ));
+        }
+        for (w, got) in want.iter().zip(&calls) {
+            let out = Outcome {
+                moved: Some(got.clone()),
+                ..Outcome::default()
+            };
+            check_moved(&json!({"conversation_moved": w}), &out)
+                .map_err(|e| format!("hook: {e}"))?;
+        }
+    }
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_conformance_scenario_passes() {
+    run_folder(scenario_dir(), 40).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_conversation_scenario_passes() {
+    run_folder(scenario_dir().join("conversations"), 10).await;
+}
+
+async fn run_folder(dir: PathBuf, at_least: usize) {
     let mock = MockServer::start(MockOptions::default())
         .await
         .expect("start the mock");
     let vars = placeholders(&serde_json::to_value(mock.info()).unwrap());
     let control = mock.control();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
-        .expect("tests/scenarios exists")
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the scenario folder exists")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
     assert!(
-        files.len() >= 40,
-        "expected at least 40 scenarios, found {}",
+        files.len() >= at_least,
+        "expected at least {at_least} scenarios in {}, found {}",
+        dir.display(),
         files.len()
     );
     let (mut passed, mut failed) = (0, Vec::new());

@@ -4,6 +4,7 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::body::{Reply, code_msg};
+use crate::conversations;
 use crate::identities::{
     ACCOUNT_ID, BOTS, ENTERPRISE_BOT, ENTERPRISE_ID, WORKFLOW_ID, WORKSPACE_ID,
 };
@@ -17,9 +18,9 @@ const ANSWER: &str = "hello";
 const ANSWER_DELTAS: [&str; 3] = ["he", "ll", "o"];
 
 /// A handler's early exit: an error reply.
-type Res<T> = Result<T, Reply>;
+pub(crate) type Res<T> = Result<T, Reply>;
 
-fn err(ctx: &Ctx, code: i64) -> Reply {
+pub(crate) fn err(ctx: &Ctx, code: i64) -> Reply {
     Reply::business(StatusCode::OK, code, code_msg(code), &ctx.logid)
 }
 
@@ -34,13 +35,16 @@ pub(crate) fn route(shared: &Shared, ctx: &Ctx, p: Principal) -> Reply {
         (&Method::POST, "/v3/chat") => chat(shared, ctx, p, "/v3/chat"),
         (&Method::GET, "/v3/chat/retrieve") => chat_retrieve(shared, ctx, p),
         (&Method::GET, "/v3/chat/message/list") => chat_messages(shared, ctx, p),
-        (&Method::POST, "/v1/conversation/create") => conversation_create(shared, ctx, p),
-        (&Method::GET, "/v1/conversation/retrieve") => conversation_retrieve(shared, ctx, p),
-        (&Method::POST, "/v1/conversation/message/list") => conversation_messages(shared, ctx, p),
+        (&Method::POST, "/v1/conversation/create") => conversations::create(shared, ctx, p),
+        (&Method::GET, "/v1/conversation/retrieve") => conversations::retrieve(shared, ctx, p),
+        (&Method::POST, "/v1/conversation/message/list") => conversations::list(shared, ctx, p),
+        (&Method::POST, "/v1/conversation/message/create") => {
+            conversations::message_create(shared, ctx, p)
+        }
         (&Method::POST, "/v1/workflow/run") => workflow_run(shared, ctx, p),
         (&Method::POST, "/v1/workflow/stream_run") => workflow_stream(shared, ctx, p),
         (&Method::POST, "/v1/workflows/chat") => chat(shared, ctx, p, "/v1/workflows/chat"),
-        (&Method::POST, "/v1/files/upload") => upload(ctx),
+        (&Method::POST, "/v1/files/upload") => upload(shared, ctx, p),
         (&Method::GET, "/v1/bot/get_online_info") => {
             let id = ctx.query.get("bot_id").cloned().unwrap_or_default();
             bot_retrieve(shared, ctx, p, &id)
@@ -71,7 +75,7 @@ pub(crate) fn unknown_endpoint(ctx: &Ctx) -> Reply {
     Reply::business(StatusCode::NOT_FOUND, 4000, "unknown endpoint", &ctx.logid)
 }
 
-fn json_body(ctx: &Ctx) -> Res<Value> {
+pub(crate) fn json_body(ctx: &Ctx) -> Res<Value> {
     if ctx.body.is_empty() {
         return Ok(json!({}));
     }
@@ -89,7 +93,7 @@ fn json_body(ctx: &Ctx) -> Res<Value> {
 }
 
 /// A request parameter from the query string, else from the JSON body.
-fn param(ctx: &Ctx, body: &Value, key: &str) -> Option<String> {
+pub(crate) fn param(ctx: &Ctx, body: &Value, key: &str) -> Option<String> {
     ctx.query.get(key).cloned().or_else(|| match body.get(key) {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -97,7 +101,7 @@ fn param(ctx: &Ctx, body: &Value, key: &str) -> Option<String> {
     })
 }
 
-fn required(ctx: &Ctx, body: &Value, key: &str) -> Res<String> {
+pub(crate) fn required(ctx: &Ctx, body: &Value, key: &str) -> Res<String> {
     param(ctx, body, key)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
@@ -115,7 +119,7 @@ fn check_workspace(st: &State, ctx: &Ctx, p: Principal) -> Res<()> {
 }
 
 /// The move rule for a bot; the enterprise bot is the enterprise's only.
-fn check_bot(st: &State, ctx: &Ctx, p: Principal, bot_id: &str) -> Res<()> {
+pub(crate) fn check_bot(st: &State, ctx: &Ctx, p: Principal, bot_id: &str) -> Res<()> {
     if bot_id == ENTERPRISE_BOT {
         return match p {
             Principal::Enterprise => Ok(()),
@@ -135,24 +139,26 @@ fn check_workflow(st: &State, ctx: &Ctx, p: Principal, workflow_id: &str) -> Res
     check_workspace(st, ctx, p)
 }
 
-/// The conversation if `p` owns it: 4002 when unknown, 4101 when someone else's.
-fn owned<'a>(
+/// The conversation if `p` reaches it: 4002 when unknown, 4101 when another account's (unless the enterprise
+/// was granted the personal account's resources).
+pub(crate) fn owned<'a>(
     st: &'a mut State,
     ctx: &Ctx,
     p: Principal,
     conversation_id: &str,
 ) -> Res<&'a mut Conversation> {
-    let conv = st
+    let owner = st
         .conversations
-        .get_mut(conversation_id)
-        .ok_or_else(|| err(ctx, 4002))?;
-    if conv.owner != p {
+        .get(conversation_id)
+        .ok_or_else(|| err(ctx, 4002))?
+        .owner;
+    if !st.reaches_account_resource(p, owner) {
         return Err(err(ctx, 4101));
     }
-    Ok(conv)
+    Ok(st.conversations.get_mut(conversation_id).expect("checked"))
 }
 
-fn new_conversation(st: &mut State, p: Principal) -> (String, i64) {
+pub(crate) fn new_conversation(st: &mut State, p: Principal) -> (String, i64) {
     let id = new_id();
     let created_at = now_secs();
     st.conversations.insert(
@@ -162,6 +168,7 @@ fn new_conversation(st: &mut State, p: Principal) -> (String, i64) {
             created_at,
             section_id: new_id(),
             chats: Vec::new(),
+            messages: Vec::new(),
         },
     );
     (id, created_at)
@@ -199,6 +206,7 @@ fn chat(shared: &Shared, ctx: &Ctx, p: Principal, endpoint: &str) -> Res<Reply> 
         check_bot(&st, ctx, p, &bot)?;
         bot
     };
+    conversations::check_files(&st, ctx, p, &body)?;
     let conv_id = match param(ctx, &body, "conversation_id").filter(|c| !c.is_empty()) {
         Some(c) => {
             owned(&mut st, ctx, p, &c)?;
@@ -211,6 +219,7 @@ fn chat(shared: &Shared, ctx: &Ctx, p: Principal, endpoint: &str) -> Res<Reply> 
     if let Some(conv) = st.conversations.get_mut(&conv_id) {
         conv.chats.push((chat_id.clone(), bot_id.clone()));
     }
+    conversations::record_chat(&mut st, &conv_id, &bot_id, &chat_id, &body, ANSWER);
     drop(st);
     let stream = workflow_chat || body.get("stream").and_then(Value::as_bool) == Some(true);
     if !stream {
@@ -278,51 +287,6 @@ fn chat_messages(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
     )])))
 }
 
-fn conversation_object(id: &str, c: &Conversation) -> Value {
-    json!({"id": id, "created_at": c.created_at, "meta_data": {},
-           "last_section_id": c.section_id, "creator_id": match c.owner {
-               Principal::Personal => ACCOUNT_ID, Principal::Enterprise => ENTERPRISE_ID }})
-}
-
-/// `POST /v1/conversation/create`: owned by the caller; an optional `bot_id` must be reachable.
-fn conversation_create(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
-    let body = json_body(ctx)?;
-    let mut st = shared.state.lock().expect("state lock");
-    if let Some(bot) = param(ctx, &body, "bot_id").filter(|b| !b.is_empty()) {
-        check_bot(&st, ctx, p, &bot)?;
-    }
-    let (id, _) = new_conversation(&mut st, p);
-    Ok(Reply::ok(conversation_object(&id, &st.conversations[&id])))
-}
-
-/// `GET /v1/conversation/retrieve`.
-fn conversation_retrieve(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
-    let id = required(ctx, &Value::Null, "conversation_id")?;
-    let mut st = shared.state.lock().expect("state lock");
-    let conv = owned(&mut st, ctx, p, &id)?;
-    Ok(Reply::ok(conversation_object(&id, conv)))
-}
-
-/// `POST /v1/conversation/message/list`: the answers of the conversation's chats.
-fn conversation_messages(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
-    let id = required(ctx, &Value::Null, "conversation_id")?;
-    let mut st = shared.state.lock().expect("state lock");
-    let conv = owned(&mut st, ctx, p, &id)?;
-    let ts = conv.created_at;
-    let msgs: Vec<Value> = conv
-        .chats
-        .iter()
-        .map(|(chat, bot)| answer_message(chat, &id, bot, ANSWER, ts))
-        .collect();
-    let first = msgs.first().map(|m| m["id"].clone()).unwrap_or(json!(""));
-    let last = msgs.last().map(|m| m["id"].clone()).unwrap_or(json!(""));
-    Ok(Reply::json(
-        StatusCode::OK,
-        json!({"code": 0, "msg": "", "data": msgs, "first_id": first, "last_id": last,
-               "has_more": false}),
-    ))
-}
-
 fn debug_url(execute_id: &str) -> String {
     format!("https://www.coze.cn/work_flow?execute_id={execute_id}")
 }
@@ -379,7 +343,7 @@ fn workflow_stream(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
 }
 
 /// `POST /v1/files/upload`: counts the bytes of the multipart part named `file`.
-fn upload(ctx: &Ctx) -> Res<Reply> {
+fn upload(shared: &Shared, ctx: &Ctx, p: Principal) -> Res<Reply> {
     let ct = ctx
         .headers
         .get("content-type")
@@ -389,8 +353,16 @@ fn upload(ctx: &Ctx) -> Res<Reply> {
     let boundary = multipart_boundary(ct).ok_or_else(|| bad("expected multipart/form-data"))?;
     let (file_name, bytes) = find_file_part(&ctx.body, &boundary)
         .ok_or_else(|| bad("multipart part `file` is missing"))?;
+    let id = new_id();
+    // Files are account-level: only the uploader can name this id in a chat.
+    shared
+        .state
+        .lock()
+        .expect("state lock")
+        .files
+        .insert(id.clone(), p);
     Ok(Reply::ok(
-        json!({"id": new_id(), "bytes": bytes, "file_name": file_name,
+        json!({"id": id, "bytes": bytes, "file_name": file_name,
                         "created_at": now_secs()}),
     ))
 }

@@ -8,6 +8,7 @@
 mod auth;
 mod body;
 mod control;
+mod conversations;
 mod faults;
 mod handlers;
 pub mod identities;

@@ -69,6 +69,9 @@ pub(crate) struct Conversation {
     pub section_id: String,
     /// Chat ids started in this conversation, with their bot.
     pub chats: Vec<(String, String)>,
+    /// The conversation's messages, oldest first (ids grow with time): user queries, inserted messages and
+    /// the bot's answers, as `message/list` returns them.
+    pub messages: Vec<Value>,
 }
 
 pub(crate) struct AuthCode {
@@ -130,6 +133,10 @@ pub(crate) struct State {
     /// Live refresh tokens (rotated on use).
     pub refresh_tokens: HashSet<String>,
     pub conversations: HashMap<String, Conversation>,
+    /// The enterprise credential may reach the personal account's conversations and files (the guide's grant).
+    pub account_resources_granted: bool,
+    /// Uploaded file ids and the account that uploaded them (a file is usable only by it).
+    pub files: HashMap<String, Principal>,
     pub codes: HashMap<String, AuthCode>,
     pub devices: HashMap<String, DeviceGrant>,
     pub stats: Stats,
@@ -154,6 +161,8 @@ impl Default for State {
             tokens: HashMap::new(),
             refresh_tokens: HashSet::new(),
             conversations: HashMap::new(),
+            account_resources_granted: false,
+            files: HashMap::new(),
             codes: HashMap::new(),
             devices: HashMap::new(),
             stats: Stats::default(),
@@ -171,6 +180,7 @@ struct StatePatch {
     personal_error_after_move: Option<ErrorSpec>,
     enterprise_error_before_move: Option<ErrorSpec>,
     faults: Option<Vec<Fault>>,
+    account_resources_granted: Option<bool>,
 }
 
 impl State {
@@ -193,6 +203,11 @@ impl State {
             (Principal::Personal, true) => Err(self.personal_error_after_move),
             (Principal::Enterprise, false) => Err(self.enterprise_error_before_move),
         }
+    }
+
+    /// Whether `p` may use an account-level resource (conversation, file) owned by `owner`.
+    pub fn reaches_account_resource(&self, p: Principal, owner: Principal) -> bool {
+        p == owner || (p == Principal::Enterprise && self.account_resources_granted)
     }
 
     pub fn count_mint(&mut self, kind: MintKind) {
@@ -233,6 +248,9 @@ impl State {
         if let Some(v) = patch.enterprise_error_before_move {
             self.enterprise_error_before_move = v;
         }
+        if let Some(v) = patch.account_resources_granted {
+            self.account_resources_granted = v;
+        }
         if let Some(fs) = patch.faults {
             self.faults.extend(fs);
         }
@@ -248,6 +266,7 @@ impl State {
             "personal_error_after_move": self.personal_error_after_move,
             "enterprise_error_before_move": self.enterprise_error_before_move,
             "faults": self.faults,
+            "account_resources_granted": self.account_resources_granted,
         })
     }
 
