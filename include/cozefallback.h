@@ -48,6 +48,9 @@ typedef enum cozefallback_status {
   COZEFALLBACK_STATUS_INVALID_ARGUMENT = 9,
   // A bug: a panic was caught inside the library (never an abort).
   COZEFALLBACK_STATUS_PANIC = 10,
+  // A chat named a conversation (or a file) that only the other credential reaches, and
+  // `conversations.on_stranded` is "error"; the message says what to do.
+  COZEFALLBACK_STATUS_CONVERSATION_STRANDED = 11,
 } cozefallback_status;
 
 // Cancels in-flight calls from another thread (a Go context, a signal handler's helper thread...). Opaque.

@@ -46,6 +46,9 @@ pub enum cozefallback_status {
     InvalidArgument = 9,
     /// A bug: a panic was caught inside the library (never an abort).
     Panic = 10,
+    /// A chat named a conversation (or a file) that only the other credential reaches, and
+    /// `conversations.on_stranded` is "error"; the message says what to do.
+    ConversationStranded = 11,
 }
 
 fn status_of(kind: ErrorKind) -> cozefallback_status {
@@ -59,6 +62,7 @@ fn status_of(kind: ErrorKind) -> cozefallback_status {
         ErrorKind::StreamInterrupted => cozefallback_status::StreamInterrupted,
         ErrorKind::Cancelled => cozefallback_status::Cancelled,
         ErrorKind::InvalidArgument => cozefallback_status::InvalidArgument,
+        ErrorKind::ConversationStranded => cozefallback_status::ConversationStranded,
         _ => cozefallback_status::Panic,
     }
 }
@@ -154,6 +158,7 @@ fn kind_name(kind: ErrorKind) -> &'static CStr {
         ErrorKind::StreamInterrupted => c"stream_interrupted",
         ErrorKind::Cancelled => c"cancelled",
         ErrorKind::InvalidArgument => c"invalid_argument",
+        ErrorKind::ConversationStranded => c"conversation_stranded",
         _ => c"internal",
     }
 }
@@ -380,6 +385,7 @@ pub extern "C" fn cozefallback_status_name(status: i32) -> *const c_char {
         8 => c"cancelled",
         9 => c"invalid_argument",
         10 => c"internal",
+        11 => c"conversation_stranded",
         _ => c"unknown",
     };
     name.as_ptr()

@@ -172,6 +172,7 @@ static void test_nulls(void) {
           "error accessors on NULL");
     CHECK(cozefallback_version() && strlen(cozefallback_version()) > 0, "version");
     CHECK(!strcmp(cozefallback_status_name(COZEFALLBACK_STATUS_REAUTH_REQUIRED), "reauth_required") &&
+              !strcmp(cozefallback_status_name(COZEFALLBACK_STATUS_CONVERSATION_STRANDED), "conversation_stranded") &&
               !strcmp(cozefallback_status_name(12345), "unknown"),
           "status_name");
 
