@@ -1,4 +1,4 @@
-//! The request lifecycle: route, token, send, classify, decide, stream, record (architecture.md).
+//! The request lifecycle: route, token, send, classify, decide, stream, record (docs/ARCHITECTURE.md).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! OAuth helpers for OBO (user) credentials: authorize URL with PKCE, code exchange, refresh, device flow
-//! (protocol.md section 4).
+//! (docs/PROTOCOL.md, "OBO user tokens").
 
 use std::sync::Arc;
 use std::time::Duration;
