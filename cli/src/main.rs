@@ -83,6 +83,10 @@ pub struct MockArgs {
     /// Where to write the JWT app's key pair (default: a fresh temporary directory).
     #[arg(long, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate signed by a CA generated at start; the exports then
+    /// include SSL_CERT_FILE naming that CA.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Where the client configuration comes from.
