@@ -553,16 +553,23 @@ fn device_to_py(py: Python<'_>, c: cozefallback::DeviceCode) -> PyResult<Py<PyAn
 #[pymethods]
 impl NativeOAuthApp {
     #[new]
-    #[pyo3(signature = (base_url, client_id, client_secret=None))]
+    #[pyo3(signature = (base_url, client_id, client_secret=None, *, allow_insecure_http=false, ca_file=None))]
     fn new(
         py: Python<'_>,
         base_url: &str,
         client_id: &str,
         client_secret: Option<String>,
+        allow_insecure_http: bool,
+        ca_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         log::refresh(py);
-        let app = OAuthApp::new(base_url, client_id, client_secret.map(Secret::new))
-            .map_err(|e| errors::to_pyerr(py, &e))?;
+        let options = cozefallback::OAuthAppOptions {
+            allow_insecure_http,
+            ca_file,
+        };
+        let app =
+            OAuthApp::with_options(base_url, client_id, client_secret.map(Secret::new), options)
+                .map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeOAuthApp { app: Arc::new(app) })
     }
 
