@@ -64,8 +64,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub json: bool,
     /// Also run the same traffic the way Coze's migration guide writes it by hand (two clients, retry on
-    /// 4100/4101), for comparison.
-    #[arg(long)]
+    /// 4100/4101), for comparison. (`--compare-seed` is its old name.)
+    #[arg(long = "compare-guide", alias = "compare-seed")]
     pub compare_seed: bool,
     /// Serve the client's Prometheus metrics at http://ADDR/metrics while the demo runs (loopback only).
     #[arg(long, value_name = "ADDR")]

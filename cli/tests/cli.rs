@@ -1079,7 +1079,7 @@ fn verbose_logs_show_the_fallback_and_no_token() {
 
 #[test]
 fn demo_output_fits_100_columns_and_speaks_plainly() {
-    let plain = run(bin().args(["demo", "--requests", "200", "--compare-seed"]));
+    let plain = run(bin().args(["demo", "--requests", "200", "--compare-guide"]));
     let json = run(bin().args(["demo", "--json", "--requests", "200"]));
     for (name, (code, stdout, stderr), json_last) in [("plain", plain, false), ("json", json, true)]
     {
