@@ -614,6 +614,15 @@ fn call_goes_through_the_fallback() {
         0
     );
 
+    // A 3xx that was not followed is a failure (exit 1) naming the status, never a success with an empty body.
+    m.control()
+        .set_state(serde_json::json!({"faults": [{"path": "/v1/bots/", "times": 1,
+            "action": {"type": "http", "http_status": 302, "body": "", "content_type": "text/plain"}}]}))
+        .unwrap();
+    let (code, stdout, stderr) = run(with_env(&env).args(["call", "GET", &bot_path]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("302"), "{stderr}");
+
     m.control().set_moved(true);
     let (code, _, stderr) = run(with_env(&env).args(["call", "get", &bot_path]));
     assert_eq!(code, 0, "{stderr}");
