@@ -36,7 +36,7 @@ pub(crate) struct ByteCap {
 }
 
 /// A token endpoint's answer is a few hundred bytes; 1 MiB is far beyond any real one.
-const TOKEN_ANSWER_CAP: ByteCap = ByteCap {
+pub(crate) const TOKEN_ANSWER_CAP: ByteCap = ByteCap {
     limit: 1 << 20,
     used: 0,
     name: "the token answer limit",

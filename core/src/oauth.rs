@@ -203,17 +203,19 @@ impl OAuthApp {
             .post(format!("{}{}", self.http.base, path))
             .json(&serde_json::json!({"client_id": self.client_id}))
             .send();
-        // Bounded like every other call; a refused certificate says why (crate::http::transport_error).
+        // Bounded in time and size like a token answer; a refused certificate says why.
         let limit = self.http.first_byte;
-        let resp = match tokio::time::timeout(limit, request).await {
+        let deadline = std::time::Instant::now() + limit;
+        let mut resp = match tokio::time::timeout(limit, request).await {
             Ok(r) => r.map_err(|e| crate::http::transport_error(&e))?,
             Err(_) => return Err(device_code_timeout(limit)),
         };
         let status = resp.status().as_u16();
-        let body = match tokio::time::timeout(limit, resp.bytes()).await {
-            Ok(r) => r.map_err(|e| crate::http::transport_error(&e))?,
-            Err(_) => return Err(device_code_timeout(limit)),
-        };
+        let body = self
+            .http
+            .read_body(&mut resp, deadline, &crate::http::TOKEN_ANSWER_CAP)
+            .await
+            .map_err(crate::http::BodyError::into_error)?;
         let outcome = crate::classify::classify(status, &body);
         if outcome != crate::classify::Outcome::Success {
             let mut err = crate::classify::to_error(
