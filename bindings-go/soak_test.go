@@ -55,7 +55,7 @@ func soakChat(bot string, stream bool) map[string]any {
 		"additional_messages": []map[string]any{{"role": "user", "content": "hi", "content_type": "text"}}}
 }
 
-// injectedCause names the injected fault that explains a failure (the seed's recipe could not have served the
+// injectedCause names the injected fault that explains a failure (the migration guide's recipe could not have served the
 // request either), or "" for an unexplained failure.
 func injectedCause(err error) string {
 	var api *cf.APIError

@@ -298,8 +298,11 @@ export declare class AuthorizeUrl {
 
 /** OAuth helpers for OBO user credentials (web, PKCE and device apps). */
 export declare class OAuthApp {
-  /** `allowInsecureHttp` permits http:// to a non-loopback host; a baseUrl with a path is refused. */
-  constructor(opts: { baseUrl?: string; clientId: string; clientSecret?: string; allowInsecureHttp?: boolean })
+  /**
+   * `allowInsecureHttp` permits http:// to a non-loopback host; a baseUrl with a path is refused. `caFile` (a PEM
+   * file of CA certificates) is trusted besides the system's roots, as a client's `tls.ca_file`.
+   */
+  constructor(opts: { baseUrl?: string; clientId: string; clientSecret?: string; allowInsecureHttp?: boolean; caFile?: string })
   authorizeUrl(redirectUri: string, opts?: { workspaceId?: string; pkce?: boolean }): AuthorizeUrl
   exchangeCode(code: string, redirectUri: string, codeVerifier?: string | null): Promise<OAuthToken>
   refresh(refreshToken: string): Promise<OAuthToken>

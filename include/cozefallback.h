@@ -355,7 +355,8 @@ enum cozefallback_status cozefallback_client_send_any(const struct cozefallback_
 //
 // `cancel` may be NULL. Ownership: `*out` is a new event to free with `cozefallback_event_free`.
 // Thread safety: any thread; concurrent calls on one stream are serialised.
-// Errors: STREAM_INTERRUPTED, TIMEOUT (idle), CANCELLED, INVALID_ARGUMENT.
+// Errors: STREAM_INTERRUPTED, TIMEOUT (idle), CANCELLED, INVALID_ARGUMENT (also, at once, in a child of
+// fork() for a stream opened before the fork, even one that another thread was reading at the fork).
 enum cozefallback_status cozefallback_stream_next(const struct cozefallback_stream *stream,
                                                   const struct cozefallback_cancel_token *cancel,
                                                   struct cozefallback_event **out,

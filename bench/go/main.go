@@ -1,9 +1,9 @@
-// bench/go: Go through cozefallback vs the seed's hand-written retry (personal first, enterprise on 4100/4101),
+// bench/go: Go through cozefallback vs the migration guide's hand-written retry (personal first, enterprise on 4100/4101),
 // after the move, on the same coze-mock, in interleaved rounds. Prints time per request and the ratio.
 //
-// The seed's code uses github.com/coze-dev/coze-go; its chat call is one JSON POST through net/http
+// The migration guide's code uses github.com/coze-dev/coze-go; its chat call is one JSON POST through net/http
 // (request.go: json.Marshal, http.Client.Do, decode {code,msg,data}). The baseline here is that same path
-// written with net/http directly, with the seed's retry around it (see README.md for why).
+// written with net/http directly, with the migration guide's retry around it (see README.md for why).
 //
 // Env: COZE_API_BASE, COZE_API_TOKEN, COZE_API_TOKEN_ENTERPRISE, BENCH_BOT, BENCH_N, BENCH_ROUNDS.
 package main
@@ -35,7 +35,7 @@ type cozeAnswer struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// seedChat is the seed's recipe: try the personal token; on 4100/4101 try the enterprise one.
+// seedChat is the migration guide's recipe: try the personal token; on 4100/4101 try the enterprise one.
 func seedChat(ctx context.Context, hc *http.Client, base, personal, enterprise string) error {
 	once := func(token string) (*cozeAnswer, error) {
 		body, _ := json.Marshal(chatBody())
@@ -116,9 +116,9 @@ func main() {
 		sp50, smean := measure(n, viaSeed)
 		ratio := float64(smean) / float64(lmean)
 		ratios = append(ratios, ratio)
-		fmt.Printf("  round %d: cozefallback %v/req (p50 %v) | seed retry over net/http %v/req (p50 %v) | seed/cozefallback %.2fx\n",
+		fmt.Printf("  round %d: cozefallback %v/req (p50 %v) | guide's retry over net/http %v/req (p50 %v) | guide/cozefallback %.2fx\n",
 			r, lmean.Round(time.Microsecond), lp50.Round(time.Microsecond), smean.Round(time.Microsecond), sp50.Round(time.Microsecond), ratio)
 	}
 	sort.Float64s(ratios)
-	fmt.Printf("time per request, seed's hand-written retry / cozefallback (median of rounds): %.2fx\n", ratios[len(ratios)/2])
+	fmt.Printf("time per request, the guide's hand-written retry / cozefallback (median of rounds): %.2fx\n", ratios[len(ratios)/2])
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/go: Go through cozefallback (static release libcozefallback.a) vs the seed's hand-written retry, after
+# bench/go: Go through cozefallback (static release libcozefallback.a) vs the migration guide's hand-written retry, after
 # the move, on one coze-mock. Not part of the test command.   bash bench/go/run.sh [ROUNDS] [N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,5 +1,5 @@
 // Node benchmarks, side by side in one script, against coze-mock on loopback, after the workspace moved:
-//   seed     @coze/api 1.3 with the seed's hand-written retry (a personal client; on 4100/4101 an enterprise one)
+//   seed     @coze/api 1.3 with the migration guide's hand-written retry (a personal client; on 4100/4101 an enterprise one)
 //   ours     cozefallback's Client (sticky routing: after the first fallback, one round trip per request)
 //   drop-in  @coze/api with cozeAxiosAdapter(client): the SDK's typed API over cozefallback
 // 1. time per request (sequential, interleaved rounds): mean / p50 / p99 and round trips per request;
@@ -54,7 +54,7 @@ const bot = info.bots[0]
 const params = { bot_id: bot, user_id: 'bench-user', additional_messages: [{ role: 'user', content: 'hi', content_type: 'text' }] }
 const body = { ...params, stream: false }
 
-// The seed's recipe, as in the migration guide, with @coze/api.
+// The migration guide's recipe, as in the migration guide, with @coze/api.
 const seedPersonal = new CozeAPI({ baseURL: info.base_url, token: info.personal_pat })
 const seedEnterprise = new CozeAPI({ baseURL: info.base_url, token: info.enterprise_pat })
 async function seed() {
@@ -121,8 +121,8 @@ for (const [name, xs] of Object.entries(lat)) {
   summary[name] = { mean, p50: pct(xs, 0.5), p99: pct(xs, 0.99) }
   console.log(`   ${name.padEnd(9)}  ${trips[name].toFixed(2).padStart(11)}   ${mean.toFixed(3).padStart(7)}  ${pct(xs, 0.5).toFixed(3).padStart(7)}  ${pct(xs, 0.99).toFixed(3).padStart(7)}`)
 }
-console.log(`   => ours is ${(summary.seed.mean / summary.ours.mean).toFixed(2)}x faster than the seed per request (mean), ${(summary.seed.p50 / summary.ours.p50).toFixed(2)}x at p50 (goal >= 2x)`)
-console.log(`   => the drop-in is ${(summary.seed.mean / summary['drop-in'].mean).toFixed(2)}x faster than the seed (mean)\n`)
+console.log(`   => ours is ${(summary.seed.mean / summary.ours.mean).toFixed(2)}x faster than the guide's recipe per request (mean), ${(summary.seed.p50 / summary.ours.p50).toFixed(2)}x at p50 (goal >= 2x)`)
+console.log(`   => the drop-in is ${(summary.seed.mean / summary['drop-in'].mean).toFixed(2)}x faster than the guide's recipe (mean)\n`)
 
 // 2. Throughput with 64 in flight.
 async function throughput(fn, total) {
@@ -146,7 +146,7 @@ for (const [name, xs] of Object.entries(rps)) {
   best[name] = Math.max(...xs)
   console.log(`   ${name.padEnd(9)}  ${best[name].toFixed(0).padStart(7)} req/s   (runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`)
 }
-console.log(`   => ours: ${(best.ours / best.seed).toFixed(2)}x the seed's throughput; drop-in: ${(best['drop-in'] / best.seed).toFixed(2)}x`)
+console.log(`   => ours: ${(best.ours / best.seed).toFixed(2)}x the migration guide's throughput; drop-in: ${(best['drop-in'] / best.seed).toFixed(2)}x`)
 
 client.close()
 mock.child.kill()

@@ -1,6 +1,6 @@
 """Side-by-side benchmark against coze-mock, after the workspace moved to the enterprise edition.
 
-  1. the seed's recipe with cozepy: two Coze clients, try the personal one, on 4100/4101 retry with the enterprise
+  1. the migration guide's recipe with cozepy: two Coze clients, try the personal one, on 4100/4101 retry with the enterprise
      one, vs cozefallback.Client (which remembers the route: one round trip per request after the first);
   2. cozefallback requests/s at 1 and 8 threads (the GIL is released while waiting);
   3. a raw httpx.Client call with the enterprise token to the same mock: the cost of the library.
@@ -121,11 +121,11 @@ def main() -> None:
         print(f"after the move, GET /v1/bot/get_online_info (cozepy bots.retrieve) against coze-mock ({s:.0f} s per measurement)")
         print(f"  seed recipe (cozepy, 2 clients, try/except 4100/4101): {t_seed * 1e6:8.0f} us/request")
         print(f"  cozefallback.Client:                                   {t_fb * 1e6:8.0f} us/request"
-              f"   -> {t_seed / t_fb:.1f}x faster than the seed recipe")
+              f"   -> {t_seed / t_fb:.1f}x faster than the guide's recipe recipe")
         print(f"  raw httpx.Client (enterprise token, no fallback):      {t_raw * 1e6:8.0f} us/request"
               f"   -> cozefallback/raw time ratio {t_fb / t_raw:.2f}")
         print(f"  cozefallback requests/s: 1 thread {rps1:8.0f}, 8 threads {rps8:8.0f} ({rps8 / rps1:.1f}x)")
-        print(f"  seed recipe requests/s at 8 threads: {seed8:8.0f}")
+        print(f"  guide's recipe requests/s at 8 threads: {seed8:8.0f}")
         print(f"  (cozefallback metrics: {json.dumps(client.metrics()['requests'])})")
     finally:
         proc.terminate()

@@ -94,6 +94,8 @@ pub struct cozefallback_response {
 /// An open server-sent event stream. Opaque; guarded by a lock.
 pub struct cozefallback_stream {
     inner: Mutex<BlockingStream>,
+    /// The fork generation it was opened in: a child must not wait for the lock (see `next`).
+    born: u64,
     status: u16,
     credential: CredentialKind,
     attempts: u32,
@@ -345,6 +347,7 @@ fn stream_handle(stream: EventStream) -> cozefallback_stream {
         credential: stream.credential(),
         attempts: stream.attempts(),
         logid: stream.logid().map(cstring),
+        born: cozefallback::fork_generation(),
         inner: Mutex::new(BlockingStream::new(stream)),
     }
 }
@@ -972,7 +975,8 @@ pub unsafe extern "C" fn cozefallback_client_send_any(
 ///
 /// `cancel` may be NULL. Ownership: `*out` is a new event to free with `cozefallback_event_free`.
 /// Thread safety: any thread; concurrent calls on one stream are serialised.
-/// Errors: STREAM_INTERRUPTED, TIMEOUT (idle), CANCELLED, INVALID_ARGUMENT.
+/// Errors: STREAM_INTERRUPTED, TIMEOUT (idle), CANCELLED, INVALID_ARGUMENT (also, at once, in a child of
+/// fork() for a stream opened before the fork, even one that another thread was reading at the fork).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_stream_next(
     stream: *const cozefallback_stream,
@@ -983,6 +987,8 @@ pub unsafe extern "C" fn cozefallback_stream_next(
     guard(err, || unsafe {
         arg_out(out, "out")?;
         let stream = arg_ref(stream, "stream")?;
+        // Before the lock: a parent thread inside `next` at a fork() holds it forever in the child.
+        cozefallback::ensure_not_forked(stream.born)?;
         let next: Option<Event> = lock(&stream.inner).next(cancel_of(cancel))?;
         if let Some(ev) = next {
             put(
@@ -1009,7 +1015,11 @@ pub unsafe extern "C" fn cozefallback_stream_close(
     err: *mut *mut cozefallback_error,
 ) -> cozefallback_status {
     guard(err, || unsafe {
-        lock(&arg_ref(stream, "stream")?.inner).close();
+        let stream = arg_ref(stream, "stream")?;
+        // In a forked child the parent's connection is left alone, and its lock may never be released.
+        if cozefallback::ensure_not_forked(stream.born).is_ok() {
+            lock(&stream.inner).close();
+        }
         Ok(())
     })
 }

@@ -3,6 +3,9 @@
  *   - A client used before fork() works in the child (the library builds a fresh runtime and connection pool
  *     there on first use, and keeps the learned routes), a client made in the child works, and the parent
  *     keeps working. The child has an alarm and the parent waits a bounded time: a hang fails the test.
+ *   - A stream that another thread is reading (blocked inside cozefallback_stream_next) at fork(): in the
+ *     child, next on it fails at once with INVALID_ARGUMENT and close returns, instead of waiting forever for
+ *     the lock that dead thread holds.
  *   - cozefallback_client_close() from another thread ends a call the mock never answers with CANCELLED within
  *     a second, and later calls fail with INVALID_ARGUMENT.
  * Prints one line per failed check and a final "fork: N passed, M failed".
@@ -171,6 +174,75 @@ static void test_close(void) {
     mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
 }
 
+typedef struct {
+    cozefallback_stream *stream;
+    int events;
+} reader_t;
+
+/* Reads the stream to its end (in the parent: the slow mock takes about 2 s). */
+static void *read_stream(void *arg) {
+    reader_t *r = arg;
+    cozefallback_event *ev = NULL;
+    while (cozefallback_stream_next(r->stream, NULL, &ev, NULL) == COZEFALLBACK_STATUS_OK && ev) {
+        r->events++;
+        cozefallback_event_free(ev);
+    }
+    return NULL;
+}
+
+/* In the child: next and close on the stream the (now absent) reader thread was inside. */
+static int child_stream(cozefallback_stream *stream) {
+    alarm(10); /* a hang on the stream's lock ends the child with SIGALRM */
+    cozefallback_event *ev = NULL;
+    cozefallback_error *err = NULL;
+    double start = now_ms();
+    cozefallback_status st = cozefallback_stream_next(stream, NULL, &ev, &err);
+    if (st != COZEFALLBACK_STATUS_INVALID_ARGUMENT || ev) return 3;
+    if (!err || !strstr(cozefallback_error_message(err), "before a fork()")) return 4;
+    cozefallback_error_free(err);
+    if (now_ms() - start > 1000) return 5;
+    if (cozefallback_stream_close(stream, NULL) != COZEFALLBACK_STATUS_OK) return 6;
+    cozefallback_stream_free(stream);
+    return 0;
+}
+
+static void test_stream_being_read_at_fork(void) {
+    cozefallback_client *client = new_client();
+    mock_http(g_base, "POST", "/__mock/state",
+              "{\"faults\":[{\"path\":\"/v3/chat\",\"action\":{\"type\":\"slow_stream\",\"gap_ms\":300}}]}", NULL);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"bot_id\":\"%s\",\"user_id\":\"u\",\"stream\":true,"
+             "\"additional_messages\":[{\"role\":\"user\",\"content\":\"hi\",\"content_type\":\"text\"}]}",
+             strrchr(g_bot_path, '/') + 1);
+    cozefallback_request *req = NULL;
+    cozefallback_stream *stream = NULL;
+    cozefallback_error *err = NULL;
+    cozefallback_request_new("POST", "/v3/chat", &req, NULL);
+    cozefallback_request_set_body(req, (const uint8_t *)body, strlen(body), "application/json", NULL);
+    cozefallback_status st = cozefallback_stream_open(client, req, NULL, &stream, &err);
+    CHECK(st == COZEFALLBACK_STATUS_OK, "the slow stream opens (%s)", err ? cozefallback_error_message(err) : "");
+    cozefallback_request_free(req);
+    cozefallback_error_free(err);
+    if (st != COZEFALLBACK_STATUS_OK) return;
+    reader_t r = {stream, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, read_stream, &r);
+    usleep(450 * 1000); /* the reader is inside next, waiting for the next slow event */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) _exit(child_stream(stream));
+    CHECK(pid > 0, "fork");
+    int code = wait_bounded(pid, 20000);
+    CHECK(code == 0, "the child's next/close on a stream being read at the fork (exit code %d: -1 hung, -2 signal "
+                     "(the alarm: a hang), else the failed step)", code);
+    pthread_join(th, NULL);
+    CHECK(r.events > 2, "the parent's reader still reads the whole stream (%d events)", r.events);
+    cozefallback_stream_free(stream);
+    cozefallback_client_free(client);
+    mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
+}
+
 int main(void) {
     g_base = getenv("COZE_MOCK_URL");
     if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
@@ -190,6 +262,7 @@ int main(void) {
     mock_http(g_base, "POST", "/__mock/reset", "{}", NULL);
 
     test_fork();
+    test_stream_being_read_at_fork();
     test_close();
 
     printf("fork: %d passed, %d failed\n", passed, failed);

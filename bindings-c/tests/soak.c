@@ -67,7 +67,7 @@ static char g_bots[MAX_BOTS][32];
 static int g_nbots;
 static outcome_t *g_out;
 
-/* The injected fault that explains a failure (the seed's recipe could not have served it either), or NULL. */
+/* The injected fault that explains a failure (the migration guide's recipe could not have served it either), or NULL. */
 static const char *injected_cause(cozefallback_status st, uint16_t http) {
     if (st == COZEFALLBACK_STATUS_API && (http == 502 || http == 503)) return "API answer 502/503 on a non-idempotent call";
     if (st == COZEFALLBACK_STATUS_TRANSPORT) return "connection reset on a non-idempotent call";

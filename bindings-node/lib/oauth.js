@@ -8,14 +8,16 @@ const { OAuthToken, DeviceCode, AuthorizeUrl } = require('./tokens.js')
 
 class OAuthApp {
   /**
-   * @param {{baseUrl?: string, clientId: string, clientSecret?: string, allowInsecureHttp?: boolean}} opts
-   *   clientSecret only for web apps; allowInsecureHttp permits http:// to a non-loopback host
+   * @param {{baseUrl?: string, clientId: string, clientSecret?: string, allowInsecureHttp?: boolean, caFile?: string}} opts
+   *   clientSecret only for web apps; allowInsecureHttp permits http:// to a non-loopback host; caFile (a PEM
+   *   file of CA certificates) is trusted besides the system's roots, as a client's tls.ca_file
    */
   constructor(opts) {
     if (!opts || typeof opts !== 'object') throw new TypeError('OAuthApp needs {baseUrl, clientId, clientSecret?}')
     const baseUrl = opts.baseUrl ?? 'https://api.coze.cn'
     const insecure = opts.allowInsecureHttp === true
-    this._native = sync(() => new native.NativeOAuthApp(baseUrl, String(opts.clientId ?? ''), opts.clientSecret ?? null, insecure))
+    if (opts.caFile != null && typeof opts.caFile !== 'string') throw new TypeError('OAuthApp caFile must be a string (a PEM file path)')
+    this._native = sync(() => new native.NativeOAuthApp(baseUrl, String(opts.clientId ?? ''), opts.clientSecret ?? null, insecure, opts.caFile ?? null))
   }
 
   /** `{url, state, codeVerifier}`: send the browser to url; keep state and codeVerifier (PKCE) for the exchange. */

@@ -552,9 +552,11 @@ impl NativeOAuthApp {
         client_id: String,
         client_secret: Option<String>,
         allow_insecure_http: Option<bool>,
+        ca_file: Option<String>,
     ) -> napi::Result<Self> {
         let options = cozefallback::OAuthAppOptions {
             allow_insecure_http: allow_insecure_http.unwrap_or(false),
+            ca_file: ca_file.map(Into::into),
         };
         let app = cozefallback::OAuthApp::with_options(
             &base_url,

@@ -38,7 +38,7 @@ function jwtConfig() {
   }
 }
 
-/** Whether an injected fault explains the failure (the seed's recipe could not have served it either). */
+/** Whether an injected fault explains the failure (the migration guide's recipe could not have served it either). */
 function injected(e) {
   if (e.code === 'COZE_API' && (e.httpStatus === 502 || e.httpStatus === 503)) return true
   if (e.code === 'COZE_TRANSPORT') return true

@@ -6,7 +6,7 @@ import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import net from 'node:net'
-import { Client, CozeError } from 'cozefallback'
+import { Client, CozeError, OAuthApp } from 'cozefallback'
 import { startMock } from './mock.mjs'
 
 const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy', 'REQUEST_METHOD', 'SSL_CERT_FILE', 'SSL_CERT_DIR']
@@ -179,4 +179,20 @@ test('NO_PROXY bypasses the proxy', async () => {
   } finally {
     proxy.close()
   }
+})
+
+test('OAuthApp trusts caFile over HTTPS; without it COZE_TRANSPORT names TLS', async () => {
+  const clientId = mock.info.oauth_client_id
+  const app = new OAuthApp({ baseUrl: mock.base, clientId, caFile: mock.info.ca_file })
+  assert.ok((await app.deviceCode()).userCode)
+  await assert.rejects(new OAuthApp({ baseUrl: mock.base, clientId }).deviceCode(), (e) => {
+    assert.equal(e.code, 'COZE_TRANSPORT')
+    assert.match(e.message, /TLS handshake with 127\.0\.0\.1:/)
+    return true
+  })
+  assert.throws(() => new OAuthApp({ baseUrl: mock.base, clientId, caFile: '/nonexistent/ca.pem' }), (e) => {
+    assert.equal(e.code, 'COZE_CONFIG')
+    assert.equal(e.field, 'tls.ca_file')
+    return true
+  })
 })

@@ -1,6 +1,5 @@
 //! Python objects <-> JSON values.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString,
@@ -8,14 +7,39 @@ use pyo3::types::{
 };
 use serde_json::Value;
 
-/// A JSON-able Python object (dict, list, tuple, str, int, float, bool, None) as a JSON value.
+/// A JSON-able Python object (dict, list, tuple, str, int, float, bool, None, or any mapping) as a JSON value
+/// for a request body. A value JSON cannot hold raises the library's `InvalidArgumentError` (a `ValueError`)
+/// naming where it sits in the body (`json["messages"][0]["content"]`) and what it is.
 pub fn to_json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    to_json_depth(obj, 0)
+    to_json_at(obj, &mut Vec::new())
 }
 
-fn to_json_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
-    if depth > 256 {
-        return Err(PyValueError::new_err("the JSON body is nested too deeply"));
+/// One step of the path to a value inside a request body.
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// `InvalidArgumentError("json body value json[..]: {what}")`.
+fn bad_body(py: Python<'_>, path: &[Seg], what: &str) -> PyErr {
+    let mut at = String::from("json");
+    for seg in path {
+        match seg {
+            Seg::Key(k) => at.push_str(&format!("[{}]", Value::String(k.clone()))),
+            Seg::Index(i) => at.push_str(&format!("[{i}]")),
+        }
+    }
+    crate::errors::simple(
+        py,
+        "invalid_argument",
+        &format!("the JSON body cannot be sent: {at} {what}"),
+    )
+}
+
+fn to_json_at(obj: &Bound<'_, PyAny>, path: &mut Vec<Seg>) -> PyResult<Value> {
+    let py = obj.py();
+    if path.len() > 256 {
+        return Err(bad_body(py, path, "is nested more than 256 levels deep"));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -33,53 +57,93 @@ fn to_json_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         if let Ok(u) = obj.extract::<u64>() {
             return Ok(Value::from(u));
         }
-        return Err(PyValueError::new_err(
-            "an integer in the JSON body does not fit in 64 bits",
-        ));
+        return Err(bad_body(py, path, "is an integer outside -2**63..2**64-1"));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return serde_json::Number::from_f64(f.value())
             .map(Value::Number)
-            .ok_or_else(|| PyValueError::new_err("NaN and infinity are not valid JSON"));
+            .ok_or_else(|| {
+                bad_body(
+                    py,
+                    path,
+                    &format!("is {}, which JSON cannot hold", f.value()),
+                )
+            });
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let mut map = serde_json::Map::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let key = match k.cast::<PyString>() {
-                Ok(s) => s.to_cow()?.into_owned(),
-                Err(_) => k.str()?.to_cow()?.into_owned(),
-            };
-            map.insert(key, to_json_depth(&v, depth + 1)?);
-        }
-        return Ok(Value::Object(map));
+        return object_to_json(d.iter(), path);
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return l
-            .iter()
-            .map(|v| to_json_depth(&v, depth + 1))
-            .collect::<PyResult<Vec<_>>>()
-            .map(Value::Array);
+        return array_to_json(l.iter(), path);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t
-            .iter()
-            .map(|v| to_json_depth(&v, depth + 1))
-            .collect::<PyResult<Vec<_>>>()
-            .map(Value::Array);
+        return array_to_json(t.iter(), path);
     }
-    // Mappings and other iterables (e.g. pydantic's dumps give dicts; a user may pass a generator).
+    // Other mappings (e.g. a MappingProxy or a user's Mapping class).
     if obj.hasattr("items")? {
-        let d = PyDict::new(obj.py());
+        let d = PyDict::new(py);
         for item in obj.call_method0("items")?.try_iter()? {
             let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
             d.set_item(k, v)?;
         }
-        return to_json_depth(d.as_any(), depth);
+        return object_to_json(d.iter(), path);
     }
-    Err(PyTypeError::new_err(format!(
-        "an object of type {} is not JSON serializable",
-        obj.get_type().name()?
-    )))
+    let ty = obj.get_type().name()?;
+    Err(bad_body(
+        py,
+        path,
+        &format!("is a {ty}; expected a dict, list, tuple, str, int, float, bool or None"),
+    ))
+}
+
+fn object_to_json<'py>(
+    items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    path: &mut Vec<Seg>,
+) -> PyResult<Value> {
+    let mut map = serde_json::Map::new();
+    for (k, v) in items {
+        // As json.dumps: str keys, and int, float, bool and None keys as their JSON text.
+        let key = if let Ok(s) = k.cast::<PyString>() {
+            s.to_cow()?.into_owned()
+        } else if k.is_none() {
+            "null".to_string()
+        } else if k.is_instance_of::<PyBool>() {
+            if k.extract::<bool>()? {
+                "true"
+            } else {
+                "false"
+            }
+            .to_string()
+        } else if k.is_instance_of::<PyInt>() || k.is_instance_of::<PyFloat>() {
+            k.str()?.to_cow()?.into_owned()
+        } else {
+            let ty = k.get_type().name()?;
+            return Err(bad_body(
+                k.py(),
+                path,
+                &format!("has a key of type {ty}; keys must be str"),
+            ));
+        };
+        path.push(Seg::Key(key.clone()));
+        let value = to_json_at(&v, path);
+        path.pop();
+        map.insert(key, value?);
+    }
+    Ok(Value::Object(map))
+}
+
+fn array_to_json<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    path: &mut Vec<Seg>,
+) -> PyResult<Value> {
+    let mut out = Vec::new();
+    for (i, v) in items.enumerate() {
+        path.push(Seg::Index(i));
+        let value = to_json_at(&v, path);
+        path.pop();
+        out.push(value?);
+    }
+    Ok(Value::Array(out))
 }
 
 /// A JSON value as Python objects.

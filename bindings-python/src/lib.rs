@@ -162,6 +162,8 @@ fn event_opt_to_py(py: Python<'_>, e: Option<cozefallback::Event>) -> PyResult<P
 #[pyclass(frozen, module = "cozefallback._native", name = "NativeStream")]
 pub struct NativeStream {
     inner: Arc<tokio::sync::Mutex<Option<EventStream>>>,
+    /// The fork generation it was opened in: a child must not wait for the lock (see `next`).
+    born: u64,
     /// HTTP status of the stream's response.
     #[pyo3(get)]
     status: u16,
@@ -184,6 +186,7 @@ fn stream_to_py(py: Python<'_>, s: EventStream) -> PyResult<Py<PyAny>> {
         attempts: s.attempts(),
         logid: s.logid().map(str::to_string),
         header_pairs: s.headers().to_vec(),
+        born: cozefallback::fork_generation(),
         inner: Arc::new(tokio::sync::Mutex::new(Some(s))),
     };
     Ok(Bound::new(py, stream)?.into_any().unbind())
@@ -201,6 +204,8 @@ impl NativeStream {
     /// The next event, or None after the last one. With `aio` = (loop, future), completes the future instead.
     #[pyo3(signature = (aio=None))]
     fn next(&self, py: Python<'_>, aio: Aio) -> PyResult<Py<PyAny>> {
+        // Before the lock: a parent thread inside `next` at the fork holds it forever in the child.
+        cozefallback::ensure_not_forked(self.born).map_err(|e| errors::to_pyerr(py, &e))?;
         let inner = self.inner.clone();
         let work = async move {
             let mut guard = inner.lock().await;
@@ -219,6 +224,9 @@ impl NativeStream {
     /// Closes the stream and its connection. Idempotent; with a `next` in flight, closes once it returns
     /// (the async wrapper cancels that `next` first).
     fn close(&self) {
+        if cozefallback::ensure_not_forked(self.born).is_err() {
+            return; // the parent's connection: left alone (see `EventStream::close`)
+        }
         if let Ok(mut guard) = self.inner.try_lock() {
             if let Some(mut s) = guard.take() {
                 let _rt = cozefallback::runtime().enter();
@@ -545,16 +553,23 @@ fn device_to_py(py: Python<'_>, c: cozefallback::DeviceCode) -> PyResult<Py<PyAn
 #[pymethods]
 impl NativeOAuthApp {
     #[new]
-    #[pyo3(signature = (base_url, client_id, client_secret=None))]
+    #[pyo3(signature = (base_url, client_id, client_secret=None, *, allow_insecure_http=false, ca_file=None))]
     fn new(
         py: Python<'_>,
         base_url: &str,
         client_id: &str,
         client_secret: Option<String>,
+        allow_insecure_http: bool,
+        ca_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         log::refresh(py);
-        let app = OAuthApp::new(base_url, client_id, client_secret.map(Secret::new))
-            .map_err(|e| errors::to_pyerr(py, &e))?;
+        let options = cozefallback::OAuthAppOptions {
+            allow_insecure_http,
+            ca_file,
+        };
+        let app =
+            OAuthApp::with_options(base_url, client_id, client_secret.map(Secret::new), options)
+                .map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeOAuthApp { app: Arc::new(app) })
     }
 

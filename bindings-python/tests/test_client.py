@@ -357,7 +357,11 @@ def test_logging_goes_to_python_logger_redacted(mock: Mock, caplog: pytest.LogCa
     with caplog.at_level(logging.DEBUG, logger="cozefallback"):
         client.get(f"/v1/bots/{mock.bot}")
     records = [r for r in caplog.records if r.name == "cozefallback"]
-    assert any("fall" in r.getMessage() for r in records), [r.getMessage() for r in records]
+    fallback = [r.getMessage() for r in records if "falling back" in r.getMessage()]
+    assert fallback, [r.getMessage() for r in records]
+    # Plain values, no Rust Debug shapes (`Some(4101)`, quoted strings).
+    assert "from=personal to=enterprise reason=4101" in fallback[0], fallback[0]
+    assert all("Some(" not in r.getMessage() and "None" not in r.getMessage() for r in records), fallback
     text = "\n".join(r.getMessage() for r in records)
     assert mock.info["personal_pat"] not in text and mock.info["enterprise_pat"] not in text
     # Disabled logger: nothing is produced.

@@ -109,6 +109,40 @@ def test_os_fork_with_an_async_client_used_before_the_fork(mock: Mock) -> None:
     assert wait_child(pid) == 0
 
 
+def test_a_stream_being_read_in_another_thread_at_the_fork(mock: Mock) -> None:
+    """The parent thread inside next() holds the stream's lock when the fork happens; that thread does not
+    exist in the child. The child's next() must fail at once with InvalidArgumentError, not wait for the lock."""
+    import threading
+
+    client = cozefallback.Client(mock.pat_config())
+    mock.state({"faults": [{"path": "/v3/chat", "action": {"type": "slow_stream", "gap_ms": 300}}]})
+    stream = client.stream("POST", "/v3/chat", json=mock.chat_body(stream=True), timeout=20)
+    events: List[Any] = []
+    reader = threading.Thread(target=lambda: events.extend(stream), daemon=True)
+    reader.start()
+    time.sleep(0.45)  # the reader is inside next(), waiting for the next slow event
+
+    def check() -> int:
+        started = time.monotonic()
+        try:
+            next(stream)
+            return 2
+        except cozefallback.InvalidArgumentError as e:
+            if "before a fork()" not in str(e):
+                return 3
+        if time.monotonic() - started > 1.0:
+            return 4
+        stream.close()
+        return 0
+
+    pid = fork()
+    if pid == 0:
+        in_child(check)
+    assert wait_child(pid) == 0
+    reader.join(20)
+    assert not reader.is_alive() and len(events) > 2, events  # the parent reads on, unaffected
+
+
 # multiprocessing pickles the function by name: the client lives in a module global made before the pool.
 _POOL_CLIENT: Optional[cozefallback.Client] = None
 _POOL_BOT = ""

@@ -202,3 +202,43 @@ def test_previous_error_carries_its_attempt_count(mock: Mock) -> None:
     assert err.attempts == 2
     assert err.previous is not None and err.previous.credential == "personal"
     assert err.previous.attempts == 1
+
+
+class _Opaque:
+    pass
+
+
+BAD_BODIES: List[Any] = [
+    ({"a": {1, 2}}, 'json["a"]', "set"),
+    ({"a": [1, b"x"]}, 'json["a"][1]', "bytes"),
+    ({"n": 2**64}, 'json["n"]', "integer outside"),
+    ([{"x": math.nan}], 'json[0]["x"]', "NaN"),
+    ({"o": _Opaque()}, 'json["o"]', "_Opaque"),
+    ({(1, 2): "v"}, "json", "key of type tuple"),
+]
+
+
+@pytest.mark.parametrize("body,where,what", BAD_BODIES, ids=[w for _, w, _ in BAD_BODIES])
+def test_a_json_body_json_cannot_hold_is_an_invalid_argument(mock: Mock, body: Any, where: str, what: str) -> None:
+    """Not a TypeError or a bare ValueError: the library's own error, naming where the value sits."""
+    client = cozefallback.Client(mock.pat_config())
+    aclient = cozefallback.AsyncClient(mock.pat_config())
+
+    async def via_async() -> None:
+        await aclient.post("/v3/chat", json=body)
+
+    calls: Dict[str, Callable[[], Any]] = {
+        "post": lambda: client.post("/v3/chat", json=body),
+        "stream": lambda: client.stream("POST", "/v3/chat", json=body),
+        "async post": lambda: asyncio.run(via_async()),
+    }
+    for name, call in calls.items():
+        with pytest.raises(cozefallback.InvalidArgumentError) as info:
+            call()
+        err = info.value
+        assert isinstance(err, cozefallback.CozeError) and isinstance(err, ValueError), name
+        assert err.kind == "invalid_argument", name
+        assert where in str(err) and what in str(err), f"{name}: {err}"
+    # Keys json.dumps accepts (int, float, bool, None) still go through, as their JSON text.
+    client.post("/v3/chat", json={**mock.chat_body(), "meta_data": {1: "a", None: "b", True: "c"}})
+    client.close()

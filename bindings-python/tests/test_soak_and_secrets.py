@@ -43,7 +43,7 @@ def jwt_config(mock: Mock) -> Dict[str, Any]:
 
 
 def injected(err: cozefallback.CozeError) -> bool:
-    """Whether an injected fault explains this failure (the seed's recipe could not have served it either)."""
+    """Whether an injected fault explains this failure (the migration guide's recipe could not have served it either)."""
     if isinstance(err, cozefallback.ApiError) and err.http_status in (502, 503):
         return True
     if isinstance(err, cozefallback.TransportError):

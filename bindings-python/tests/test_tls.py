@@ -236,3 +236,33 @@ def test_a_dead_proxy_is_a_transport_error(tls_mock: Mock) -> None:
     assert result is not None and result["ok"] is False and result["type"] == "TransportError", result
     assert "proxy-s3cret" not in result["message"], "the proxy's password must not show in the error"
     assert tls_mock.stats()["requests"]["total"] == 0
+
+
+# ---------------------------------------------------------------- OAuthApp
+
+
+def test_oauth_app_over_https_trusts_ca_file(tls_mock: Mock) -> None:
+    client_id = tls_mock.info["oauth_client_id"]
+    app = cozefallback.OAuthApp(tls_mock.base_url, client_id, ca_file=Path(str(tls_mock.ca_file)))
+    assert app.device_code().user_code
+
+    async def via_async() -> str:
+        aapp = cozefallback.AsyncOAuthApp(tls_mock.base_url, client_id, ca_file=str(tls_mock.ca_file))
+        return (await aapp.device_code()).user_code
+
+    assert asyncio.run(via_async())
+    # Not trusted: a TransportError that names TLS (not a bare "request failed").
+    with pytest.raises(cozefallback.TransportError) as info:
+        cozefallback.OAuthApp(tls_mock.base_url, client_id).device_code()
+    assert "TLS handshake with 127.0.0.1:" in str(info.value), str(info.value)
+    with pytest.raises(cozefallback.ConfigError) as cfg:
+        cozefallback.OAuthApp(tls_mock.base_url, client_id, ca_file="/nonexistent/ca.pem")
+    assert cfg.value.field == "tls.ca_file"
+
+
+def test_oauth_app_takes_allow_insecure_http() -> None:
+    with pytest.raises(cozefallback.ConfigError) as info:
+        cozefallback.OAuthApp("http://coze.internal:8080", "1130")
+    assert "allow_insecure_http" in str(info.value)
+    cozefallback.OAuthApp("http://coze.internal:8080", "1130", allow_insecure_http=True)
+    cozefallback.AsyncOAuthApp("http://coze.internal:8080", "1130", allow_insecure_http=True)

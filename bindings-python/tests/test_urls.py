@@ -39,3 +39,18 @@ def test_paths_follow_the_core_rules(mock: Mock) -> None:
     for bad in ["/../v1/bots", "/%2E%2e/v1/bots", "/v1/bots\x00/x"]:
         with pytest.raises(cozefallback.InvalidArgumentError):
             client.get(bad)
+
+
+def test_absolute_urls_are_case_insensitive_in_their_scheme(mock: Mock) -> None:
+    client = cozefallback.Client(mock.pat_config())
+    upper = mock.base_url.replace("http://", "HTTP://", 1)
+    assert client.get(f"{upper}/v1/bots/{mock.bot}").status == 200
+    with pytest.raises(cozefallback.InvalidArgumentError):
+        client.get(f"FTP://127.0.0.1/v1/bots/{mock.bot}")
+
+
+def test_oauth_app_refuses_a_base_url_with_a_path() -> None:
+    with pytest.raises(cozefallback.ConfigError) as info:
+        cozefallback.OAuthApp("https://api.coze.cn/api/", "1130")
+    assert info.value.field == "base_url" and "no path" in str(info.value)
+    cozefallback.OAuthApp("https://api.coze.cn/", "1130")

@@ -64,8 +64,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub json: bool,
     /// Also run the same traffic the way Coze's migration guide writes it by hand (two clients, retry on
-    /// 4100/4101), for comparison.
-    #[arg(long)]
+    /// 4100/4101), for comparison. (`--compare-seed` is its old name.)
+    #[arg(long = "compare-guide", alias = "compare-seed")]
     pub compare_seed: bool,
     /// Serve the client's Prometheus metrics at http://ADDR/metrics while the demo runs (loopback only).
     #[arg(long, value_name = "ADDR")]
@@ -83,6 +83,10 @@ pub struct MockArgs {
     /// Where to write the JWT app's key pair (default: a fresh temporary directory).
     #[arg(long, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate signed by a CA generated at start; the exports then
+    /// include SSL_CERT_FILE naming that CA.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Where the client configuration comes from.

@@ -17,7 +17,7 @@ pub fn run(args: MockArgs) -> CliResult {
         let opts = MockOptions {
             port: args.port,
             keys_dir: args.keys_dir.clone(),
-            ..MockOptions::default()
+            tls: args.tls,
         };
         let mock = MockServer::start(opts).await.map_err(|e| {
             CliError::Failed(format!(
@@ -30,9 +30,19 @@ pub fn run(args: MockArgs) -> CliResult {
         let info = mock.info();
         let q = shell_quote;
         let mut out = std::io::stdout().lock();
+        // With --tls the CA must be trusted; SSL_CERT_FILE is what `from_env` clients read.
+        let trust = match &info.ca_file {
+            Some(ca) => format!(
+                "# trust the mock's CA (in this shell SSL_CERT_FILE replaces the system roots; or set tls.ca_file)\n\
+                 export SSL_CERT_FILE={}\n",
+                q(ca)
+            ),
+            None => String::new(),
+        };
         let text = format!(
             "# coze-mock listening on {base} (runs until killed: Ctrl-C)\n\
              export COZE_API_BASE={base_q}\n\
+             {trust}\
              export COZE_API_TOKEN={pp}\n\
              export COZE_API_TOKEN_ENTERPRISE={ep}\n\
              export COZE_JWT_OAUTH_CLIENT_ID={cid}\n\
@@ -43,8 +53,12 @@ pub fn run(args: MockArgs) -> CliResult {
              # Stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP, removing its temporary key directory.\n\
              # The PATs win over the JWT app when both are set: `unset COZE_API_TOKEN COZE_API_TOKEN_ENTERPRISE` to use the JWT app.\n\
              # bots {bots} (enterprise-only bot {ebot}), workflow {wf}, workspace {ws}\n\
-             # move the workspace: curl -X POST {base}/__mock/state -d '{{\"moved\":true}}'   stats: curl {base}/__mock/stats\n",
+             # move the workspace: {curl} -X POST {base}/__mock/state -d '{{\"moved\":true}}'   stats: {curl} {base}/__mock/stats\n",
             base = info.base_url,
+            curl = info.ca_file.as_ref().map_or_else(
+                || "curl".to_string(),
+                |ca| format!("curl --cacert {}", q(ca))
+            ),
             base_q = q(&info.base_url),
             pp = q(&info.personal_pat),
             ep = q(&info.enterprise_pat),

@@ -705,6 +705,15 @@ fn call_goes_through_the_fallback() {
         0
     );
 
+    // A 3xx that was not followed is a failure (exit 1) naming the status, never a success with an empty body.
+    m.control()
+        .set_state(serde_json::json!({"faults": [{"path": "/v1/bots/", "times": 1,
+            "action": {"type": "http", "http_status": 302, "body": "", "content_type": "text/plain"}}]}))
+        .unwrap();
+    let (code, stdout, stderr) = run(with_env(&env).args(["call", "GET", &bot_path]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("302"), "{stderr}");
+
     m.control().set_moved(true);
     let (code, _, stderr) = run(with_env(&env).args(["call", "get", &bot_path]));
     assert_eq!(code, 0, "{stderr}");
@@ -1188,7 +1197,7 @@ fn verbose_logs_show_the_fallback_and_no_token() {
 
 #[test]
 fn demo_output_fits_100_columns_and_speaks_plainly() {
-    let plain = run(bin().args(["demo", "--requests", "200", "--compare-seed"]));
+    let plain = run(bin().args(["demo", "--requests", "200", "--compare-guide"]));
     let json = run(bin().args(["demo", "--json", "--requests", "200"]));
     for (name, (code, stdout, stderr), json_last) in [("plain", plain, false), ("json", json, true)]
     {
@@ -1208,4 +1217,67 @@ fn demo_output_fits_100_columns_and_speaks_plainly() {
         let all = format!("{stdout}{stderr}");
         assert!(!all.to_lowercase().contains("the seed"), "{name}: {all}");
     }
+}
+
+#[test]
+fn mock_tls_serves_https_and_exports_its_ca() {
+    let child = bin()
+        .args(["mock", "--tls"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut exports = std::collections::BTreeMap::new();
+    let mut comments = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("export ") {
+            let (k, v) = rest.split_once('=').unwrap();
+            exports.insert(k.to_string(), v.trim_matches('\'').to_string());
+        } else {
+            comments.push_str(&line);
+            comments.push('\n');
+        }
+        if line.contains("move the workspace") {
+            break;
+        }
+    }
+    assert_eq!(exports.len(), 9, "{exports:?}");
+    assert!(
+        exports["COZE_API_BASE"].starts_with("https://127.0.0.1:"),
+        "{exports:?}"
+    );
+    let ca = std::path::Path::new(&exports["SSL_CERT_FILE"]);
+    assert!(
+        std::fs::read_to_string(ca)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(comments.contains("curl --cacert "), "{comments}");
+    let env: Vec<(&'static str, String)> = exports
+        .iter()
+        .map(|(k, v)| {
+            (
+                Box::leak(k.clone().into_boxed_str()) as &'static str,
+                v.clone(),
+            )
+        })
+        .collect();
+    // A client built from the exports alone talks HTTPS to it, trusting the CA through SSL_CERT_FILE...
+    let (code, stdout, stderr) = run(with_env(&env).args(["call", "GET", "/v1/workspaces"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // ...and without SSL_CERT_FILE the certificate is refused, with words naming TLS.
+    let without: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| *k != "SSL_CERT_FILE")
+        .cloned()
+        .collect();
+    let (code, stdout, stderr) =
+        run(with_env(&without)
+            .env_remove("SSL_CERT_FILE")
+            .args(["call", "GET", "/v1/workspaces"]));
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
 }

@@ -1,4 +1,4 @@
-//! Deciding what an answer means (protocol.md section 5), before anything acts on it.
+//! Deciding what an answer means (docs/PROTOCOL.md, "Errors"), before anything acts on it.
 
 use crate::error::{Error, ErrorKind};
 

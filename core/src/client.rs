@@ -1,4 +1,4 @@
-//! The request lifecycle: route, token, send, classify, decide, stream, record (architecture.md).
+//! The request lifecycle: route, token, send, classify, decide, stream, record (docs/ARCHITECTURE.md).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -935,11 +935,9 @@ impl EventStream {
     /// `StreamInterrupted` error carrying how many events were delivered; [`Client::close`] ends it with
     /// `Cancelled`.
     pub async fn next(&mut self) -> Result<Option<Event>> {
-        if self.born != fork_generation() {
+        if let Err(e) = crate::runtime::ensure_not_forked(self.born) {
             self.close();
-            return Err(Error::invalid_argument(
-                "this stream was opened before a fork(): its connection belongs to the parent process",
-            ));
+            return Err(e);
         }
         let closer = self.client.inner.closer.token();
         let next = tokio::select! {

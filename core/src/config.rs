@@ -246,7 +246,7 @@ fn default_total_ms() -> u64 {
 fn string_or_number<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<String>, D::Error> {
-    // The seed's Go sample holds account ids as int64; Coze shows them as strings. Accept both.
+    // The migration guide's Go sample holds account ids as int64; Coze shows them as strings. Accept both.
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s),

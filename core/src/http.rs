@@ -36,7 +36,7 @@ pub(crate) struct ByteCap {
 }
 
 /// A token endpoint's answer is a few hundred bytes; 1 MiB is far beyond any real one.
-const TOKEN_ANSWER_CAP: ByteCap = ByteCap {
+pub(crate) const TOKEN_ANSWER_CAP: ByteCap = ByteCap {
     limit: 1 << 20,
     used: 0,
     name: "the token answer limit",
@@ -369,7 +369,7 @@ pub(crate) fn is_connect_error(err: &Error) -> bool {
     err.kind == ErrorKind::Transport && err.message.starts_with("could not connect")
 }
 
-fn transport_error(e: &reqwest::Error) -> Error {
+pub(crate) fn transport_error(e: &reqwest::Error) -> Error {
     // A refused certificate is not transient: its own words, and no "could not connect" (which is retried).
     if let Some(tls) = crate::tls::describe_failure(e) {
         return Error::transport(tls);

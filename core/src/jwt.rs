@@ -1,4 +1,4 @@
-//! Signing the single-use RS256 JWTs that a JWT app exchanges for access tokens (protocol.md section 2).
+//! Signing the single-use RS256 JWTs that a JWT app exchanges for access tokens (docs/PROTOCOL.md, "JWT apps").
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

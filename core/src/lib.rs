@@ -67,7 +67,7 @@ pub use limits::{
 pub use oauth::{AuthorizeUrl, DeviceCode, OAuthApp, OAuthAppOptions, OAuthToken};
 pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
-pub use runtime::{fork_generation, runtime};
+pub use runtime::{ensure_not_forked, fork_generation, runtime};
 pub use sse::{DEFAULT_MAX_EVENT_BYTES, Event, SseParser};
 pub use tls::TlsConfig;
 pub use token::{RefreshHook, TokenRefresh};

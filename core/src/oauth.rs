@@ -1,5 +1,5 @@
 //! OAuth helpers for OBO (user) credentials: authorize URL with PKCE, code exchange, refresh, device flow
-//! (protocol.md section 4).
+//! (docs/PROTOCOL.md, "OBO user tokens").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,15 +74,18 @@ pub struct OAuthApp {
 ///
 /// ```
 /// use cozefallback::{OAuthApp, OAuthAppOptions};
-/// let opts = OAuthAppOptions { allow_insecure_http: true };
+/// let opts = OAuthAppOptions { allow_insecure_http: true, ..Default::default() };
 /// assert!(OAuthApp::with_options("http://coze.internal:8080", "1130", None, opts).is_ok());
 /// assert!(OAuthApp::new("http://coze.internal:8080", "1130", None).is_err());
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct OAuthAppOptions {
     /// Permit `http://` to a non-loopback host (secrets and codes would travel in clear text), as the client
     /// config's `allow_insecure_http`.
     pub allow_insecure_http: bool,
+    /// A PEM file of CA certificates to trust besides the system's roots, as the client config's
+    /// `tls.ca_file` (`SSL_CERT_FILE` is read as for a client).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl OAuthApp {
@@ -111,6 +114,9 @@ impl OAuthApp {
         let config = Config {
             base_url: base_url.to_string(),
             allow_insecure_http: options.allow_insecure_http,
+            tls: crate::TlsConfig {
+                ca_file: options.ca_file,
+            },
             ..Config::default()
         };
         let base = config.parsed_base_url()?;
@@ -191,19 +197,25 @@ impl OAuthApp {
             Some(w) => format!("/api/permission/oauth2/workspace_id/{w}/device/code"),
             None => "/api/permission/oauth2/device/code".to_string(),
         };
-        let resp = self
+        let request = self
             .http
             .client()?
             .post(format!("{}{}", self.http.base, path))
             .json(&serde_json::json!({"client_id": self.client_id}))
-            .send()
-            .await
-            .map_err(|e| Error::transport(format!("device code request failed: {e}")))?;
+            .send();
+        // Bounded in time and size like a token answer; a refused certificate says why.
+        let limit = self.http.first_byte;
+        let deadline = std::time::Instant::now() + limit;
+        let mut resp = match tokio::time::timeout(limit, request).await {
+            Ok(r) => r.map_err(|e| crate::http::transport_error(&e))?,
+            Err(_) => return Err(device_code_timeout(limit)),
+        };
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
+        let body = self
+            .http
+            .read_body(&mut resp, deadline, &crate::http::TOKEN_ANSWER_CAP)
             .await
-            .map_err(|e| Error::transport(format!("device code answer unreadable: {e}")))?;
+            .map_err(crate::http::BodyError::into_error)?;
         let outcome = crate::classify::classify(status, &body);
         if outcome != crate::classify::Outcome::Success {
             let mut err = crate::classify::to_error(
@@ -324,4 +336,11 @@ fn random_url_safe(n: usize) -> String {
     let mut raw = vec![0u8; n];
     crate::runtime::fill_unique(&mut raw);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn device_code_timeout(limit: Duration) -> Error {
+    Error::timeout(format!(
+        "the device code request got no answer within the first-byte timeout of {} ms",
+        limit.as_millis()
+    ))
 }

@@ -51,6 +51,24 @@ pub fn fork_generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
+/// Refuses, in a forked child, what was opened in another process (`born` is the [`fork_generation`] taken
+/// when it was opened): an `InvalidArgument` error. A binding calls it before taking the lock of a stream it
+/// wraps, because a parent thread that was inside `next()` at the fork holds that lock forever in the child.
+///
+/// ```
+/// assert!(cozefallback::ensure_not_forked(cozefallback::fork_generation()).is_ok());
+/// let err = cozefallback::ensure_not_forked(cozefallback::fork_generation() + 1).unwrap_err();
+/// assert_eq!(err.kind(), cozefallback::ErrorKind::InvalidArgument);
+/// ```
+pub fn ensure_not_forked(born: u64) -> crate::Result<()> {
+    if born == fork_generation() {
+        return Ok(());
+    }
+    Err(crate::Error::invalid_argument(
+        "this stream was opened before a fork(): its connection belongs to the parent process",
+    ))
+}
+
 #[cold]
 fn start_runtime() -> &'static Runtime {
     install_fork_hook();

@@ -241,6 +241,7 @@ fn oauth_app_takes_allow_insecure_http_and_refuses_a_path() {
     assert!(err.message().contains("allow_insecure_http"), "{err}");
     let opts = OAuthAppOptions {
         allow_insecure_http: true,
+        ..OAuthAppOptions::default()
     };
     assert!(OAuthApp::with_options("http://coze.internal:8080", "1130", None, opts).is_ok());
     let err = OAuthApp::new("https://api.coze.cn/api/", "1130", None)

@@ -3,7 +3,7 @@
 //!
 //! While 64 requests are in flight: the workspace moves halfway, tokens live 2 s, the token endpoint fails 5% of
 //! the time and is slow 5% of the time, 1% of API answers are 502/503 and one connection in a thousand is reset.
-//! It must show zero failures among the requests the seed's recipe could have served (the rest are reported by
+//! It must show zero failures among the requests the migration guide's recipe could have served (the rest are reported by
 //! cause), and that every request was answered exactly once: the attempts the client reports add up to the
 //! requests the mock saw.
 

@@ -180,3 +180,34 @@ async fn a_bad_ca_file_is_a_config_error_naming_the_field() {
     let err = Client::from_json(&unknown.to_string()).unwrap_err();
     assert_eq!(err.field(), Some("tls.ca_fil"), "{err}");
 }
+
+#[tokio::test]
+async fn an_oauth_app_trusts_a_ca_file_too() {
+    use cozefallback::{OAuthApp, OAuthAppOptions};
+    let mock = tls_mock().await;
+    let info = mock.info();
+    let opts = OAuthAppOptions {
+        ca_file: info.ca_file.clone().map(Into::into),
+        ..OAuthAppOptions::default()
+    };
+    let app =
+        OAuthApp::with_options(&info.base_url, &info.oauth_client_id, None, opts).expect("app");
+    let code = app.device_code(None).await.expect("device code over HTTPS");
+    assert!(!code.user_code.is_empty());
+
+    // Without it the mock's certificate is refused, in words.
+    let app = OAuthApp::new(&info.base_url, &info.oauth_client_id, None).expect("app");
+    let err = app.device_code(None).await.expect_err("untrusted");
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    assert!(err.message().contains("TLS handshake"), "{err}");
+
+    // A missing file is a config error naming the option, when the app is built.
+    let opts = OAuthAppOptions {
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..OAuthAppOptions::default()
+    };
+    let err = OAuthApp::with_options(&info.base_url, &info.oauth_client_id, None, opts)
+        .err()
+        .expect("missing ca_file");
+    assert_eq!(err.field(), Some("tls.ca_file"), "{err}");
+}

@@ -1,4 +1,4 @@
-//! The seed's migration, in Rust: one client with the old personal PAT and the new enterprise JWT app, against
+//! The migration guide's migration, in Rust: one client with the old personal PAT and the new enterprise JWT app, against
 //! the embedded mock Coze. Before the move the personal credential serves; after it the enterprise one does,
 //! with no code change and no failed call. Run: `cargo run -p cozefallback --example quickstart`.
 
@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "from then on: {} credential, {} round trip(s)",
         after.credential, after.attempts
     );
-    client.set_mode(Mode::EnterpriseOnly)?; // the seed's last step: retire the old credential
+    client.set_mode(Mode::EnterpriseOnly)?; // the migration guide's last step: retire the old credential
     let retired = client.request(chat()).await?;
     println!(
         "old credential retired: {} credential, {} round trip(s)",

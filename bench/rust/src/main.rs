@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p cozefallback-bench [-- --requests N]`
 //!
-//! 1. Round trips per request after the move, with stickiness, vs the seed's recipe (personal first, always).
+//! 1. Round trips per request after the move, with stickiness, vs the migration guide's recipe (personal first, always).
 //! 2. Token mints for 1,000 concurrent cold-start requests on JWT credentials (goal: 1 per target).
 //! 3. Added latency of the core per request at p50 vs a bare reqwest call to the same mock (goal: <= 5%).
 
@@ -77,7 +77,7 @@ async fn round_trips(mock: &MockServer, requests: usize) {
         t.await.unwrap();
     }
     let ours = attempts.load(std::sync::atomic::Ordering::Relaxed) as f64 / (per_task * 32) as f64;
-    // The seed's recipe: a personal client, and on 4100/4101 an enterprise client. Same mock, same requests.
+    // The migration guide's recipe: a personal client, and on 4100/4101 an enterprise client. Same mock, same requests.
     mock.control().reset();
     mock.control().set_moved(true);
     let personal = Client::from_json(&pat_config(&info, "personal_only")).unwrap();
@@ -100,7 +100,7 @@ async fn round_trips(mock: &MockServer, requests: usize) {
         bots.len()
     );
     println!(
-        "   cozefallback {ours:.4}   seed recipe {seed:.4}   ratio seed/ours {:.2}x   goal <= 1.01: {}",
+        "   cozefallback {ours:.4}   seed recipe {seed:.4}   ratio guide/ours {:.2}x   goal <= 1.01: {}",
         seed / ours,
         pass(ours <= 1.01)
     );

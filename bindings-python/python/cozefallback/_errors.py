@@ -112,9 +112,10 @@ class ConfigError(CozeError, ValueError):
 
 
 class InvalidArgumentError(CozeError, ValueError):
-    """An argument was malformed: a bad method, header or path; a number out of range (``timeout=-1``,
-    ``timeout=1e30``, NaN; a device code's ``expires_in``/``interval``); a credential name other than
-    "personal" or "enterprise"; or the client is closed. Also a builtin ``ValueError``."""
+    """An argument was malformed: a bad method, header or path; a ``json=`` body value JSON cannot hold (the
+    message names where, ``json["a"][1]``); a number out of range (``timeout=-1``, ``timeout=1e30``, NaN; a
+    device code's ``expires_in``/``interval``); a credential name other than "personal" or "enterprise"; or the
+    client is closed. Also a builtin ``ValueError``."""
 
     kind = "invalid_argument"
 

@@ -1,6 +1,7 @@
 """Type stubs for the native module ``cozefallback._native`` (PyO3). Use the wrappers in ``cozefallback``."""
 
 import asyncio
+import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, final
 
 __version__: str
@@ -100,7 +101,15 @@ class NativeClient:
 
 @final
 class NativeOAuthApp:
-    def __init__(self, base_url: str, client_id: str, client_secret: Optional[str] = None) -> None: ...
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: Optional[str] = None,
+        *,
+        allow_insecure_http: bool = False,
+        ca_file: Optional[Union[str, "os.PathLike[str]"]] = None,
+    ) -> None: ...
     def authorize_url(
         self, redirect_uri: str, workspace_id: Optional[str] = None, pkce: bool = True
     ) -> Tuple[str, str, Optional[str]]: ...

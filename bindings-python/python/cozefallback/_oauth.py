@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 from . import _aio, _native
 
@@ -60,9 +61,21 @@ def _device(d: Dict[str, Any]) -> DeviceCode:
 
 
 class _AppBase:
-    def __init__(self, base_url: str, client_id: str, client_secret: Optional[str] = None) -> None:
-        """An OAuth app on ``base_url`` (e.g. https://api.coze.cn). ``client_secret`` only for web apps."""
-        self._native = _native.NativeOAuthApp(base_url, client_id, client_secret)
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: Optional[str] = None,
+        *,
+        allow_insecure_http: bool = False,
+        ca_file: Optional[Union[str, os.PathLike[str]]] = None,
+    ) -> None:
+        """An OAuth app on ``base_url`` (e.g. https://api.coze.cn). ``client_secret`` only for web apps;
+        ``allow_insecure_http`` permits ``http://`` to a non-loopback host; ``ca_file`` (a PEM file of CA
+        certificates) is trusted besides the system's roots, as a client's ``tls.ca_file``."""
+        self._native = _native.NativeOAuthApp(
+            base_url, client_id, client_secret, allow_insecure_http=allow_insecure_http, ca_file=ca_file
+        )
 
     def authorize_url(self, redirect_uri: str, *, workspace_id: Optional[str] = None, pkce: bool = True) -> AuthorizeUrl:
         """The authorize URL with a random state and, with ``pkce``, an S256 code challenge."""

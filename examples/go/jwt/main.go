@@ -1,4 +1,4 @@
-// The seed's JWT (OAuth app) sample: one app, a token for the personal account and one for the enterprise,
+// The migration guide's JWT (OAuth app) sample: one app, a token for the personal account and one for the enterprise,
 // personal first and enterprise on 4100/4101, rewritten with cozefallback. Tokens are minted, cached and
 // refreshed by the library.
 //

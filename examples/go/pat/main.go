@@ -1,4 +1,4 @@
-// The seed's personal-access-token sample ("Try chat with the bot under your personal account, retry with the
+// The migration guide's personal-access-token sample ("Try chat with the bot under your personal account, retry with the
 // enterprise token on 4100/4101"), rewritten with cozefallback: the fallback is the library's job.
 //
 //	COZE_API_BASE=... COZE_API_TOKEN=pat_old COZE_API_TOKEN_ENTERPRISE=pat_new PUBLISHED_BOT_ID=... go run ./pat
