@@ -182,8 +182,11 @@ def test_binary_frames_reach_the_server(mock: Mock) -> None:
 def test_bad_input_is_refused_clearly(mock: Mock) -> None:
     with cozefallback.Client(mock.pat_config()) as client:
         with client.websocket("/v1/chat", {"bot_id": mock.bot}) as ws:
-            with pytest.raises(TypeError, match="dict"):
+            # The core decides what an event is: a JSON object.
+            with pytest.raises(cozefallback.InvalidArgumentError, match="JSON object.*got a string"):
                 ws.send("chat.update")  # type: ignore[arg-type]
+            with pytest.raises(cozefallback.InvalidArgumentError, match="JSON object"):
+                ws.send([{"event_type": "chat.update"}])  # type: ignore[arg-type]
             with pytest.raises(TypeError, match="bytes"):
                 ws.send_binary("text")  # type: ignore[arg-type]
             with pytest.raises(TypeError, match="JSON serializable"):

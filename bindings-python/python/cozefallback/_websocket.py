@@ -14,12 +14,6 @@ WsEvent = Union[Dict[str, Any], bytes]
 frame as bytes."""
 
 
-def _event_arg(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    if not isinstance(event, Mapping):
-        raise TypeError(f"a WebSocket event must be a dict with an event_type, not {type(event).__name__}")
-    return event
-
-
 def _bytes_arg(data: Union[bytes, bytearray, memoryview]) -> bytes:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"a binary frame must be bytes, not {type(data).__name__}")
@@ -86,7 +80,7 @@ class WebSocketSession(_Info, Iterator[WsEvent]):
 
     def send(self, event: Mapping[str, Any]) -> None:
         """Sends one event: a dict with ``event_type`` (and ``id``, ``data`` as the API wants)."""
-        self._native.send(_event_arg(event))
+        self._native.send(event)
 
     def send_binary(self, data: Union[bytes, bytearray, memoryview]) -> None:
         """Sends one binary frame."""
@@ -149,7 +143,6 @@ class AsyncWebSocketSession(_Info):
 
     async def send(self, event: Mapping[str, Any]) -> None:
         """Sends one event: a dict with ``event_type``."""
-        event = _event_arg(event)
         await self._open()
         await _aio.call(self._info().send, event)
 
