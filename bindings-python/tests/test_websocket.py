@@ -291,3 +291,26 @@ def test_async_403_without_code_and_close_cancelling(mock: Mock) -> None:
         await ws.close()
 
     asyncio.run(main())
+
+
+def test_send_from_one_thread_while_another_waits_in_next(mock: Mock) -> None:
+    with cozefallback.Client(mock.pat_config()) as client, client.websocket("/v1/chat", {"bot_id": mock.bot}) as ws:
+        names: List[str] = []
+        first = threading.Event()
+
+        def read() -> None:
+            for event in ws:
+                assert isinstance(event, dict)
+                names.append(event["event_type"])
+                first.set()
+                if event["event_type"] == "conversation.chat.completed":
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        ws.send(chat_events()[0])
+        assert first.wait(5.0), "no first event"
+        time.sleep(0.1)  # the reader is now blocked in next(), holding no GIL and no send lock
+        ws.send(chat_events()[1])
+        reader.join(5.0)
+        assert not reader.is_alive() and names == CHAT_EVENTS
