@@ -16,6 +16,7 @@ mod convert;
 mod errors;
 mod log;
 mod numbers;
+mod ws;
 
 use bridge::{Aio, Pending};
 
@@ -424,6 +425,19 @@ impl NativeClient {
         }
     }
 
+    /// Opens a realtime WebSocket session (`/v1/chat`, `/v1/audio/speech`, ...): a NativeWebSocket.
+    #[pyo3(signature = (path, *, query=None, aio=None))]
+    fn websocket(
+        &self,
+        py: Python<'_>,
+        path: String,
+        query: Option<Vec<(String, String)>>,
+        aio: Aio,
+    ) -> PyResult<Py<PyAny>> {
+        let client = self.get(py)?;
+        ws::open(py, client, path, query.unwrap_or_default(), aio)
+    }
+
     /// Mints (or checks) one credential's token now ("personal" or "enterprise").
     #[pyo3(signature = (credential, *, aio=None))]
     fn fetch_token(&self, py: Python<'_>, credential: &str, aio: Aio) -> PyResult<Py<PyAny>> {
@@ -702,6 +716,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", cozefallback::VERSION)?;
     m.add_class::<NativeClient>()?;
     m.add_class::<NativeStream>()?;
+    m.add_class::<ws::NativeWebSocket>()?;
     m.add_class::<NativeOAuthApp>()?;
     m.add_class::<PyResponse>()?;
     m.add_class::<PyEvent>()?;

@@ -36,6 +36,10 @@ def test_mypy_strict_on_package_api() -> None:
         "    r: cozefallback.Response = c.get('/v1/x')\n"
         "    e: cozefallback.ApiError = cozefallback.ApiError('x')\n"
         "    t: type[cozefallback.HTTPTransport] = cozefallback.HTTPTransport\n"
+        "    w: cozefallback.WebSocketSession = c.websocket('/v1/chat', {'bot_id': 'x'})\n"
+        "    w.send({'event_type': 'chat.update'})\n"
+        "    ev: cozefallback.WsEvent = next(w)\n"
+        "    a: cozefallback.AsyncWebSocketSession = cozefallback.AsyncClient('{}').websocket('/v1/audio/speech')\n"
         "    return r.status + (e.code or 0)\n"
     )
     r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "-c", code],

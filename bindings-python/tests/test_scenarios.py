@@ -1,4 +1,5 @@
-"""Every conformance scenario (tests/scenarios/*.json, globbed) through both the sync Client and the AsyncClient.
+"""Every conformance scenario (tests/scenarios/*.json and tests/scenarios/websocket/*.json, globbed) through both the
+sync Client and the AsyncClient.
 
 Unknown step, request or expectation keys fail the scenario rather than being ignored."""
 
@@ -17,6 +18,8 @@ import cozefallback
 from conftest import REPO, Mock
 
 SCENARIOS = sorted((REPO / "tests" / "scenarios").glob("*.json"))
+WS_SCENARIOS = sorted((REPO / "tests" / "scenarios" / "websocket").glob("*.json"))
+ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS
 
 PLACEHOLDERS = {
     "BASE_URL": "base_url",
@@ -35,16 +38,25 @@ PLACEHOLDERS = {
     "WORKSPACE": "workspace_id",
 }
 
-STEP_KEYS = {"request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save"}
+STEP_KEYS = {
+    "request", "stream", "upload", "websocket", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save",
+}
 REQUEST_KEYS = {"method", "path", "query", "json", "headers"}
 UPLOAD_KEYS = {"path", "filename", "content"}
+WEBSOCKET_KEYS = {"path", "query", "send", "on", "until"}
+ON_KEYS = {"event", "send"}
 EXPECT_KEYS = {
     "status", "credential", "attempts", "json_code", "body_contains", "error", "events_min", "first_event",
     "last_event", "events_before_error", "elapsed_ms_min",
 }
+# Only a `websocket` step may expect these.
+WS_EXPECT_KEYS = {"events", "close_code", "logid"}
 ERROR_KEYS = {"kind", "code", "http_status", "previous_code", "previous_credential"}
 SCENARIO_KEYS = {"name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error"}
-MOCK_EXPECT_KEYS = {"token_mints", "requests_by_credential", "by_path", "total_requests"}
+MOCK_EXPECT_KEYS = {
+    "token_mints", "requests_by_credential", "by_path", "total_requests", "websocket_handshakes", "websocket_sessions",
+}
+WS_SESSION_KEYS = {"credential", "outcome", "status", "code", "pong", "received", "received_ids"}
 
 
 def check_keys(obj: Any, allowed: set, what: str) -> None:  # type: ignore[type-arg]
@@ -75,6 +87,10 @@ class Outcome:
         self.error: Optional[cozefallback.CozeError] = None
         self.events: List[cozefallback.Event] = []
         self.elapsed = 0.0
+        # WebSocket steps only: whether this outcome is a session's, the server's close code, a known logid.
+        self.websocket = False
+        self.close_code: Optional[int] = None
+        self.logid = False
 
 
 def from_response(r: cozefallback.Response) -> Outcome:
@@ -95,6 +111,88 @@ def request_args(spec: Dict[str, Any]) -> Dict[str, Any]:
     return {"query": query or None, "json": spec.get("json"), "headers": spec.get("headers")}
 
 
+def ws_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
+    check_keys(spec, WEBSOCKET_KEYS, "websocket")
+    for rule in spec.get("on") or []:
+        check_keys(rule, ON_KEYS, "websocket.on")
+    return spec
+
+
+def ws_query(spec: Dict[str, Any]) -> Optional[Dict[str, str]]:
+    query = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (spec.get("query") or {}).items()}
+    return query or None
+
+
+def ws_name(event: cozefallback.WsEvent) -> str:
+    return "binary" if isinstance(event, bytes) else str(event.get("event_type"))
+
+
+def ws_record(out: Outcome, event: cozefallback.WsEvent) -> str:
+    """Appends the event to the outcome; answers its name."""
+    name = ws_name(event)
+    if isinstance(event, bytes):
+        out.events.append(cozefallback.Event(name, ""))
+    else:
+        out.events.append(cozefallback.Event(name, json.dumps(event.get("data")), event.get("id")))
+    return name
+
+
+def ws_rules(spec: Dict[str, Any], name: str) -> List[Dict[str, Any]]:
+    """The events the `on` rules send in answer to an event named `name`."""
+    return [rule["send"] for rule in spec.get("on") or [] if rule["event"] == name]
+
+
+def ws_result(out: Outcome, session: Any) -> None:
+    out.websocket = True
+    out.credential, out.attempts = session.credential, session.attempts
+    out.close_code, out.logid = session.close_code, session.logid is not None
+
+
+def ws_sync(client: cozefallback.Client, spec: Dict[str, Any]) -> Outcome:
+    """Opens the session, sends `send` at once (held until the first event), reads until `until` or the end."""
+    spec = ws_spec(spec)
+    try:
+        session = client.websocket(spec["path"], ws_query(spec))
+    except cozefallback.CozeError as e:
+        return from_error(e)
+    out = Outcome()
+    with session:
+        try:
+            for event in spec.get("send") or []:
+                session.send(event)
+            for received in session:
+                for answer in ws_rules(spec, ws_name(received)):
+                    session.send(answer)
+                if ws_record(out, received) == spec.get("until"):
+                    break
+        except cozefallback.CozeError as e:
+            out.error = e
+        ws_result(out, session)
+    return out
+
+
+async def ws_async(client: cozefallback.AsyncClient, spec: Dict[str, Any]) -> Outcome:
+    spec = ws_spec(spec)
+    try:
+        session = await client.websocket(spec["path"], ws_query(spec))
+    except cozefallback.CozeError as e:
+        return from_error(e)
+    out = Outcome()
+    async with session:
+        try:
+            for event in spec.get("send") or []:
+                await session.send(event)
+            async for received in session:
+                for answer in ws_rules(spec, ws_name(received)):
+                    await session.send(answer)
+                if ws_record(out, received) == spec.get("until"):
+                    break
+        except cozefallback.CozeError as e:
+            out.error = e
+        ws_result(out, session)
+    return out
+
+
 def call_sync(client: cozefallback.Client, step: Dict[str, Any]) -> Outcome:
     started = time.monotonic()
     try:
@@ -105,6 +203,8 @@ def call_sync(client: cozefallback.Client, step: Dict[str, Any]) -> Outcome:
             spec = step["upload"]
             check_keys(spec, UPLOAD_KEYS, "upload")
             out = from_response(client.upload(spec["path"], spec["content"].encode(), filename=spec["filename"]))
+        elif "websocket" in step:
+            out = ws_sync(client, step["websocket"])
         elif "stream" in step:
             spec = step["stream"]
             stream = client.stream(spec["method"], spec["path"], **request_args(spec))
@@ -134,6 +234,8 @@ async def call_async(client: cozefallback.AsyncClient, step: Dict[str, Any]) -> 
             spec = step["upload"]
             check_keys(spec, UPLOAD_KEYS, "upload")
             out = from_response(await client.upload(spec["path"], spec["content"].encode(), filename=spec["filename"]))
+        elif "websocket" in step:
+            out = await ws_async(client, step["websocket"])
         elif "stream" in step:
             spec = step["stream"]
             stream = await client.stream(spec["method"], spec["path"], **request_args(spec))
@@ -154,7 +256,7 @@ async def call_async(client: cozefallback.AsyncClient, step: Dict[str, Any]) -> 
 
 
 def check(expect: Dict[str, Any], out: Outcome) -> None:
-    check_keys(expect, EXPECT_KEYS, "expect")
+    check_keys(expect, EXPECT_KEYS | WS_EXPECT_KEYS if out.websocket else EXPECT_KEYS, "expect")
     want_err = expect.get("error")
     if want_err is not None:
         check_keys(want_err, ERROR_KEYS, "expect.error")
@@ -199,6 +301,12 @@ def check(expect: Dict[str, Any], out: Outcome) -> None:
         assert names and names[-1] == expect["last_event"], f"last_event: got {names}"
     if "elapsed_ms_min" in expect:
         assert out.elapsed * 1000 >= expect["elapsed_ms_min"], f"elapsed_ms_min: took {out.elapsed * 1000:.0f} ms"
+    if "events" in expect:
+        assert names == expect["events"], f"events: want {expect['events']}, got {names}"
+    if "close_code" in expect:
+        assert out.close_code == expect["close_code"], f"close_code: want {expect['close_code']}, got {out.close_code}"
+    if "logid" in expect:
+        assert out.logid == expect["logid"], f"logid: want present={expect['logid']}, got present={out.logid}"
 
 
 def check_mock(expect: Dict[str, Any], stats: Dict[str, Any]) -> None:
@@ -212,6 +320,27 @@ def check_mock(expect: Dict[str, Any], stats: Dict[str, Any]) -> None:
             assert section.get(name, 0) == n, f"mock {key}.{name}: want {n}, got {section.get(name, 0)}"
     if "total_requests" in expect:
         assert stats["requests"]["total"] == expect["total_requests"], f"mock total: {stats['requests']['total']}"
+    ws = stats.get("websocket") or {}
+    for name, n in (expect.get("websocket_handshakes") or {}).items():
+        got = ws.get("handshakes", 0) if name == "total" else (ws.get("by_credential") or {}).get(name, 0)
+        assert got == n, f"mock websocket_handshakes.{name}: want {n}, got {got}"
+    if "websocket_sessions" in expect:
+        check_sessions(expect["websocket_sessions"], ws.get("sessions") or [])
+
+
+def check_sessions(want: List[Dict[str, Any]], got: List[Dict[str, Any]]) -> None:
+    """The mock's sessions, in order and exactly as many, each on the fields listed."""
+    assert len(want) == len(got), f"mock websocket_sessions: want {len(want)} session(s), got {len(got)}: {got}"
+    for i, (w, g) in enumerate(zip(want, got)):
+        check_keys(w, WS_SESSION_KEYS, "websocket_sessions[]")
+        for key, value in w.items():
+            if key == "received":
+                actual: Any = [r.get("event_type") for r in g.get("received") or []]
+            elif key == "received_ids":
+                actual = [r.get("id") for r in g.get("received") or []]
+            else:
+                actual = g.get(key)
+            assert actual == value, f"mock websocket_sessions[{i}].{key}: want {value}, got {actual}"
 
 
 def save(step: Dict[str, Any], out: Outcome, vars: Dict[str, str]) -> None:
@@ -243,9 +372,10 @@ def config_error(scenario: Dict[str, Any], err: Optional[cozefallback.CozeError]
 
 def test_scenarios_exist() -> None:
     assert len(SCENARIOS) >= 40, f"expected the conformance scenarios, found {len(SCENARIOS)}"
+    assert len(WS_SCENARIOS) >= 10, f"expected the WebSocket scenarios, found {len(WS_SCENARIOS)}"
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("path", ALL_SCENARIOS, ids=[p.stem for p in ALL_SCENARIOS])
 def test_scenario_sync(mock: Mock, path: Path) -> None:
     scenario = prepare(mock, path)
     vars = variables(mock.info)
@@ -287,7 +417,7 @@ def test_scenario_sync(mock: Mock, path: Path) -> None:
         check_mock(scenario["expect_mock"], mock.stats())
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("path", ALL_SCENARIOS, ids=[p.stem for p in ALL_SCENARIOS])
 def test_scenario_async(mock: Mock, path: Path) -> None:
     scenario = prepare(mock, path)
     vars = variables(mock.info)

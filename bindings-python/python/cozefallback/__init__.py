@@ -34,6 +34,7 @@ from ._errors import (
     TransportError,
 )
 from ._native import Event, Response, __version__, redact
+from ._websocket import AsyncWebSocketSession, WebSocketSession, WsEvent
 from ._oauth import AsyncOAuthApp, AuthorizeUrl, DeviceCode, OAuthApp, OAuthToken
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ __all__ = [
     "Event",
     "EventStream",
     "AsyncEventStream",
+    "WebSocketSession",
+    "AsyncWebSocketSession",
+    "WsEvent",
     "CozeError",
     "ConfigError",
     "InvalidArgumentError",

@@ -10,6 +10,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, S
 
 from . import _aio, _native
 from ._native import Event, Response
+from ._websocket import AsyncWebSocketSession, WebSocketSession
 
 __all__ = ["Client", "AsyncClient", "EventStream", "AsyncEventStream", "Config", "FileInput", "Mode"]
 
@@ -312,6 +313,13 @@ class Client(_Base):
         )
         return EventStream(native)
 
+    def websocket(self, path: str, query: Optional[Query] = None) -> WebSocketSession:
+        """Opens a realtime session (``/v1/chat``, ``/v1/audio/speech``, ``/v1/audio/transcriptions``) on the
+        WebSocket base, with the credential fallback; ``bot_id`` / ``workflow_id`` in ``query`` pick the sticky
+        route. A handshake refused with a fallback code is retried with the other credential here."""
+        native: _native.NativeWebSocket = self._native.websocket(path, query=_query(query))
+        return WebSocketSession(native)
+
     def fetch_token(self, credential: str) -> None:
         """Mints (or checks) one credential's token now ("personal" or "enterprise"): a preflight check."""
         self._native.fetch_token(credential)
@@ -480,6 +488,18 @@ class AsyncClient(_Base):
             return stream
 
         return AsyncEventStream(opener)
+
+    def websocket(self, path: str, query: Optional[Query] = None) -> AsyncWebSocketSession:
+        """Opens a realtime session as :meth:`Client.websocket` does: ``async with``, ``async for`` or ``await``
+        the result (the handshake happens then)."""
+        native = self._native
+        pairs = _query(query)
+
+        async def opener() -> _native.NativeWebSocket:
+            session: _native.NativeWebSocket = await _aio.call(native.websocket, path, query=pairs)
+            return session
+
+        return AsyncWebSocketSession(opener)
 
     async def fetch_token(self, credential: str) -> None:
         await _aio.call(self._native.fetch_token, credential)
