@@ -236,3 +236,45 @@ test('@coze/api websockets: the socket hides the SDK token and a refused 403 rea
   assert.throws(() => new WebSocket('not a url'), (e) => e instanceof SyntaxError && !e.message.includes('not a url'))
   client.close()
 })
+
+test('createWebSocketClass: the raw socket opens, sends text and binary in order, and closes cleanly', async () => {
+  const client = new Client(mock.patConfig())
+  const WebSocket = createWebSocketClass(client)
+  const ws = new WebSocket(`wss://ws.coze.cn/v1/audio/speech?authorization=Bearer%20${SDK_TOKEN}`, [])
+  const states = [ws.readyState]
+  let opens = 0
+  const messages = []
+  const onOpen = () => {
+    opens++
+    states.push(ws.readyState)
+    ws.send(JSON.stringify({ id: 's1', event_type: 'input_text_buffer.append', data: { delta: 'hello' } }))
+    ws.send(new Uint8Array([1, 2, 3]))
+    ws.send(JSON.stringify({ id: 's2', event_type: 'input_text_buffer.complete' }))
+  }
+  ws.addEventListener('open', onOpen, { once: true })
+  ws.addEventListener('open', { handleEvent: () => opens++ })
+  const closed = new Promise((resolve, reject) => {
+    ws.onerror = (e) => reject(e.error)
+    ws.onclose = resolve
+  })
+  ws.onmessage = (event) => {
+    assert.equal(event.type, 'message')
+    assert.equal(event.target, ws)
+    const data = JSON.parse(event.data)
+    messages.push(data.event_type)
+    if (data.event_type === 'speech.audio.completed') ws.close(1000, 'done')
+  }
+  const event = await closed
+  assert.equal(event.code, 1000)
+  assert.equal(event.wasClean, true)
+  assert.equal(ws.readyState, WebSocket.CLOSED)
+  assert.deepEqual(states, [WebSocket.CONNECTING, WebSocket.OPEN])
+  assert.equal(opens, 2)
+  assert.equal(messages[0], 'speech.created')
+  assert.equal(messages.at(-1), 'speech.audio.completed')
+  assert.equal(ws.session.credential, 'personal')
+  assert.ok(!ws.url.includes(SDK_TOKEN))
+  const [session] = (await mock.stats()).websocket.sessions
+  assert.deepEqual(session.received.map((r) => r.event_type ?? (r.binary ? 'binary' : '?')), ['input_text_buffer.append', 'binary', 'input_text_buffer.complete'])
+  client.close()
+})
