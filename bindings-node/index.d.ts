@@ -202,6 +202,116 @@ export declare const ErrorCodes: Readonly<{
 
 export type UploadFile = string | URL | Buffer | Uint8Array | ArrayBuffer | { filename?: string; data: Buffer | Uint8Array | ArrayBuffer | string }
 
+export interface WebSocketOptions {
+  /** Query parameters (`bot_id`, `workflow_id`, `device_id`...). Never `authorization`: the core sets the token. */
+  query?: QueryInit
+  /** Aborts the opening, and later any pending or further `next()`/`send()` (COZE_CANCELLED). */
+  signal?: AbortSignal
+}
+
+/** A server event of a realtime session, as the server sent it. */
+export interface WsEvent {
+  /** `chat.created`, `conversation.message.delta`, `speech.audio.update`, `error`... */
+  event_type: string
+  id?: string
+  data?: any
+  detail?: { logid?: string; [field: string]: unknown }
+  [field: string]: unknown
+}
+
+/** An event to send: an object with `event_type` (and usually `id`, `data`). */
+export interface WsEventInit {
+  event_type: string
+  id?: string
+  data?: unknown
+  [field: string]: unknown
+}
+
+/**
+ * An open realtime session: `send(event)`, `for await (const ev of session)` (JSON events as objects, binary
+ * frames as Buffers), `close()`. Events sent before the server's first event are held and replayed if the
+ * session falls back; once an event was delivered nothing is replayed (a break is COZE_STREAM_INTERRUPTED).
+ */
+export declare class WebSocketSession implements AsyncIterableIterator<WsEvent | Buffer> {
+  /** The credential connected now (final once the first event arrived). */
+  readonly credential: CredentialName
+  /** Handshakes made so far, over both credentials. */
+  readonly attempts: number
+  /** The log id of the last handshake answer (`X-Tt-Logid`). */
+  readonly logid: string | null
+  readonly eventsDelivered: number
+  /** The server's close code once it closed the session (1000 normal, 1011...). */
+  readonly closeCode: number | null
+  readonly closeReason: string | null
+  /** The session's URL (never carries the token). */
+  readonly url: string
+  /** Sends one JSON event; sends keep their order even when not awaited. */
+  send(event: WsEventInit | Record<string, unknown>): Promise<void>
+  sendBinary(data: Buffer | Uint8Array | ArrayBuffer): Promise<void>
+  next(): Promise<IteratorResult<WsEvent | Buffer, undefined>>
+  return(value?: unknown): Promise<IteratorResult<WsEvent | Buffer, undefined>>
+  /** Sends a close frame (waits at most 2 s); a pending next() resolves to done. Idempotent. */
+  close(): Promise<void>
+  [Symbol.asyncIterator](): WebSocketSession
+}
+
+/** An event the drop-in WebSocket dispatches (as the `ws` package does). */
+export interface CozeWebSocketEvent {
+  type: 'open' | 'message' | 'close' | 'error'
+  target: CozeWebSocket
+  /** `message`: the JSON text of the event, or the binary frame (per `binaryType`). */
+  data?: string | Buffer | ArrayBuffer | Blob | Buffer[]
+  isBinary?: boolean
+  /** `close` */
+  code?: number
+  reason?: string
+  wasClean?: boolean
+  /** `error`: the CozeError (or Error) */
+  error?: unknown
+  message?: string
+}
+
+type CozeWebSocketListener = ((event: CozeWebSocketEvent) => void) | { handleEvent(event: CozeWebSocketEvent): void }
+
+/** A WebSocket-compatible socket backed by a cozefallback session (see createWebSocketClass). */
+export interface CozeWebSocket {
+  readonly readyState: 0 | 1 | 2 | 3
+  readonly CONNECTING: 0
+  readonly OPEN: 1
+  readonly CLOSING: 2
+  readonly CLOSED: 3
+  /** The URL without the SDK's token. */
+  readonly url: string
+  binaryType: 'nodebuffer' | 'arraybuffer' | 'blob' | 'fragments'
+  /** The cozefallback session once open, else null. */
+  readonly session: WebSocketSession | null
+  onopen: ((event: CozeWebSocketEvent) => void) | null
+  onmessage: ((event: CozeWebSocketEvent) => void) | null
+  onclose: ((event: CozeWebSocketEvent) => void) | null
+  onerror: ((event: CozeWebSocketEvent) => void) | null
+  /** A JSON event as text, or binary data; throws unless open. */
+  send(data: string | Buffer | Uint8Array | ArrayBuffer): void
+  close(code?: number, reason?: string): void
+  addEventListener(type: CozeWebSocketEvent['type'], listener: CozeWebSocketListener, options?: { once?: boolean }): void
+  removeEventListener(type: CozeWebSocketEvent['type'], listener: CozeWebSocketListener): void
+  dispatchEvent(event: CozeWebSocketEvent): boolean
+}
+
+export interface CozeWebSocketClass {
+  new (url: string | URL, protocols?: string | string[]): CozeWebSocket
+  readonly CONNECTING: 0
+  readonly OPEN: 1
+  readonly CLOSING: 2
+  readonly CLOSED: 3
+}
+
+/**
+ * A WebSocket constructor for @coze/api's `websocketOptions.WebSocket`, backed by `client`: the SDK's URL
+ * gives the path and query (its `authorization` token is dropped, never sent or logged); the client's
+ * credentials, WebSocket base and fallback do the rest.
+ */
+export declare function createWebSocketClass(client: Client): CozeWebSocketClass
+
 /** The dual-credential Coze client. Every network call runs off the main thread. */
 export declare class Client {
   /** @param config the shared configuration schema (object, or its JSON text); throws COZE_CONFIG. */
@@ -214,6 +324,11 @@ export declare class Client {
   /** Multipart upload (part `file`): a file path, bytes, or `{filename, data}`. */
   upload(path: string, file: UploadFile, opts?: Omit<RequestOptions, 'json' | 'body' | 'contentType'>): Promise<CozeResponse>
   stream(method: string, path: string, opts?: RequestOptions): CozeStream
+  /**
+   * Opens a realtime WebSocket session (`/v1/chat`, `/v1/audio/speech`, `/v1/audio/transcriptions`) on the
+   * WebSocket base, with the fallback. `bot_id` / `workflow_id` in the query pick the sticky route.
+   */
+  websocket(path: string, opts?: WebSocketOptions): Promise<WebSocketSession>
   /** Mints (or checks) one credential's token now. */
   fetchToken(credential: CredentialName): Promise<void>
   /** The cut-over switch. Throws COZE_CONFIG if the mode needs a credential that is not configured. */

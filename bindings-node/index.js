@@ -3,7 +3,8 @@
 // the one that works. The native core (Rust, via napi-rs) decides everything; this package converts types.
 
 const native = require('./binding.js')
-const { Client, CozeResponse, CozeStream } = require('./lib/client.js')
+const { Client, CozeResponse, CozeStream, WebSocketSession } = require('./lib/client.js')
+const { createWebSocketClass } = require('./lib/coze-ws.js')
 const { CozeError, CODES } = require('./lib/errors.js')
 const { OAuthApp, OAuthToken, DeviceCode, AuthorizeUrl } = require('./lib/oauth.js')
 const { TokenRefresh } = require('./lib/tokens.js')
@@ -17,6 +18,8 @@ module.exports = {
   Client,
   CozeResponse,
   CozeStream,
+  WebSocketSession,
+  createWebSocketClass,
   CozeError,
   ErrorCodes: CODES,
   OAuthApp,

@@ -8,6 +8,8 @@ export const {
   Client,
   CozeResponse,
   CozeStream,
+  WebSocketSession,
+  createWebSocketClass,
   CozeError,
   ErrorCodes,
   OAuthApp,

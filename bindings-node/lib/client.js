@@ -7,6 +7,7 @@ const nodePath = require('node:path')
 const native = require('../binding.js')
 const { sync, wrap, CozeError } = require('./errors.js')
 const { TokenRefresh } = require('./tokens.js')
+const { WebSocketSession, attachSessionSignal } = require('./websocket.js')
 
 /** Normalizes `{k: v}`, `URLSearchParams`, `Headers`, a `Map` or `[[k, v], ...]` to string pairs. */
 function toPairs(value, what) {
@@ -315,6 +316,27 @@ class Client {
     return stream
   }
 
+  /**
+   * Opens a realtime WebSocket session (`/v1/chat`, `/v1/audio/speech`, `/v1/audio/transcriptions`) with the
+   * fallback: `const session = await client.websocket('/v1/chat', {query: {bot_id}})`. `opts.signal` aborts the
+   * opening, and later a pending `next()` (COZE_CANCELLED).
+   */
+  async websocket(path, opts = {}) {
+    if (typeof path !== 'string') throw new TypeError('path must be a string')
+    const query = toPairs(opts.query, 'query')
+    const req = {}
+    const detach = attachSignal(this._native, req, opts.signal)
+    let native
+    try {
+      native = await wrap(this._native.websocket(path, query ?? null, req.cancelId ?? null))
+    } finally {
+      detach()
+    }
+    const session = new WebSocketSession(native)
+    attachSessionSignal(session, opts.signal)
+    return session
+  }
+
   /** Mints (or checks) a credential's token now: `"personal"` or `"enterprise"`. */
   async fetchToken(credential) {
     await wrap(this._native.fetchToken(credential))
@@ -369,4 +391,4 @@ class Client {
   }
 }
 
-module.exports = { Client, CozeResponse, CozeStream, CozeError, nativeRequest }
+module.exports = { Client, CozeResponse, CozeStream, CozeError, WebSocketSession, nativeRequest }

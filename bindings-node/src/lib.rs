@@ -12,6 +12,7 @@
 #![deny(clippy::all)]
 
 pub mod log;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -284,6 +285,20 @@ impl NativeClient {
         let req = build_request(req).map_err(to_napi)?;
         let stream = on_runtime(async move { cancel.run(client.stream(req)).await }).await?;
         Ok(NativeStream::new(stream))
+    }
+
+    /// Opens a realtime WebSocket session (`query`: `[name, value]` pairs); `cancelId` as for `request`.
+    #[napi]
+    pub async fn websocket(
+        &self,
+        path: String,
+        query: Option<Vec<Vec<String>>>,
+        cancel_id: Option<u32>,
+    ) -> napi::Result<ws::NativeWebSocket> {
+        let client = self.get()?;
+        let (cancel, _guard) = self.cancel_token(cancel_id);
+        let query = pairs(query, "query").map_err(to_napi)?;
+        ws::open(client, path, query, cancel).await
     }
 
     /// Mints (or checks) the token of one credential now (`"personal"` or `"enterprise"`).

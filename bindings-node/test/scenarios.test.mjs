@@ -12,6 +12,12 @@ const files = fs
   .readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .sort()
+// The WebSocket scenarios (the `websocket` step) live in their own folder.
+const wsFiles = fs
+  .readdirSync(path.join(dir, 'websocket'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => path.join('websocket', f))
 
 let mock
 let baseVars
@@ -45,6 +51,10 @@ after(() => mock?.stop())
 
 test('the scenario folder holds the conformance suite', () => {
   assert.ok(files.length >= 40, `expected at least 40 scenarios in ${dir}, found ${files.length}`)
+})
+
+test('the websocket folder holds the WebSocket scenarios', () => {
+  assert.ok(wsFiles.length >= 10, `expected at least 10 WebSocket scenarios in ${dir}/websocket, found ${wsFiles.length}`)
 })
 
 /** Text replacement on the serialized JSON, values escaped as JSON string content. */
@@ -128,10 +138,13 @@ async function call(client, step) {
   throw new Error('step has no call')
 }
 
-function check(expect, out) {
+/** Keys of a step's `expect` that only a `websocket` step has. */
+const WS_EXPECT = ['events', 'close_code', 'logid']
+
+function check(expect, out, extra = []) {
   checkKeys(
     expect,
-    ['status', 'credential', 'attempts', 'json_code', 'body_contains', 'error', 'events_min', 'first_event', 'last_event', 'events_before_error', 'elapsed_ms_min'],
+    ['status', 'credential', 'attempts', 'json_code', 'body_contains', 'error', 'events_min', 'first_event', 'last_event', 'events_before_error', 'elapsed_ms_min', ...extra],
     'expect',
   )
   const want = expect.error
@@ -169,6 +182,64 @@ function check(expect, out) {
   if ('elapsed_ms_min' in expect) assert.ok(out.elapsed >= expect.elapsed_ms_min, `elapsed_ms_min ${expect.elapsed_ms_min}: took ${out.elapsed} ms`)
 }
 
+/** Opens a session, sends `send` at once (held until the first event), reads until `until`, the end or an error. */
+async function websocketCall(client, spec) {
+  checkKeys(spec, ['path', 'query', 'send', 'on', 'until'], 'websocket')
+  const query = spec.query ? Object.entries(spec.query).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]) : undefined
+  const rules = spec.on ?? []
+  for (const rule of rules) checkKeys(rule, ['event', 'send'], 'websocket.on')
+  const started = performance.now()
+  const out = { events: [], close: null, logid: false }
+  let session
+  try {
+    session = await client.websocket(spec.path, { query })
+  } catch (e) {
+    fromError(e, out)
+    out.elapsed = performance.now() - started
+    return out
+  }
+  try {
+    for (const event of spec.send ?? []) {
+      try {
+        await session.send(event)
+      } catch (e) {
+        if (!(e instanceof CozeError)) throw e
+        out.error = e
+      }
+    }
+    if (!out.error) await readSession(session, rules, spec.until, out)
+    out.credential = session.credential
+    out.attempts = session.attempts
+    out.close = session.closeCode
+    out.logid = session.logid != null
+  } finally {
+    out.elapsed = performance.now() - started
+    await session.close()
+  }
+  return out
+}
+
+async function readSession(session, rules, until, out) {
+  try {
+    for await (const event of session) {
+      const name = Buffer.isBuffer(event) ? 'binary' : String(event.event_type)
+      for (const rule of rules) if (rule.event === name) await session.send(rule.send)
+      out.events.push({ event: name, data: Buffer.isBuffer(event) ? '' : JSON.stringify(event.data ?? null), id: event.id ?? null })
+      if (name === until) return
+    }
+  } catch (e) {
+    if (!(e instanceof CozeError)) throw e
+    out.error = e
+  }
+}
+
+function checkWebsocket(expect, out) {
+  const names = out.events.map((e) => e.event)
+  if ('events' in expect) assert.deepEqual(names, expect.events, 'events')
+  if ('close_code' in expect) assert.equal(out.close, expect.close_code, 'close_code')
+  if ('logid' in expect) assert.equal(out.logid, expect.logid, `logid present`)
+}
+
 function pointer(doc, ptr) {
   if (ptr === '') return doc
   let cur = doc
@@ -181,7 +252,13 @@ function pointer(doc, ptr) {
 }
 
 function checkMock(expect, stats) {
-  checkKeys(expect, ['token_mints', 'requests_by_credential', 'by_path', 'total_requests'], 'expect_mock')
+  checkKeys(expect, ['token_mints', 'requests_by_credential', 'by_path', 'total_requests', 'websocket_handshakes', 'websocket_sessions'], 'expect_mock')
+  const ws = stats.websocket ?? {}
+  for (const [name, n] of Object.entries(expect.websocket_handshakes ?? {})) {
+    const got = name === 'total' ? ws.handshakes : ws.by_credential?.[name]
+    assert.equal(got ?? 0, n, `mock websocket_handshakes.${name}`)
+  }
+  if ('websocket_sessions' in expect) checkSessions(expect.websocket_sessions, ws.sessions ?? [])
   const sections = { token_mints: stats.token_mints, requests_by_credential: stats.requests.by_credential, by_path: stats.requests.by_path }
   for (const [key, got] of Object.entries(sections)) {
     for (const [name, n] of Object.entries(expect[key] ?? {})) {
@@ -189,6 +266,20 @@ function checkMock(expect, stats) {
     }
   }
   if ('total_requests' in expect) assert.equal(stats.requests.total, expect.total_requests, 'mock total_requests')
+}
+
+/** The mock's WebSocket sessions, in order, each on the fields listed. */
+function checkSessions(want, got) {
+  assert.ok(Array.isArray(want), 'websocket_sessions must be an array')
+  for (const w of want) checkKeys(w, ['credential', 'outcome', 'status', 'code', 'pong', 'received', 'received_ids'], 'websocket_sessions[]')
+  assert.equal(got.length, want.length, `mock websocket_sessions: expected ${want.length} session(s), got ${JSON.stringify(got)}`)
+  want.forEach((w, i) => {
+    for (const [key, value] of Object.entries(w)) {
+      const received = got[i].received ?? []
+      const actual = key === 'received' ? received.map((r) => r.event_type ?? null) : key === 'received_ids' ? received.map((r) => r.id ?? null) : got[i][key]
+      assert.deepEqual(actual ?? null, value, `mock websocket_sessions[${i}].${key}`)
+    }
+  })
 }
 
 async function runScenario(scenario) {
@@ -216,12 +307,18 @@ async function runScenario(scenario) {
     for (const [i, rawStep] of (scenario.steps ?? []).entries()) {
       const step = substitute(rawStep, vars)
       try {
-        checkKeys(step, ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save'], 'step')
+        checkKeys(step, ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save', 'websocket'], 'step')
         const expect = step.expect ?? {}
         if ('set_mode' in step) client.setMode(step.set_mode)
         else if ('mock' in step) await mock.state(step.mock)
         else if ('sleep_ms' in step) await new Promise((r) => setTimeout(r, step.sleep_ms))
-        else if ('concurrent' in step) {
+        else if ('websocket' in step) {
+          for (let n = 0; n < (step.repeat ?? 1); n++) {
+            const out = await websocketCall(client, step.websocket)
+            check(expect, out, WS_EXPECT)
+            checkWebsocket(expect, out)
+          }
+        } else if ('concurrent' in step) {
           const outs = await Promise.all(Array.from({ length: step.concurrent }, () => call(client, step)))
           for (const out of outs) check(expect, out)
         } else {
@@ -255,9 +352,14 @@ test('the runner fails on an unknown step, expectation or scenario key', async (
   await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { error: { kind: 'api', hue: 1 } } }] }), /unknown key `hue` in expect.error|expected error/)
   await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_mock: { ghosts: 1 } }), /unknown key `ghosts` in expect_mock/)
   await assert.rejects(runScenario({ name: 'x', config, surprise: true }), /unknown key `surprise` in scenario/)
+  const websocket = { path: '/v1/chat', query: { bot_id: '${BOT_1}' }, until: 'chat.created' }
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ websocket: { ...websocket, colour: 1 } }] }), /unknown key `colour` in websocket/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ websocket, expect: { hue: 1 } }] }), /unknown key `hue` in expect/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ websocket: { ...websocket, on: [{ event: 'a', then: {} }] } }] }), /unknown key `then` in websocket.on/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_mock: { websocket_sessions: [{ mood: 1 }] } }), /unknown key `mood` in websocket_sessions/)
 })
 
-for (const file of files) {
+for (const file of [...files, ...wsFiles]) {
   test(`scenario ${file.replace(/\.json$/, '')}`, async () => {
     const scenario = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'))
     await runScenario(scenario)

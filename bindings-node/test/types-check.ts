@@ -1,5 +1,5 @@
 // Compiled (not run) by types.test.mjs with `tsc --strict --noEmit` against the installed package's index.d.ts.
-import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, OAuthToken, TokenRefresh, DeviceCode, LogRecord, LogLevel, LOG_LEVELS, setLogger, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes } from 'cozefallback'
+import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, OAuthToken, TokenRefresh, DeviceCode, LogRecord, LogLevel, LOG_LEVELS, setLogger, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes, WebSocketSession, WsEvent, createWebSocketClass } from 'cozefallback'
 import cjsDefault = require('cozefallback')
 
 export async function usage(): Promise<void> {
@@ -19,6 +19,28 @@ export async function usage(): Promise<void> {
     void id
     break
   }
+  const session: WebSocketSession = await client.websocket('/v1/chat', { query: { bot_id: '1' }, signal: AbortSignal.timeout(1000) })
+  await session.send({ id: '1', event_type: 'chat.update', data: {} })
+  await session.sendBinary(Buffer.from([1]))
+  for await (const ev of session) {
+    if (Buffer.isBuffer(ev)) continue
+    const e: WsEvent = ev
+    const name: string = e.event_type
+    const logid: string | undefined = e.detail?.logid
+    void name, void logid
+  }
+  const wsInfo: [string, number, string | null, number, number | null] = [session.credential, session.attempts, session.logid, session.eventsDelivered, session.closeCode]
+  await session.close()
+  const WS = createWebSocketClass(client)
+  const sock = new WS('wss://ws.coze.cn/v1/chat?bot_id=1', [])
+  sock.onmessage = (m) => void JSON.parse(String(m.data))
+  sock.addEventListener('close', (c) => void c.code)
+  const closing: 2 = WS.CLOSING
+  if (sock.readyState === sock.OPEN) sock.send('{}')
+  sock.close(1000)
+  // @ts-expect-error send takes an object, not a number
+  await session.send(42)
+  void wsInfo, void closing
   client.setMode('enterprise_first')
   client.setRefreshHook((t: TokenRefresh) => void t.refreshToken)
   const m: Record<string, unknown> = client.metrics()
