@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -200,6 +201,9 @@ func TestWebSocket403WithoutCodeIsNotAFallback(t *testing.T) {
 	}
 	if st := mockWS(t); st.ByCredential["enterprise"] != 0 {
 		t.Fatalf("the enterprise credential was tried: %+v", st)
+	}
+	if pat := infoString("personal_pat"); strings.Contains(err.Error(), pat) || strings.Contains(fmt.Sprintf("%+v", api), pat) {
+		t.Fatalf("the error shows the token: %v", err)
 	}
 }
 
