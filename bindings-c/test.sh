@@ -7,9 +7,9 @@
 #      secret scan (tests/secrets.c), the WebSocket sessions (tests/websocket.c), and the live-migration soak
 #      (tests/soak.c, 2,000 requests from 16 threads,
 #      natively; SOAK_REQUESTS=5000 for the full form, C_SOAK_VALGRIND=1 to run it under valgrind);
-#   4. go test ./... and go test -race ./... (every scenario through the Go API, the coze-go style drop-in, the soak
-#      and the secret scan of soak_test.go);
-#   5. run examples/go (PAT and JWT) against the mock, before and after the move.
+#   4. go test ./... and go test -race ./... (every scenario, tests/scenarios/websocket included, through the Go
+#      API, the WebSocket sessions, the coze-go style drop-in, the soak and the secret scan of soak_test.go);
+#   5. run examples/go (PAT, JWT and the realtime WebSocket chat) against the mock, before and after the move.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -132,10 +132,11 @@ else
 fi
 rm -rf "$GOTMP"
 
-step "Go: examples/go (PAT and JWT) across the move"
+step "Go: examples/go (PAT, JWT and the realtime chat) across the move"
 curl -sf -X POST "$COZE_MOCK_URL/__mock/reset" -d '{}' >/dev/null
-(cd examples/go && go build -o "$BUILD/pat" ./pat && go build -o "$BUILD/jwt" ./jwt)
+(cd examples/go && go build -o "$BUILD/pat" ./pat && go build -o "$BUILD/jwt" ./jwt && go build -o "$BUILD/realtime" ./realtime)
 "$BUILD/pat" | tee "$BUILD/pat.out" && grep -q "served by the personal credential" "$BUILD/pat.out"
+"$BUILD/realtime" | tee "$BUILD/realtime.out" && grep -q "chat served by the personal credential after 1 handshake" "$BUILD/realtime.out"
 (
     unset COZE_API_TOKEN COZE_API_TOKEN_ENTERPRISE
     export COZE_JWT_OAUTH_CLIENT_ID COZE_JWT_OAUTH_PRIVATE_KEY_FILE_PATH COZE_JWT_OAUTH_PUBLIC_KEY_ID \
@@ -150,5 +151,8 @@ curl -sf -X POST "$COZE_MOCK_URL/__mock/reset" -d '{}' >/dev/null
     grep -q "streaming from the enterprise credential" "$BUILD/jwt.out"
 )
 "$BUILD/pat" | tee "$BUILD/pat.out" && grep -q "served by the enterprise credential in 2 attempt" "$BUILD/pat.out"
+# After the move: the personal session is refused by an `error` 4101 event, the enterprise one answers.
+"$BUILD/realtime" | tee "$BUILD/realtime.out" && grep -q "chat served by the enterprise credential after 2 handshake" "$BUILD/realtime.out"
+grep -q "^answer: hello$" "$BUILD/realtime.out"
 
 step "C and Go: all passed"

@@ -94,14 +94,14 @@ func TestHostileConfigNumbersNameTheirField(t *testing.T) {
 		"retry.base_delay_ms":          `"retry":{"base_delay_ms":%s}`,
 		"retry.budget_per_10_requests": `"retry":{"budget_per_10_requests":%s}`,
 		"fallback.sticky_ttl_secs":     `"fallback":{"sticky_ttl_secs":%s}`,
-		"max_body_bytes":               `"max_body_bytes":%s`,
+		"max_request_bytes":            `"max_request_bytes":%s`,
 	}
 	for field, shape := range fields {
 		for _, v := range values {
-			if v == "0" && !strings.HasPrefix(field, "timeouts.") && field != "max_body_bytes" {
+			if v == "0" && !strings.HasPrefix(field, "timeouts.") && field != "max_request_bytes" {
 				continue // 0 is a valid delay, budget and route lifetime
 			}
-			if v == "18446744073709551615" && field == "max_body_bytes" {
+			if v == "18446744073709551615" && field == "max_request_bytes" {
 				continue // a byte count: any u64 is a number of bytes here
 			}
 			_, err := cf.NewFromJSON(base(fmt.Sprintf(shape, v)))

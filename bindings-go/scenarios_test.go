@@ -155,7 +155,7 @@ func runScenario(file string, baseVars map[string]string) error {
 }
 
 func runStep(client *cf.Client, step map[string]json.RawMessage, vars map[string]string) error {
-	if err := checkKeys(step, "step", "request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save"); err != nil {
+	if err := checkKeys(step, "step", "request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save", "websocket"); err != nil {
 		return err
 	}
 	var expect map[string]json.RawMessage
@@ -175,6 +175,9 @@ func runStep(client *cf.Client, step map[string]json.RawMessage, vars map[string
 		json.Unmarshal(s, &ms)
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		return nil
+	}
+	if _, ok := step["websocket"]; ok {
+		return wsStep(client, step, expect)
 	}
 	if c, ok := step["concurrent"]; ok {
 		var n int
@@ -509,7 +512,11 @@ func errorFields(err error) (int64, int, error) {
 func checkMock(raw json.RawMessage) error {
 	var want map[string]json.RawMessage
 	json.Unmarshal(raw, &want)
-	if err := checkKeys(want, "expect_mock", "token_mints", "requests_by_credential", "by_path", "total_requests"); err != nil {
+	if err := checkKeys(want, "expect_mock", "token_mints", "requests_by_credential", "by_path", "total_requests",
+		"websocket_handshakes", "websocket_sessions"); err != nil {
+		return err
+	}
+	if err := checkWSMock(want); err != nil {
 		return err
 	}
 	var stats struct {
