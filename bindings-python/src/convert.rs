@@ -92,7 +92,7 @@ fn to_json_at(obj: &Bound<'_, PyAny>, path: &mut Vec<Seg>) -> PyResult<Value> {
     Err(bad_body(
         py,
         path,
-        &format!("is a {ty}; expected a dict, list, tuple, str, int, float, bool or None"),
+        &format!("is of type {ty}; expected a dict, list, tuple, str, int, float, bool or None"),
     ))
 }
 
