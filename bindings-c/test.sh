@@ -63,7 +63,7 @@ info() { python3 -c "import json,sys; v=json.load(open('$MOCK_DIR/info.json'))$1
 VALGRIND=(valgrind -q --error-exitcode=1 --errors-for-leak-kinds=definite --leak-check=full
           --suppressions="$ROOT/bindings-c/valgrind.supp")
 
-step "C: every conformance scenario through the C API, under valgrind"
+step "C: every conformance scenario (tests/scenarios/websocket included) through the C API, under valgrind"
 "${VALGRIND[@]}" "$BUILD/conformance" "$ROOT/tests/scenarios"
 
 step "C: misuse tests (NULLs, use after error, cancel, 16 threads), under valgrind"

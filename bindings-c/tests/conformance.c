@@ -1,5 +1,6 @@
 /*
- * The C conformance runner: every tests/scenarios/ *.json file through the C API against the coze-mock binary.
+ * The C conformance runner: every tests/scenarios/ *.json and tests/scenarios/websocket/ *.json file through the
+ * C API against the coze-mock binary.
  *
  *   conformance SCENARIO_DIR     (the mock's base URL in COZE_MOCK_URL)
  *
@@ -329,8 +330,274 @@ static int check(const jval *expect, const outcome *o, char *why, size_t n) {
     return 1;
 }
 
+/* ---- websocket steps ------------------------------------------------------------------------------------ */
+
+/* What a websocket step saw besides the common outcome. */
+typedef struct {
+    char **names; /* the event_type of every delivered frame ("binary" for a binary one) */
+    int count;
+    unsigned close_code;
+    int logid;
+} ws_seen;
+
+static void ws_seen_free(ws_seen *w) {
+    for (int i = 0; i < w->count; i++) free(w->names[i]);
+    free(w->names);
+    memset(w, 0, sizeof *w);
+}
+
+static void ws_note_event(outcome *o, ws_seen *w, const char *name) {
+    if (!o->first_event) o->first_event = strdup(name);
+    free(o->last_event);
+    o->last_event = strdup(name);
+    o->events++;
+    w->names = realloc(w->names, (size_t)(w->count + 1) * sizeof *w->names);
+    w->names[w->count++] = strdup(name);
+}
+
+/* The step's query as a JSON object of strings (numbers and booleans as their text), or NULL for none. */
+static char *ws_query(const jval *q) {
+    if (!q || !q->len) return NULL;
+    size_t cap = 16, len = 0;
+    char *out = malloc(cap);
+    out[len++] = '{';
+    for (size_t i = 0; i < q->len; i++) {
+        char *dumped = NULL;
+        const char *val = json_str(q->items[i]);
+        if (!val) val = dumped = json_dump(q->items[i]);
+        char *k = json_escaped(q->keys[i]), *v = json_escaped(val);
+        size_t need = strlen(k) + strlen(v) + 8;
+        if (len + need >= cap) out = realloc(out, cap = (len + need) * 2);
+        len += (size_t)sprintf(out + len, "%s\"%s\":\"%s\"", i ? "," : "", k, v);
+        free(k), free(v), free(dumped);
+    }
+    out[len++] = '}';
+    out[len] = 0;
+    return out;
+}
+
+/* Sends one event given as a JSON value; on failure keeps the error in the outcome. */
+static int ws_send(cozefallback_websocket *ws, const jval *event, outcome *o) {
+    char *text = json_dump(event);
+    cozefallback_error *err = NULL;
+    cozefallback_status st = cozefallback_websocket_send(ws, text, NULL, &err);
+    free(text);
+    if (st == COZEFALLBACK_STATUS_OK) return 1;
+    o->status = st;
+    o->err = err;
+    return 0;
+}
+
+/* Reads frames until one named `until`, the end or an error; each `on` rule answers a frame of its name. */
+static void ws_read(cozefallback_websocket *ws, const jval *rules, const char *until, outcome *o, ws_seen *w) {
+    for (;;) {
+        cozefallback_ws_event *ev = NULL;
+        cozefallback_error *err = NULL;
+        cozefallback_status st = cozefallback_websocket_next(ws, NULL, &ev, &err);
+        if (st != COZEFALLBACK_STATUS_OK) {
+            o->status = st;
+            o->err = err;
+            return;
+        }
+        if (!ev) return;
+        const char *type = cozefallback_ws_event_type(ev);
+        char *name = strdup(type ? type : "binary");
+        cozefallback_ws_event_free(ev);
+        int ok = 1;
+        for (size_t i = 0; ok && rules && i < rules->len; i++)
+            if (!strcmp(json_str(json_get(rules->items[i], "event")), name))
+                ok = ws_send(ws, json_get(rules->items[i], "send"), o);
+        ws_note_event(o, w, name);
+        int done = until && !strcmp(name, until);
+        free(name);
+        if (!ok || done) return;
+    }
+}
+
+/* Runs one `websocket` call. Returns 0 (with `why`) when the step is malformed. */
+static int ws_call(cozefallback_client *client, const jval *spec, outcome *o, ws_seen *w, char *why, size_t n) {
+    static const char *const keys[] = {"path", "query", "send", "on", "until", NULL};
+    static const char *const rule_keys[] = {"event", "send", NULL};
+    memset(o, 0, sizeof *o);
+    memset(w, 0, sizeof *w);
+    if (!check_keys(spec, keys, "websocket", why, n)) return 0;
+    const char *path = json_str(json_get(spec, "path"));
+    if (!path) return fail(why, n, "websocket needs a path");
+    const jval *send = json_get(spec, "send"), *rules = json_get(spec, "on"), *until = json_get(spec, "until");
+    if ((send && send->type != J_ARR) || (rules && rules->type != J_ARR))
+        return fail(why, n, "websocket.send and websocket.on must be arrays");
+    for (size_t i = 0; rules && i < rules->len; i++) {
+        if (!check_keys(rules->items[i], rule_keys, "websocket.on", why, n)) return 0;
+        if (!json_str(json_get(rules->items[i], "event")) || !json_get(rules->items[i], "send"))
+            return fail(why, n, "websocket.on needs event and send");
+    }
+    double started = now_ms();
+    char *query = ws_query(json_get(spec, "query"));
+    cozefallback_websocket *ws = NULL;
+    cozefallback_error *err = NULL;
+    cozefallback_status st = cozefallback_websocket_open(client, path, query, NULL, &ws, &err);
+    free(query);
+    if (st != COZEFALLBACK_STATUS_OK) {
+        take_error(o, st, err);
+        o->elapsed_ms = now_ms() - started;
+        return 1;
+    }
+    /* Sent at once, before the server's first event: held, and replayed on a fallback. */
+    int ok = 1;
+    for (size_t i = 0; ok && send && i < send->len; i++) ok = ws_send(ws, send->items[i], o);
+    if (ok) ws_read(ws, rules, json_str(until), o, w);
+    o->credential = cozefallback_websocket_credential(ws);
+    o->has_attempts = 1;
+    o->attempts = cozefallback_websocket_attempts(ws);
+    w->close_code = cozefallback_websocket_close_code(ws);
+    char *logid = cozefallback_websocket_logid(ws);
+    w->logid = logid != NULL && *logid;
+    cozefallback_string_free(logid);
+    cozefallback_websocket_close(ws, NULL);
+    cozefallback_websocket_free(ws);
+    o->elapsed_ms = now_ms() - started;
+    return 1;
+}
+
+static int ws_check(const jval *expect, const ws_seen *w, char *why, size_t n) {
+    const jval *v;
+    if ((v = json_get(expect, "events"))) {
+        if (v->type != J_ARR) return fail(why, n, "expect.events must be an array of names");
+        int same = (size_t)w->count == v->len;
+        for (size_t i = 0; same && i < v->len; i++) same = json_str(v->items[i]) && !strcmp(json_str(v->items[i]), w->names[i]);
+        if (!same) {
+            char got[1024] = "";
+            for (int i = 0; i < w->count; i++) {
+                size_t l = strlen(got);
+                snprintf(got + l, sizeof got - l, "%s%s", i ? " " : "", w->names[i]);
+            }
+            char *want = json_dump(v);
+            fail(why, n, "events: expected %s, got [%s]", want, got);
+            free(want);
+            return 0;
+        }
+    }
+    if ((v = json_get(expect, "close_code")) && json_int(v) != w->close_code)
+        return fail(why, n, "close_code: expected %lld, got %u", (long long)json_int(v), w->close_code);
+    if ((v = json_get(expect, "logid")) && (v->type != J_BOOL || v->b != w->logid))
+        return fail(why, n, "logid: expected present=%s, got present=%s", v->type == J_BOOL && v->b ? "true" : "false",
+                    w->logid ? "true" : "false");
+    return 1;
+}
+
+/* `expect` without the keys only a websocket step has, for the common check(); frees nothing it borrows. */
+static jval ws_common_expect(const jval *expect) {
+    jval common = {0};
+    common.type = J_OBJ;
+    if (!expect || expect->type != J_OBJ) return common;
+    common.keys = calloc(expect->len + 1, sizeof *common.keys);
+    common.items = calloc(expect->len + 1, sizeof *common.items);
+    for (size_t i = 0; i < expect->len; i++) {
+        const char *k = expect->keys[i];
+        if (!strcmp(k, "events") || !strcmp(k, "close_code") || !strcmp(k, "logid")) continue;
+        common.keys[common.len] = expect->keys[i];
+        common.items[common.len++] = expect->items[i];
+    }
+    return common;
+}
+
+static int ws_step(cozefallback_client *client, const jval *step, const jval *expect, int times, char *why, size_t n) {
+    jval common = ws_common_expect(expect);
+    int ok = 1;
+    for (int i = 0; ok && i < times; i++) {
+        outcome o;
+        ws_seen w;
+        ok = ws_call(client, json_get(step, "websocket"), &o, &w, why, n) &&
+             check(expect ? &common : NULL, &o, why, n) && ws_check(expect, &w, why, n);
+        outcome_free(&o);
+        ws_seen_free(&w);
+    }
+    free(common.keys);
+    free(common.items);
+    return ok;
+}
+
+/* Deep equality of two JSON values (numbers by value, objects by key set). */
+static int json_equal(const jval *a, const jval *b) {
+    if (!a || !b) return (!a || a->type == J_NULL) && (!b || b->type == J_NULL);
+    if (a->type != b->type) return 0;
+    switch (a->type) {
+    case J_NULL: return 1;
+    case J_BOOL: return a->b == b->b;
+    case J_NUM: return a->num == b->num;
+    case J_STR: return !strcmp(a->raw, b->raw);
+    case J_ARR:
+        if (a->len != b->len) return 0;
+        for (size_t i = 0; i < a->len; i++)
+            if (!json_equal(a->items[i], b->items[i])) return 0;
+        return 1;
+    case J_OBJ:
+        if (a->len != b->len) return 0;
+        for (size_t i = 0; i < a->len; i++)
+            if (!json_equal(a->items[i], json_get(b, a->keys[i]))) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* `field` of every item of the session's `received` list equals the expected list. */
+static int ws_received_equal(const jval *want, const jval *received, const char *field) {
+    size_t have = received && received->type == J_ARR ? received->len : 0;
+    if (!want || want->type != J_ARR || want->len != have) return 0;
+    for (size_t i = 0; i < have; i++)
+        if (!json_equal(want->items[i], json_get(received->items[i], field))) return 0;
+    return 1;
+}
+
+static int check_ws_sessions(const jval *want, const jval *got, char *why, size_t n) {
+    static const char *const keys[] = {"credential", "outcome", "status", "code", "pong", "received",
+                                       "received_ids", NULL};
+    if (want->type != J_ARR) return fail(why, n, "websocket_sessions must be an array of objects");
+    size_t have = got && got->type == J_ARR ? got->len : 0;
+    if (want->len != have) {
+        char *dumped = got ? json_dump(got) : NULL;
+        fail(why, n, "mock websocket_sessions: expected %zu session(s), got %zu: %s", want->len, have,
+             dumped ? dumped : "none");
+        free(dumped);
+        return 0;
+    }
+    for (size_t i = 0; i < want->len; i++) {
+        const jval *w = want->items[i], *s = got->items[i];
+        if (!check_keys(w, keys, "websocket_sessions[]", why, n)) return 0;
+        for (size_t k = 0; k < w->len; k++) {
+            const char *key = w->keys[k];
+            int same = !strcmp(key, "received")       ? ws_received_equal(w->items[k], json_get(s, "received"), "event_type")
+                       : !strcmp(key, "received_ids") ? ws_received_equal(w->items[k], json_get(s, "received"), "id")
+                                                      : json_equal(w->items[k], json_get(s, key));
+            if (!same) {
+                char *exp = json_dump(w->items[k]), *act = json_dump(s);
+                fail(why, n, "mock websocket_sessions[%zu].%s: expected %s in %s", i, key, exp, act);
+                free(exp), free(act);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* The websocket_* keys of expect_mock against the stats' `websocket` object. */
+static int check_ws_mock(const jval *want, const jval *stats, char *why, size_t n) {
+    const jval *hs = json_get(want, "websocket_handshakes"), *ss = json_get(want, "websocket_sessions");
+    for (size_t i = 0; hs && i < hs->len; i++) {
+        const char *name = hs->keys[i];
+        const jval *got = !strcmp(name, "total") ? json_pointer(stats, "/websocket/handshakes")
+                                                 : json_get(json_pointer(stats, "/websocket/by_credential"), name);
+        int64_t gv = got ? json_int(got) : 0;
+        if (gv != json_int(hs->items[i]))
+            return fail(why, n, "mock websocket_handshakes.%s: expected %lld, got %lld", name,
+                        (long long)json_int(hs->items[i]), (long long)gv);
+    }
+    return ss ? check_ws_sessions(ss, json_pointer(stats, "/websocket/sessions"), why, n) : 1;
+}
+
 static int check_mock(const jval *want, char *why, size_t n) {
-    static const char *const keys[] = {"token_mints", "requests_by_credential", "by_path", "total_requests", NULL};
+    static const char *const keys[] = {"token_mints", "requests_by_credential", "by_path", "total_requests",
+                                       "websocket_handshakes", "websocket_sessions", NULL};
     if (!check_keys(want, keys, "expect_mock", why, n)) return 0;
     char *text = NULL;
     if (mock_http(g_base, "GET", "/__mock/stats", NULL, &text) != 200) { free(text); return fail(why, n, "GET /__mock/stats failed"); }
@@ -356,6 +623,7 @@ static int check_mock(const jval *want, char *why, size_t n) {
         int64_t got = json_int(json_pointer(stats, "/requests/total"));
         if (got != json_int(total)) ok = fail(why, n, "mock total_requests: expected %lld, got %lld", (long long)json_int(total), (long long)got);
     }
+    if (ok) ok = check_ws_mock(want, stats, why, n);
     json_free(stats);
     return ok;
 }
@@ -396,9 +664,13 @@ static int save_vars(const jval *save, const outcome *o, vars_t *vars, char *why
 
 static int run_step(cozefallback_client *client, const jval *step, vars_t *vars, char *why, size_t n) {
     static const char *const keys[] = {"request", "stream", "upload", "concurrent", "repeat", "set_mode",
-                                       "mock", "sleep_ms", "expect", "save", NULL};
+                                       "mock", "sleep_ms", "expect", "save", "websocket", NULL};
     if (!check_keys(step, keys, "step", why, n)) return 0;
     const jval *expect = json_get(step, "expect"), *v;
+    if (json_get(step, "websocket")) {
+        int times = (v = json_get(step, "repeat")) ? (int)json_int(v) : 1;
+        return ws_step(client, step, expect, times, why, n);
+    }
     if ((v = json_get(step, "set_mode"))) {
         cozefallback_error *err = NULL;
         if (cozefallback_client_set_mode(client, json_str(v), &err) != COZEFALLBACK_STATUS_OK) {
@@ -564,15 +836,21 @@ int main(int argc, char **argv) {
     info_vars(info, &vars);
     json_free(info);
 
-    char pattern[4096];
+    /* The top-level scenarios, then the WebSocket ones (tests/scenarios/websocket/). */
+    char pattern[4096], ws_pattern[4096];
     snprintf(pattern, sizeof pattern, "%s/*.json", dir);
+    snprintf(ws_pattern, sizeof ws_pattern, "%s/websocket/*.json", dir);
     glob_t g;
+    memset(&g, 0, sizeof g);
     int passed = 0, failed = 0;
-    if (glob(pattern, 0, NULL, &g) == 0) {
+    int top = glob(pattern, 0, NULL, &g);
+    int wsg = glob(ws_pattern, top == 0 ? GLOB_APPEND : 0, NULL, &g);
+    if (top == 0 || wsg == 0) {
         for (size_t i = 0; i < g.gl_pathc; i++) {
             const char *path = g.gl_pathv[i];
             if (only && !strstr(path, only)) continue;
             const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+            if (strstr(path, "/websocket/")) name -= strlen("websocket/");
             char why[1024] = {0};
             if (run_scenario(path, &vars, why, sizeof why)) {
                 passed++;
