@@ -51,7 +51,42 @@ export interface Config {
   max_event_bytes?: number
   /** Largest whole answer in bytes, retries of one call counted together (default 256 MiB). */
   max_response_bytes?: number
+  /** What to do with a conversation stranded by the move to the enterprise edition (docs/CONVERSATIONS.md). */
+  conversations?: ConversationsConfig
   [field: string]: unknown
+}
+
+/** `conversations` of the configuration schema. */
+export interface ConversationsConfig {
+  /**
+   * `carry_over` (default): copy the latest messages into a new conversation the bot's credential owns and send
+   * the call there; `new`: the same without copying; `error`: fail with COZE_CONVERSATION_STRANDED.
+   */
+  on_stranded?: 'carry_over' | 'new' | 'error'
+  /** Messages copied by `carry_over`, 0 to 50 (default 20). */
+  carry_over_messages?: number
+}
+
+/**
+ * A conversation stranded by the move, carried over by the core: `from` the id the call named, `to` the new
+ * conversation (store it in place of `from`), `messagesCopied` how many messages were copied into it.
+ *
+ *     const r = await client.post('/v3/chat?conversation_id=' + id, chat)
+ *     if (r.conversationMoved) await db.replaceConversation(r.conversationMoved.from, r.conversationMoved.to)
+ */
+export interface ConversationMoved {
+  readonly from: string
+  readonly to: string
+  readonly messagesCopied: number
+}
+
+/** What `onConversationMoved` takes: called once per carry-over (a throw becomes a process warning). */
+export type ConversationMovedCallback = (from: string, to: string, messagesCopied: number) => void
+
+/** The second argument of `new Client(config, options)` and `Client.fromEnv(options)`. */
+export interface ClientOptions {
+  /** The same as calling `client.onConversationMoved(callback)` once the client is built. */
+  onConversationMoved?: ConversationMovedCallback | null
 }
 
 export type HeadersInit = Record<string, string | number | boolean | string[] | undefined | null> | Iterable<[string, string]>
@@ -96,6 +131,8 @@ export declare class CozeResponse {
   readonly attempts: number
   /** The Coze log id. */
   readonly logid: string | null
+  /** Set when the call named a stranded conversation and was sent to a new one; null otherwise. */
+  readonly conversationMoved: ConversationMoved | null
   text(): string
   json<T = any>(): T
 }
@@ -124,6 +161,11 @@ export declare class CozeStream implements AsyncIterableIterator<CozeEvent> {
   readonly status: number | null
   readonly logid: string | null
   readonly headers: Record<string, string> | null
+  /**
+   * After open: set when the chat named a stranded conversation (carried over before the stream opened, so it
+   * is known before the first event); null otherwise.
+   */
+  readonly conversationMoved: ConversationMoved | null
   next(): Promise<IteratorResult<CozeEvent, undefined>>
   return(value?: any): Promise<IteratorResult<CozeEvent, any>>
   /** Closes the stream and its connection. Idempotent. */
@@ -139,6 +181,7 @@ export type CozeErrorCode =
   | 'COZE_TRANSPORT'
   | 'COZE_TIMEOUT'
   | 'COZE_STREAM_INTERRUPTED'
+  | 'COZE_CONVERSATION_STRANDED'
   | 'COZE_CANCELLED'
   | 'COZE_INVALID_ARGUMENT'
   | 'COZE_INTERNAL'
@@ -151,6 +194,7 @@ export type CozeErrorKind =
   | 'transport'
   | 'timeout'
   | 'stream_interrupted'
+  | 'conversation_stranded'
   | 'cancelled'
   | 'invalid_argument'
   | 'internal'
@@ -181,6 +225,14 @@ export declare class CozeError extends Error {
   readonly eventsDelivered: number
   /** Coze's own message (`msg` of the failed answer), when there is one. */
   readonly cozeMessage: string | null
+  /** COZE_CONVERSATION_STRANDED: the conversation the call named, when it named one. */
+  readonly conversationId: string | null
+  /** COZE_CONVERSATION_STRANDED about a file: the file id the call named (files are never carried over). */
+  readonly fileId: string | null
+  /** COZE_CONVERSATION_STRANDED: the credential that owns the conversation (or file). */
+  readonly conversationOwner: CredentialName | null
+  /** COZE_CONVERSATION_STRANDED: the credential that reaches the bot or workflow now. */
+  readonly botCredential: CredentialName | null
   /** COZE_API / COZE_AUTH: the failed answer as the server sent it. */
   readonly response: { status: number; headers: Array<[string, string]>; body: string } | null
   /** When both credentials failed: the first credential's error (also `cause`). */
@@ -195,6 +247,7 @@ export declare const ErrorCodes: Readonly<{
   TRANSPORT: 'COZE_TRANSPORT'
   TIMEOUT: 'COZE_TIMEOUT'
   STREAM_INTERRUPTED: 'COZE_STREAM_INTERRUPTED'
+  CONVERSATION_STRANDED: 'COZE_CONVERSATION_STRANDED'
   CANCELLED: 'COZE_CANCELLED'
   INVALID_ARGUMENT: 'COZE_INVALID_ARGUMENT'
   INTERNAL: 'COZE_INTERNAL'
@@ -314,10 +367,13 @@ export declare function createWebSocketClass(client: Client): CozeWebSocketClass
 
 /** The dual-credential Coze client. Every network call runs off the main thread. */
 export declare class Client {
-  /** @param config the shared configuration schema (object, or its JSON text); throws COZE_CONFIG. */
-  constructor(config: Config | string)
+  /**
+   * @param config the shared configuration schema (object, or its JSON text); throws COZE_CONFIG.
+   * @param options `{onConversationMoved}`; an unknown key throws TypeError.
+   */
+  constructor(config: Config | string, options?: ClientOptions)
   /** From COZE_API_BASE, COZE_API_TOKEN, COZE_API_TOKEN_ENTERPRISE, COZE_JWT_OAUTH_* ... */
-  static fromEnv(): Client
+  static fromEnv(options?: ClientOptions): Client
   request(method: string, path: string, opts?: RequestOptions): Promise<CozeResponse>
   get(path: string, opts?: RequestOptions): Promise<CozeResponse>
   post(path: string, json?: unknown, opts?: RequestOptions): Promise<CozeResponse>
@@ -341,6 +397,23 @@ export declare class Client {
   metricsPrometheus(): string
   /** Called after an OBO refresh rotated the tokens: store the new refresh token. `null` removes it. */
   setRefreshHook(hook: ((refresh: TokenRefresh) => void) | null): void
+  /**
+   * Calls `callback(from, to, messagesCopied)` once per carry-over of a stranded conversation, on the JS thread
+   * soon after the new conversation was created: store `to` in place of `from`. `null` removes it. It does not
+   * keep the process alive; a callback that throws becomes a process warning.
+   *
+   *     client.onConversationMoved((from, to) => db.replaceConversation(from, to))
+   */
+  onConversationMoved(callback: ConversationMovedCallback | null): void
+  /**
+   * Preloads a mapping stored from an earlier carry-over (after a restart): calls naming `from` go to `to` in
+   * one round trip. A non-string throws TypeError; an empty id or `to === from` throws COZE_INVALID_ARGUMENT.
+   *
+   *     for (const [from, to] of await db.movedConversations()) client.mapConversation(from, to)
+   */
+  mapConversation(from: string, to: string): void
+  /** The conversation a call naming `from` uses now (carried over or mapped), or null. */
+  mappedConversation(from: string): string | null
   /** Whether close() was called. */
   readonly closed: boolean
   /**

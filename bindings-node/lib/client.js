@@ -69,6 +69,12 @@ function headerObject(pairs) {
   return out
 }
 
+/** A native `{from, to, messagesCopied}` as a frozen plain object, or null when nothing moved. */
+function toMoved(m) {
+  if (m == null) return null
+  return Object.freeze({ from: m.from, to: m.to, messagesCopied: m.messagesCopied })
+}
+
 /** A successful answer. */
 class CozeResponse {
   constructor(r) {
@@ -86,6 +92,11 @@ class CozeResponse {
     this.attempts = r.attempts
     /** The Coze log id, or null. */
     this.logid = r.logid ?? null
+    /**
+     * `{from, to, messagesCopied}` when the call named a conversation stranded by the move and the core sent it
+     * to a new one (store `to` in place of `from`); null otherwise.
+     */
+    this.conversationMoved = toMoved(r.conversationMoved)
   }
   /** The body as UTF-8 text. */
   text() {
@@ -156,6 +167,13 @@ class CozeStream {
   /** Response headers with lower-case names (after open). */
   get headers() {
     return this._native ? headerObject(this._native.headers) : null
+  }
+  /**
+   * After open: `{from, to, messagesCopied}` when the chat named a stranded conversation (it was carried over
+   * before the stream opened, so this is set before the first event arrives); null otherwise.
+   */
+  get conversationMoved() {
+    return this._native ? toMoved(this._native.conversationMoved) : null
   }
 
   /** The next event: `{done: false, value: {event, data, id}}`, or `{done: true}` at the end. */
@@ -234,26 +252,51 @@ function attachSignal(native, req, signal) {
   return () => signal.removeEventListener('abort', onAbort)
 }
 
+/** The keys of a Client's second argument. */
+const CLIENT_OPTIONS = ['onConversationMoved']
+
+/** Checks a Client's second argument: `undefined`, or an object with only known keys. */
+function clientOptions(options) {
+  if (options === undefined) return {}
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object such as {onConversationMoved}')
+  for (const key of Object.keys(options)) {
+    if (!CLIENT_OPTIONS.includes(key)) throw new TypeError(`unknown Client option \`${key}\`; known: ${CLIENT_OPTIONS.join(', ')}`)
+  }
+  return options
+}
+
+/** Checks one conversation id argument of mapConversation / mappedConversation (the core checks emptiness). */
+function conversationIdArg(value, name, method) {
+  if (typeof value !== 'string') {
+    throw new TypeError(`${method}: \`${name}\` must be a conversation id (a string), got ${value === null ? 'null' : typeof value}`)
+  }
+  return value
+}
+
 /** The dual-credential Coze client. */
 class Client {
   /**
    * @param {object|string} config the shared configuration schema, as an object (or its JSON text)
+   * @param {{onConversationMoved?: Function|null}} [options] `onConversationMoved`: as `client.onConversationMoved()`
    */
-  constructor(config) {
+  constructor(config, options) {
+    const opts = clientOptions(options)
     if (config instanceof native.NativeClient) {
       this._native = config
-      return
+    } else {
+      if (config == null || (typeof config !== 'object' && typeof config !== 'string')) {
+        throw new TypeError('config must be an object in the cozefallback schema (or its JSON text)')
+      }
+      const text = typeof config === 'string' ? config : JSON.stringify(config)
+      this._native = sync(() => new native.NativeClient(text))
     }
-    if (config == null || (typeof config !== 'object' && typeof config !== 'string')) {
-      throw new TypeError('config must be an object in the cozefallback schema (or its JSON text)')
-    }
-    const text = typeof config === 'string' ? config : JSON.stringify(config)
-    this._native = sync(() => new native.NativeClient(text))
+    if (opts.onConversationMoved != null) this.onConversationMoved(opts.onConversationMoved)
   }
 
   /** Builds a client from the official SDKs' environment variables (COZE_API_BASE, COZE_API_TOKEN, ...). */
-  static fromEnv() {
-    return new Client(sync(() => native.NativeClient.fromEnv()))
+  static fromEnv(options) {
+    const opts = clientOptions(options)
+    return new Client(sync(() => native.NativeClient.fromEnv()), opts)
   }
 
   /** Sends one request through the fallback. Any Coze error rejects with a CozeError. */
@@ -375,6 +418,45 @@ class Client {
     if (hook != null && typeof hook !== 'function') throw new TypeError('hook must be a function or null')
     // The tokens reach the hook in a TokenRefresh, which masks them in util.inspect and JSON.stringify.
     sync(() => this._native.setRefreshHook(hook == null ? null : (r) => hook(new TokenRefresh(r))))
+  }
+
+  /**
+   * Calls `callback(from, to, messagesCopied)` once per carry-over of a conversation stranded by the move, on
+   * the JS thread, soon after the core created the new conversation: store `to` in place of `from` and pass the
+   * pair to `mapConversation` after a restart. `null` removes the callback. It does not keep the process alive;
+   * a callback that throws becomes a process warning, never a crash.
+   *
+   *     client.onConversationMoved((from, to, copied) => db.replaceConversation(from, to))
+   */
+  onConversationMoved(callback) {
+    if (callback != null && typeof callback !== 'function') throw new TypeError('onConversationMoved: callback must be a function or null')
+    const deliver = (m) => {
+      try {
+        callback(m.from, m.to, m.messagesCopied)
+      } catch (e) {
+        process.emitWarning(`the cozefallback onConversationMoved callback threw: ${e && e.message ? e.message : e}`, 'CozefallbackWarning')
+      }
+    }
+    sync(() => this._native.setConversationHook(callback == null ? null : deliver))
+  }
+
+  /**
+   * Preloads a mapping the app stored from an earlier carry-over (after a restart): calls naming `from` are
+   * sent to `to` in one round trip. A non-string throws TypeError; an empty id, or `to` equal to `from`,
+   * throws COZE_INVALID_ARGUMENT.
+   *
+   *     client.mapConversation('7480000000000000001', '7480000000000000002')
+   */
+  mapConversation(from, to) {
+    conversationIdArg(from, 'from', 'mapConversation')
+    conversationIdArg(to, 'to', 'mapConversation')
+    sync(() => this._native.mapConversation(from, to))
+  }
+
+  /** The conversation a call naming `from` uses now (carried over or mapped), or null. */
+  mappedConversation(from) {
+    conversationIdArg(from, 'from', 'mappedConversation')
+    return sync(() => this._native.mappedConversation(from)) ?? null
   }
 
   /** Whether close() was called. */

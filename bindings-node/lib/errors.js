@@ -2,7 +2,7 @@
 // CozeError: the one error class of the package. The native side throws errors whose message is the core
 // error as JSON ({"cozefallback_error": true, "kind": ..., ...}); this file only translates it, field by field.
 // code = 'COZE_' + kind.toUpperCase(): COZE_API, COZE_CONFIG, COZE_AUTH, COZE_REAUTH_REQUIRED, COZE_TRANSPORT,
-// COZE_TIMEOUT, COZE_STREAM_INTERRUPTED (and COZE_CANCELLED, COZE_INVALID_ARGUMENT, COZE_INTERNAL for misuse/bugs).
+// COZE_TIMEOUT, COZE_STREAM_INTERRUPTED, COZE_CONVERSATION_STRANDED (and COZE_CANCELLED, COZE_INVALID_ARGUMENT, COZE_INTERNAL for misuse/bugs).
 
 const CODES = Object.freeze({
   API: 'COZE_API',
@@ -12,6 +12,7 @@ const CODES = Object.freeze({
   TRANSPORT: 'COZE_TRANSPORT',
   TIMEOUT: 'COZE_TIMEOUT',
   STREAM_INTERRUPTED: 'COZE_STREAM_INTERRUPTED',
+  CONVERSATION_STRANDED: 'COZE_CONVERSATION_STRANDED',
   CANCELLED: 'COZE_CANCELLED',
   INVALID_ARGUMENT: 'COZE_INVALID_ARGUMENT',
   INTERNAL: 'COZE_INTERNAL',
@@ -37,6 +38,14 @@ class CozeError extends Error {
     this.eventsDelivered = info.events_delivered ?? 0
     /** Coze's own message (`msg` of the answer), when there is one. */
     this.cozeMessage = info.coze_message ?? null
+    /** COZE_CONVERSATION_STRANDED: the conversation the call named, when it named one. */
+    this.conversationId = info.conversation_id ?? null
+    /** COZE_CONVERSATION_STRANDED about a file: the file id the call named (files are never carried over). */
+    this.fileId = info.file_id ?? null
+    /** COZE_CONVERSATION_STRANDED: `"personal"` or `"enterprise"`, the credential that owns the conversation (or file). */
+    this.conversationOwner = info.conversation_owner ?? null
+    /** COZE_CONVERSATION_STRANDED: the credential that reaches the bot or workflow now. */
+    this.botCredential = info.bot_credential ?? null
     /** The failed answer as the server sent it: `{status, headers: [[name, value]], body}` (API and auth errors). */
     this.response = info.response ?? null
     /** When both credentials failed: the first credential's error. */

@@ -19,7 +19,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use cozefallback::{
-    CancelToken, CredentialKind, Event, EventStream, Mode, Request, Response, Secret,
+    CancelToken, ConversationMoved, CredentialKind, Event, EventStream, Mode, Request, Response,
+    Secret,
 };
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -39,6 +40,10 @@ fn error_json(err: &cozefallback::Error) -> serde_json::Value {
         "events_delivered": err.events_delivered(),
         "attempts": err.attempts(),
         "coze_message": err.coze_message(),
+        "conversation_id": err.conversation_id(),
+        "file_id": err.file_id(),
+        "conversation_owner": err.conversation_owner().map(CredentialKind::as_str),
+        "bot_credential": err.bot_credential().map(CredentialKind::as_str),
         "response": err.response().map(|r| serde_json::json!({
             "status": r.status,
             "headers": r.headers,
@@ -142,6 +147,23 @@ fn build_request(r: NativeRequest) -> cozefallback::Result<Request> {
     Ok(req)
 }
 
+/// A stranded conversation the core carried over: the old id, the new one, the messages copied into it.
+#[napi(object)]
+#[derive(Clone)]
+pub struct NativeConversationMoved {
+    pub from: String,
+    pub to: String,
+    pub messages_copied: u32,
+}
+
+fn to_moved(m: &ConversationMoved) -> NativeConversationMoved {
+    NativeConversationMoved {
+        from: m.from.clone(),
+        to: m.to.clone(),
+        messages_copied: m.messages_copied,
+    }
+}
+
 /// A successful answer.
 #[napi(object)]
 pub struct NativeResponse {
@@ -151,6 +173,8 @@ pub struct NativeResponse {
     pub credential: String,
     pub attempts: u32,
     pub logid: Option<String>,
+    /// Set when the call named a stranded conversation and was sent to a new one.
+    pub conversation_moved: Option<NativeConversationMoved>,
 }
 
 fn to_response(r: Response) -> NativeResponse {
@@ -160,6 +184,7 @@ fn to_response(r: Response) -> NativeResponse {
         body: Buffer::from(r.body.to_vec()),
         credential: r.credential.as_str().to_string(),
         attempts: r.attempts,
+        conversation_moved: r.conversation_moved.as_ref().map(to_moved),
         logid: r.logid,
     }
 }
@@ -390,6 +415,47 @@ impl NativeClient {
         Ok(())
     }
 
+    /// Called (on the JS thread, asynchronously) once per carry-over of a stranded conversation, so the app can
+    /// store the new id. `null` removes the hook. The hook does not keep the process alive.
+    #[napi(ts_args_type = "hook: ((moved: NativeConversationMoved) => void) | null")]
+    pub fn set_conversation_hook(
+        &self,
+        hook: Option<
+            ThreadsafeFunction<
+                NativeConversationMoved,
+                (),
+                NativeConversationMoved,
+                napi::Status,
+                false,
+                true,
+            >,
+        >,
+    ) -> napi::Result<()> {
+        let client = self.get()?;
+        let hook = hook.map(|f| {
+            let f = Arc::new(f);
+            let h: cozefallback::ConversationHook = Arc::new(move |m: &ConversationMoved| {
+                f.call(to_moved(m), ThreadsafeFunctionCallMode::NonBlocking);
+            });
+            h
+        });
+        client.set_conversation_hook(hook);
+        Ok(())
+    }
+
+    /// Preloads a mapping the app stored after an earlier carry-over (after a restart): calls naming `from`
+    /// use `to`. Empty or equal ids are refused (kind `invalid_argument`).
+    #[napi]
+    pub fn map_conversation(&self, from: String, to: String) -> napi::Result<()> {
+        self.get()?.map_conversation(&from, &to).map_err(to_napi)
+    }
+
+    /// The conversation a call naming `from` uses now, if it was carried over or mapped.
+    #[napi]
+    pub fn mapped_conversation(&self, from: String) -> napi::Result<Option<String>> {
+        Ok(self.get()?.mapped_conversation(&from))
+    }
+
     /// Whether `close()` was called.
     #[napi(getter)]
     pub fn closed(&self) -> bool {
@@ -423,6 +489,7 @@ pub struct NativeStream {
     status: u32,
     logid: Option<String>,
     headers: Vec<Vec<String>>,
+    conversation_moved: Option<NativeConversationMoved>,
 }
 
 impl NativeStream {
@@ -432,6 +499,7 @@ impl NativeStream {
             attempts: s.attempts(),
             status: u32::from(s.status()),
             logid: s.logid().map(str::to_string),
+            conversation_moved: s.conversation_moved().map(to_moved),
             headers: s
                 .headers()
                 .iter()
@@ -516,6 +584,11 @@ impl NativeStream {
     #[napi(getter)]
     pub fn headers(&self) -> Vec<Vec<String>> {
         self.headers.clone()
+    }
+    /// Set when the chat named a stranded conversation: it was carried over before the stream opened.
+    #[napi(getter)]
+    pub fn conversation_moved(&self) -> Option<NativeConversationMoved> {
+        self.conversation_moved.clone()
     }
 }
 

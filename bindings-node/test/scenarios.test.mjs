@@ -1,5 +1,6 @@
-// Runs every conformance scenario (tests/scenarios/*.json, format in tests/scenarios/README.md) through the
-// installed `cozefallback` package. New files are picked up by globbing; unknown keys fail the scenario.
+// Runs every conformance scenario (tests/scenarios/*.json, websocket/ and conversations/, format in
+// tests/scenarios/README.md) through the installed `cozefallback` package. New files are picked up by globbing;
+// unknown keys fail the scenario.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -18,6 +19,12 @@ const wsFiles = fs
   .filter((f) => f.endsWith('.json'))
   .sort()
   .map((f) => path.join('websocket', f))
+// The stranded-conversation scenarios (map_conversation, new_client, expect_hook...) live in their own folder.
+const conversationFiles = fs
+  .readdirSync(path.join(dir, 'conversations'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => path.join('conversations', f))
 
 let mock
 let baseVars
@@ -51,6 +58,10 @@ after(() => mock?.stop())
 
 test('the scenario folder holds the conformance suite', () => {
   assert.ok(files.length >= 40, `expected at least 40 scenarios in ${dir}, found ${files.length}`)
+})
+
+test('the conversations folder holds the stranded-conversation scenarios', () => {
+  assert.ok(conversationFiles.length >= 16, `expected at least 16 conversation scenarios in ${dir}/conversations, found ${conversationFiles.length}`)
 })
 
 test('the websocket folder holds the WebSocket scenarios', () => {
@@ -100,7 +111,7 @@ async function call(client, step) {
     const opts = requestOpts(spec, 'request')
     try {
       const r = await client.request(spec.method, spec.path, opts)
-      Object.assign(out, { status: r.status, credential: r.credential, attempts: r.attempts, body: r.text() })
+      Object.assign(out, { status: r.status, credential: r.credential, attempts: r.attempts, body: r.text(), moved: r.conversationMoved })
     } catch (e) {
       fromError(e, out)
     }
@@ -111,7 +122,7 @@ async function call(client, step) {
     checkKeys(spec, ['path', 'filename', 'content'], 'upload')
     try {
       const r = await client.upload(spec.path, { filename: spec.filename, data: Buffer.from(spec.content, 'utf8') })
-      Object.assign(out, { status: r.status, credential: r.credential, attempts: r.attempts, body: r.text() })
+      Object.assign(out, { status: r.status, credential: r.credential, attempts: r.attempts, body: r.text(), moved: r.conversationMoved })
     } catch (e) {
       fromError(e, out)
     }
@@ -126,9 +137,13 @@ async function call(client, step) {
       fromError(e, out)
       return done()
     }
-    Object.assign(out, { status: stream.status, credential: stream.credential, attempts: stream.attempts })
+    Object.assign(out, { status: stream.status, credential: stream.credential, attempts: stream.attempts, moved: stream.conversationMoved })
     try {
-      for await (const ev of stream) out.events.push(ev)
+      for await (const ev of stream) {
+        // A carried-over stream knows its move before the first event reaches the caller.
+        if (out.events.length === 0) out.movedAtFirstEvent = stream.conversationMoved
+        out.events.push(ev)
+      }
     } catch (e) {
       if (!(e instanceof CozeError)) throw e
       out.error = e
@@ -144,13 +159,13 @@ const WS_EXPECT = ['events', 'close_code', 'logid']
 function check(expect, out, extra = []) {
   checkKeys(
     expect,
-    ['status', 'credential', 'attempts', 'json_code', 'body_contains', 'error', 'events_min', 'first_event', 'last_event', 'events_before_error', 'elapsed_ms_min', ...extra],
+    ['status', 'credential', 'attempts', 'json_code', 'body_contains', 'error', 'events_min', 'first_event', 'last_event', 'events_before_error', 'elapsed_ms_min', 'conversation_moved', 'data_len', ...extra],
     'expect',
   )
   const want = expect.error
   const err = out.error
   if (want) {
-    checkKeys(want, ['kind', 'code', 'http_status', 'previous_code', 'previous_credential'], 'expect.error')
+    checkKeys(want, ['kind', 'code', 'http_status', 'previous_code', 'previous_credential', ...STRANDED_ERROR_KEYS, 'message_contains'], 'expect.error')
     assert.ok(err, `expected error ${JSON.stringify(want)}, got success`)
     if ('kind' in want) {
       assert.equal(err.kind, want.kind, `error.kind (${err.message})`)
@@ -160,9 +175,14 @@ function check(expect, out, extra = []) {
     if ('http_status' in want) assert.equal(err.httpStatus, want.http_status, 'error.http_status')
     if ('previous_code' in want) assert.equal(err.previous?.cozeCode ?? null, want.previous_code, 'error.previous_code')
     if ('previous_credential' in want) assert.equal(err.previous?.credential ?? null, want.previous_credential, 'error.previous_credential')
+    for (const key of STRANDED_ERROR_KEYS) {
+      if (key in want) assert.equal(err[STRANDED_ERROR_PROPS[key]], want[key], `error.${key} (${err.message})`)
+    }
+    if ('message_contains' in want) assert.ok(err.message.includes(want.message_contains), `error message ${JSON.stringify(err.message)} lacks ${JSON.stringify(want.message_contains)}`)
   } else if (err) {
     assert.fail(`unexpected error: ${err.code} ${err.message}`)
   }
+  checkMoved(expect, out)
   if ('status' in expect) assert.equal(out.status, expect.status, 'status')
   if ('credential' in expect) assert.equal(out.credential, expect.credential, 'credential')
   if ('attempts' in expect) assert.equal(out.attempts, expect.attempts, 'attempts')
@@ -180,6 +200,45 @@ function check(expect, out, extra = []) {
   if ('first_event' in expect) assert.equal(names[0], expect.first_event, `first_event: ${names}`)
   if ('last_event' in expect) assert.equal(names[names.length - 1], expect.last_event, `last_event: ${names}`)
   if ('elapsed_ms_min' in expect) assert.ok(out.elapsed >= expect.elapsed_ms_min, `elapsed_ms_min ${expect.elapsed_ms_min}: took ${out.elapsed} ms`)
+}
+
+/** The scenario's `conversation_stranded` error keys and the CozeError properties they name. */
+const STRANDED_ERROR_PROPS = { conversation_id: 'conversationId', file_id: 'fileId', conversation_owner: 'conversationOwner', bot_credential: 'botCredential' }
+const STRANDED_ERROR_KEYS = Object.keys(STRANDED_ERROR_PROPS)
+
+/** `data_len` (length of the body's `data` array) and `conversation_moved` (`false`, or the fields given). */
+function checkMoved(expect, out) {
+  if ('data_len' in expect) {
+    let body = null
+    try {
+      body = JSON.parse(out.body ?? 'null')
+    } catch {}
+    assert.equal(Array.isArray(body?.data) ? body.data.length : null, expect.data_len, 'data_len')
+  }
+  if (!('conversation_moved' in expect)) return
+  const want = expect.conversation_moved
+  if (want === false) {
+    assert.equal(out.moved ?? null, null, `conversation_moved: expected none, got ${JSON.stringify(out.moved)}`)
+    return
+  }
+  assertMoved(want, out.moved, 'conversation_moved')
+  if (out.events.length > 0) assertMoved(want, out.movedAtFirstEvent, 'conversation_moved at the first event')
+}
+
+/** `got` (a ConversationMoved) has the fields of `want` (`from`, `to`, `messages_copied`, each optional). */
+function assertMoved(want, got, what) {
+  checkKeys(want, ['from', 'to', 'messages_copied'], `expect.${what}`)
+  assert.ok(got != null, `${what}: expected ${JSON.stringify(want)}, got none`)
+  if ('from' in want) assert.equal(got.from, want.from, `${what}.from`)
+  if ('to' in want) assert.equal(got.to, want.to, `${what}.to`)
+  if ('messages_copied' in want) assert.equal(got.messagesCopied, want.messages_copied, `${what}.messages_copied`)
+  assert.ok(typeof got.to === 'string' && got.to !== '' && got.to !== got.from, `${what}: the new id must differ from the old: ${JSON.stringify(got)}`)
+}
+
+/** Waits (at most 2 s) until the hook recorded `n` calls, then one more moment for any unexpected extra call. */
+async function settleHook(calls, n) {
+  for (let i = 0; i < 200 && calls.length < n; i++) await new Promise((r) => setTimeout(r, 10))
+  await new Promise((r) => setTimeout(r, 50))
 }
 
 /** Opens a session, sends `send` at once (held until the first event), reads until `until`, the end or an error. */
@@ -283,7 +342,7 @@ function checkSessions(want, got) {
 }
 
 async function runScenario(scenario) {
-  checkKeys(scenario, ['name', 'description', 'mock', 'config', 'steps', 'expect_mock', 'expect_config_error'], 'scenario')
+  checkKeys(scenario, ['name', 'description', 'mock', 'config', 'steps', 'expect_mock', 'expect_config_error', 'expect_hook'], 'scenario')
   await mock.reset()
   if (scenario.mock) await mock.state(scenario.mock)
   const vars = { ...baseVars }
@@ -302,14 +361,27 @@ async function runScenario(scenario) {
     for (const s of scenario.expect_config_error.message_contains) assert.ok(err.message.includes(s), `config error ${JSON.stringify(err.message)} does not mention ${JSON.stringify(s)}`)
     return
   }
-  const client = new Client(config)
+  // Every client of the scenario (new_client builds more) records its onConversationMoved calls here.
+  const hookCalls = []
+  const onConversationMoved = (from, to, messagesCopied) => hookCalls.push({ from, to, messagesCopied })
+  let client = new Client(config, { onConversationMoved })
   try {
     for (const [i, rawStep] of (scenario.steps ?? []).entries()) {
       const step = substitute(rawStep, vars)
       try {
-        checkKeys(step, ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save', 'websocket'], 'step')
+        checkKeys(step, ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save', 'websocket', 'save_moved_to', 'map_conversation', 'new_client'], 'step')
         const expect = step.expect ?? {}
         if ('set_mode' in step) client.setMode(step.set_mode)
+        else if ('map_conversation' in step) {
+          checkKeys(step.map_conversation, ['from', 'to'], 'map_conversation')
+          client.mapConversation(step.map_conversation.from, step.map_conversation.to)
+        } else if ('new_client' in step) {
+          if (step.new_client !== true) throw new Error('new_client must be true')
+          // A fresh client knows no conversation binding (an app restart).
+          client.close()
+          client = new Client(config)
+          client.onConversationMoved(onConversationMoved)
+        }
         else if ('mock' in step) await mock.state(step.mock)
         else if ('sleep_ms' in step) await new Promise((r) => setTimeout(r, step.sleep_ms))
         else if ('websocket' in step) {
@@ -326,6 +398,10 @@ async function runScenario(scenario) {
           for (let n = 0; n < times; n++) {
             const out = await call(client, step)
             check(expect, out)
+            if ('save_moved_to' in step) {
+              if (out.moved == null) throw new Error('save_moved_to: the call reported no conversation_moved')
+              vars[step.save_moved_to] = out.moved.to
+            }
             for (const [name, ptr] of Object.entries(step.save ?? {})) {
               const v = pointer(JSON.parse(out.body ?? 'null'), ptr)
               if (v === undefined) throw new Error(`save: ${ptr} not in body`)
@@ -337,6 +413,13 @@ async function runScenario(scenario) {
         e.message = `step ${i}: ${e.message}`
         throw e
       }
+    }
+    if (scenario.expect_hook) {
+      const want = substitute(scenario.expect_hook, vars)
+      assert.ok(Array.isArray(want), 'expect_hook must be an array')
+      await settleHook(hookCalls, want.length)
+      assert.equal(hookCalls.length, want.length, `hook: expected ${want.length} call(s), got ${JSON.stringify(hookCalls)}`)
+      want.forEach((w, n) => assertMoved(w, hookCalls[n], `hook call ${n}`))
     }
   } finally {
     client.close()
@@ -357,9 +440,13 @@ test('the runner fails on an unknown step, expectation or scenario key', async (
   await assert.rejects(runScenario({ name: 'x', config, steps: [{ websocket, expect: { hue: 1 } }] }), /unknown key `hue` in expect/)
   await assert.rejects(runScenario({ name: 'x', config, steps: [{ websocket: { ...websocket, on: [{ event: 'a', then: {} }] } }] }), /unknown key `then` in websocket.on/)
   await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_mock: { websocket_sessions: [{ mood: 1 }] } }), /unknown key `mood` in websocket_sessions/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ map_conversation: { from: 'a', to: 'b', via: 'c' } }] }), /unknown key `via` in map_conversation/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { conversation_moved: { hue: 1 } } }] }), /unknown key `hue` in expect.conversation_moved/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { conversation_moved: { from: 'a' } } }] }), /conversation_moved: expected \{"from":"a"\}, got none/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_hook: [{ from: 'a' }] }), /hook: expected 1 call\(s\), got \[\]/)
 })
 
-for (const file of [...files, ...wsFiles]) {
+for (const file of [...files, ...wsFiles, ...conversationFiles]) {
   test(`scenario ${file.replace(/\.json$/, '')}`, async () => {
     const scenario = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'))
     await runScenario(scenario)

@@ -1,5 +1,5 @@
 // Compiled (not run) by types.test.mjs with `tsc --strict --noEmit` against the installed package's index.d.ts.
-import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, OAuthToken, TokenRefresh, DeviceCode, LogRecord, LogLevel, LOG_LEVELS, setLogger, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes, WebSocketSession, WsEvent, createWebSocketClass } from 'cozefallback'
+import { Client, CozeError, CozeEvent, CozeResponse, OAuthApp, OAuthToken, TokenRefresh, DeviceCode, LogRecord, LogLevel, ConversationMoved, LOG_LEVELS, setLogger, cozeAxiosAdapter, cozeAxiosInstance, ErrorCodes, WebSocketSession, WsEvent, createWebSocketClass } from 'cozefallback'
 import cjsDefault = require('cozefallback')
 
 export async function usage(): Promise<void> {
@@ -43,14 +43,27 @@ export async function usage(): Promise<void> {
   void wsInfo, void closing
   client.setMode('enterprise_first')
   client.setRefreshHook((t: TokenRefresh) => void t.refreshToken)
+  client.onConversationMoved((from: string, to: string, copied: number) => void [from, to, copied])
+  client.onConversationMoved(null)
+  client.mapConversation('7480000000000000001', '7480000000000000002')
+  const mapped: string | null = client.mappedConversation('7480000000000000001')
+  const moved: ConversationMoved | null = r.conversationMoved
+  const copied: number | undefined = moved?.messagesCopied
+  const streamMoved: string | undefined = stream.conversationMoved?.to
+  new Client({ conversations: { on_stranded: 'carry_over', carry_over_messages: 20 } }, { onConversationMoved: (f) => void f }).close()
+  // @ts-expect-error an unknown on_stranded value does not type-check
+  new Client({ conversations: { on_stranded: 'ignore' } })
+  void mapped, void copied, void streamMoved
   const m: Record<string, unknown> = client.metrics()
   const text: string = client.metricsPrometheus()
   try {
     await client.get('/x')
   } catch (err) {
     if (err instanceof CozeError) {
-      const c: 'COZE_API' | 'COZE_CONFIG' | 'COZE_AUTH' | 'COZE_REAUTH_REQUIRED' | 'COZE_TRANSPORT' | 'COZE_TIMEOUT' | 'COZE_STREAM_INTERRUPTED' | 'COZE_CANCELLED' | 'COZE_INVALID_ARGUMENT' | 'COZE_INTERNAL' = err.code
+      const c: 'COZE_API' | 'COZE_CONFIG' | 'COZE_AUTH' | 'COZE_REAUTH_REQUIRED' | 'COZE_TRANSPORT' | 'COZE_TIMEOUT' | 'COZE_STREAM_INTERRUPTED' | 'COZE_CONVERSATION_STRANDED' | 'COZE_CANCELLED' | 'COZE_INVALID_ARGUMENT' | 'COZE_INTERNAL' = err.code
       const fields: [number | null, string | null, number | null, string | null] = [err.cozeCode, err.logid, err.httpStatus, err.credential]
+      const stranded: [string | null, string | null, 'personal' | 'enterprise' | null, 'personal' | 'enterprise' | null] = [err.conversationId, err.fileId, err.conversationOwner, err.botCredential]
+      if (err.code === ErrorCodes.CONVERSATION_STRANDED) void stranded
       void c, void fields, void err.previous?.cozeCode
     }
   }
