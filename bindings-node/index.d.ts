@@ -407,7 +407,8 @@ export declare class Client {
   onConversationMoved(callback: ConversationMovedCallback | null): void
   /**
    * Preloads a mapping stored from an earlier carry-over (after a restart): calls naming `from` go to `to` in
-   * one round trip. A non-string throws TypeError; an empty id or `to === from` throws COZE_INVALID_ARGUMENT.
+   * place of it (nothing is probed or copied again). A non-string throws TypeError; an empty id or `to === from`
+   * throws COZE_INVALID_ARGUMENT.
    *
    *     for (const [from, to] of await db.movedConversations()) client.mapConversation(from, to)
    */

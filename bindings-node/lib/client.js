@@ -442,8 +442,8 @@ class Client {
 
   /**
    * Preloads a mapping the app stored from an earlier carry-over (after a restart): calls naming `from` are
-   * sent to `to` in one round trip. A non-string throws TypeError; an empty id, or `to` equal to `from`,
-   * throws COZE_INVALID_ARGUMENT.
+   * sent to `to` instead (nothing is probed or copied again). A non-string throws TypeError; an empty id, or
+   * `to` equal to `from`, throws COZE_INVALID_ARGUMENT.
    *
    *     client.mapConversation('7480000000000000001', '7480000000000000002')
    */
