@@ -1,8 +1,8 @@
 //! Node.js binding of the cozefallback core (napi-rs 3).
 //!
-//! This layer only converts types, maps errors and bridges runtimes: every network call runs on the core's
-//! shared runtime (`cozefallback::runtime()`); the `#[napi] async fn`s await its `JoinHandle` from napi's own
-//! runtime, so the Node main thread never blocks. The JavaScript layer (`js/`) builds the public `Client`,
+//! This layer only converts types and maps errors. There is one tokio runtime in the process, the core's
+//! (`cozefallback::runtime()`): napi drives every `#[napi] async fn` there (`runtime.rs` registers it as
+//! napi's async backend; napi builds no runtime of its own), so the Node main thread never blocks. The JavaScript layer (`js/`) builds the public `Client`,
 //! `CozeError` and the @coze/api adapter on top of these native classes.
 //!
 //! Errors: every failure is thrown as a JS `Error` whose message is a JSON object
@@ -12,6 +12,7 @@
 #![deny(clippy::all)]
 
 pub mod log;
+mod runtime;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -60,7 +61,8 @@ fn to_napi(err: cozefallback::Error) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, v.to_string())
 }
 
-/// Runs a core future on the shared runtime and awaits it from napi's runtime.
+/// Runs a core future as a task of its own on the shared runtime and awaits it, so that a panic inside the
+/// client becomes an `internal` error (the napi task awaiting it already runs on that runtime too).
 async fn on_runtime<T: Send + 'static>(
     fut: impl Future<Output = cozefallback::Result<T>> + Send + 'static,
 ) -> napi::Result<T> {
