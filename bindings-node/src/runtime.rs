@@ -76,10 +76,7 @@ impl AsyncRuntimeGuard for Entered {}
 // core, so it stays loaded while they run. `shutdown` cancels every task it accepted and returns once they
 // are dropped (bounded by `QUIESCE_LIMIT`).
 unsafe impl AsyncRuntime for CoreRuntime {
-    fn spawn(
-        &self,
-        task: AsyncRuntimeTask,
-    ) -> Result<(), AsyncRuntimeRejection<AsyncRuntimeTask>> {
+    fn spawn(&self, task: AsyncRuntimeTask) -> Result<(), AsyncRuntimeRejection<AsyncRuntimeTask>> {
         // The token before the flag: a `shutdown` in between then either cancels this token or is seen.
         let stop = self.stop_token();
         if self.stopped.load(Ordering::Acquire) {
