@@ -1,7 +1,8 @@
 // One tokio runtime per process, the core's: after calls of every kind, and after many concurrent ones, the
 // only threads the addon added to this process are the core's `cozefallback` workers (napi starts no runtime
 // of its own; its threads were named `tokio-rt-worker`). And worker_threads that load the addon one after the
-// other each get working calls (napi stops and restarts the runtime backend between them).
+// other each get working calls, also after one was terminated in the middle of a call (napi stops and restarts
+// the runtime backend between them).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -95,20 +96,26 @@ test('300 concurrent requests and 30 concurrent streams start no other runtime',
 
 test('worker threads loading the addon one after the other each get working calls', async () => {
   // A fresh process that never loads the addon on its main thread: each worker is then the only Node
-  // environment using it, so napi shuts the runtime backend down when one exits and starts it for the next.
+  // environment using it, so napi shuts the runtime backend down when one ends and starts it for the next.
+  // The first worker is terminated while its call hangs (the shutdown cancels a task in flight).
+  await mock.state({ faults: [{ path: '/v1/workspaces', action: { type: 'hang' } }] })
+  const worker = (name) => JSON.stringify(path.join(here, name))
+  const data = (p) => JSON.stringify({ config: mock.patConfig(), path: p })
   const script = `
     import { Worker } from 'node:worker_threads'
-    const results = []
+    const run = (w) => new Promise((resolve, reject) => {
+      let answer
+      w.on('message', (m) => { answer = m })
+      w.on('error', reject)
+      w.on('exit', () => resolve(answer))
+    })
+    const hung = new Worker(${worker('runtime-call.worker.cjs')}, { workerData: ${data('/v1/workspaces')} })
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const started = performance.now()
+    await hung.terminate()
+    const results = [{ terminatedWithin5s: performance.now() - started < 5000 }]
     for (let i = 0; i < 2; i++) {
-      const w = new Worker(${JSON.stringify(path.join(here, 'runtime-call.worker.cjs'))}, {
-        workerData: { config: ${JSON.stringify(mock.patConfig())}, path: '/v1/bots/${mock.info.bots[0]}' },
-      })
-      results.push(await new Promise((resolve, reject) => {
-        let answer
-        w.on('message', (m) => { answer = m })
-        w.on('error', reject)
-        w.on('exit', () => resolve(answer))
-      }))
+      results.push(await run(new Worker(${worker('runtime-call.worker.cjs')}, { workerData: ${data(`/v1/bots/${mock.info.bots[0]}`)} })))
     }
     console.log(JSON.stringify(results))
   `
@@ -122,8 +129,10 @@ test('worker threads loading the addon one after the other each get working call
     const timer = setTimeout(() => child.kill('SIGKILL'), 20000)
     child.on('exit', (c, signal) => { clearTimeout(timer); resolve(c ?? signal) })
   })
+  await mock.reset()
   assert.equal(code, 0, `the process ended with ${code}; it printed ${out}`)
   assert.deepEqual(JSON.parse(out), [
+    { terminatedWithin5s: true },
     { status: 200, credential: 'personal' },
     { status: 200, credential: 'personal' },
   ])
