@@ -27,6 +27,9 @@ class ConversationMoved(Mapping[str, Union[str, int]]):
     """
 
     __slots__ = ("_from", "_to", "_messages_copied")
+    _from: str
+    _to: str
+    _messages_copied: int
 
     def __init__(self, from_: str, to: str, messages_copied: int) -> None:
         object.__setattr__(self, "_from", from_)
@@ -36,20 +39,17 @@ class ConversationMoved(Mapping[str, Union[str, int]]):
     @property
     def from_(self) -> str:
         """The stranded conversation the call named (the id the app stored)."""
-        value: str = self._from
-        return value
+        return self._from
 
     @property
     def to(self) -> str:
         """The new conversation, under the credential that reaches the bot: store it in place of ``from_``."""
-        value: str = self._to
-        return value
+        return self._to
 
     @property
     def messages_copied(self) -> int:
         """Messages copied into the new conversation (0 with ``on_stranded: "new"``)."""
-        value: int = self._messages_copied
-        return value
+        return self._messages_copied
 
     def __getitem__(self, key: str) -> Union[str, int]:
         if key == "from":
