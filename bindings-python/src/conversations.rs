@@ -48,12 +48,27 @@ pub fn hook(py: Python<'_>, callback: Py<PyAny>) -> PyResult<ConversationHook> {
     let callback = Arc::new(callback);
     Ok(Arc::new(move |m: &ConversationMoved| {
         let callback = callback.clone();
-        // None when the interpreter is exiting: nobody is left to tell.
-        let _ = bridge::with_python(|py| {
-            let called = callback.call1(py, (m.from.as_str(), m.to.as_str(), m.messages_copied));
-            if let Err(e) = called {
-                e.write_unraisable(py, Some(callback.bind(py)));
-            }
+        blocking(|| {
+            // None when the interpreter is exiting: nobody is left to tell.
+            let _ = bridge::with_python(|py| {
+                let called =
+                    callback.call1(py, (m.from.as_str(), m.to.as_str(), m.messages_copied));
+                if let Err(e) = called {
+                    e.write_unraisable(py, Some(callback.bind(py)));
+                }
+            });
         });
     }))
+}
+
+/// Runs `f`, which may wait for the GIL and then for the app's code (even a blocking call on the client), telling
+/// the runtime first so that the worker's other tasks move to another thread meanwhile.
+fn blocking(f: impl FnOnce()) {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f);
+    } else {
+        f();
+    }
 }

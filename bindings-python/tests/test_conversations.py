@@ -202,7 +202,9 @@ def test_hook_gets_three_positional_args_after_the_mapping(mock: Mock) -> None:
     seen: List[Tuple[Call, Optional[str], str]] = []
 
     def hook(from_: str, to: str, messages_copied: int, /) -> None:
-        # The mapping is in place when the hook runs, and calling the client from it does not deadlock.
+        # The mapping is in place when the hook runs, and calling the client from it (even a blocking request)
+        # does not deadlock.
+        assert client.get(f"/v1/bots/{mock.bot}").status == 200
         seen.append(((from_, to, messages_copied), client.mapped_conversation(from_), threading.current_thread().name))
 
     assert client.on_conversation_moved(hook) is hook  # the decorator form hands the function back
