@@ -192,6 +192,12 @@ class EventStream(Iterator[Event]):
         return f"<EventStream credential={self.credential!r} attempts={self.attempts}{extra}>"
 
 
+def _check_id(method: str, name: str, value: object) -> None:
+    # The native module's own TypeError does not name the argument on every CPython version.
+    if not isinstance(value, str):
+        raise TypeError(f"{method}: `{name}` must be a conversation id (a str), not {type(value).__name__}")
+
+
 _C = TypeVar("_C", bound="_Base")
 
 
@@ -275,11 +281,14 @@ class _Base:
 
         >>> client.map_conversation("7480000000000000001", "7480000000000000002")  # doctest: +SKIP
         """
+        _check_id("map_conversation", "from_", from_)
+        _check_id("map_conversation", "to", to)
         self._native.map_conversation(from_, to)
 
     def mapped_conversation(self, from_: str) -> Optional[str]:
         """The conversation chats naming ``from_`` are sent to (after a carry-over or :meth:`map_conversation`),
         else None."""
+        _check_id("mapped_conversation", "from_", from_)
         return self._native.mapped_conversation(from_)
 
     def __repr__(self) -> str:
