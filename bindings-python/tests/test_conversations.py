@@ -238,6 +238,32 @@ def test_a_raising_hook_is_reported_and_the_call_goes_on(mock: Mock, monkeypatch
     assert (again.attempts, again.conversation_moved) == (1, None)
 
 
+class _Exit:
+    def __call__(self, from_: str, to: str, messages_copied: int) -> None:
+        raise SystemExit(3)
+
+
+def _interrupt(from_: str, to: str, messages_copied: int) -> None:
+    raise KeyboardInterrupt
+
+
+def _no_args() -> None:
+    pass
+
+
+@pytest.mark.parametrize("hook, raised", [(_Exit(), SystemExit), (_interrupt, KeyboardInterrupt), (_no_args, TypeError)],
+                         ids=["SystemExit", "KeyboardInterrupt", "wrong-arity"])
+def test_hostile_hooks_neither_kill_nor_hang(mock: Mock, monkeypatch: pytest.MonkeyPatch, hook: Any, raised: type) -> None:
+    """Even SystemExit, KeyboardInterrupt or a hook that takes no arguments only gets reported."""
+    reported: List[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    client = cozefallback.Client(mock.pat_config(), on_conversation_moved=hook)
+    conv = strand(client, mock)
+    r = run_bounded(lambda: client.post("/v3/chat", query={"conversation_id": conv}, json=chat(mock, "x")))
+    assert r.conversation_moved is not None and r.conversation_moved.from_ == conv
+    assert [type(u.exc_value) for u in reported] == [raised]
+
+
 def test_a_raising_hook_on_the_async_client(mock: Mock, monkeypatch: pytest.MonkeyPatch) -> None:
     reported: List[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", reported.append)
