@@ -57,5 +57,5 @@ for version in 3.9 3.13; do
   rm -rf "$other"
   "$interpreter" -m venv "$other"
   "$other/bin/pip" install -q "$WHEELS"/cozefallback-*.whl pytest httpx
-  "$other/bin/python" -m pytest -q -p no:cacheprovider tests/test_scenarios.py tests/test_client.py
+  "$other/bin/python" -m pytest -q -p no:cacheprovider tests/test_scenarios.py tests/test_client.py tests/test_conversations.py
 done

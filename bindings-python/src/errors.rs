@@ -37,6 +37,13 @@ pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bo
     attrs.set_item("events_delivered", err.events_delivered())?;
     attrs.set_item("attempts", err.attempts())?;
     attrs.set_item("previous", previous)?;
+    attrs.set_item("conversation_id", err.conversation_id())?;
+    attrs.set_item("file_id", err.file_id())?;
+    attrs.set_item(
+        "conversation_owner",
+        err.conversation_owner().map(|c| c.as_str()),
+    )?;
+    attrs.set_item("bot_credential", err.bot_credential().map(|c| c.as_str()))?;
     if let Some(r) = err.response() {
         let headers: Vec<(&str, &str)> = r
             .headers

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 mod bridge;
+mod conversations;
 mod convert;
 mod errors;
 mod log;
@@ -37,6 +38,7 @@ pub struct PyResponse {
     logid: Option<String>,
     header_pairs: Vec<(String, String)>,
     body: Bytes,
+    moved: Option<cozefallback::ConversationMoved>,
 }
 
 #[pymethods]
@@ -74,9 +76,18 @@ impl PyResponse {
         py.import("json")?
             .call_method1("loads", (PyBytes::new(py, &self.body),))
     }
+    /// A ConversationMoved when the call's conversation was stranded by the move and carried over, else None.
+    #[getter]
+    fn conversation_moved(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        conversations::moved_to_py(py, self.moved.as_ref())
+    }
     fn __repr__(&self) -> String {
+        let moved = match &self.moved {
+            Some(m) => format!(" conversation_moved={:?}->{:?}", m.from, m.to),
+            None => String::new(),
+        };
         format!(
-            "<Response status={} credential={:?} attempts={} logid={:?} bytes={}>",
+            "<Response status={} credential={:?} attempts={} logid={:?} bytes={}{moved}>",
             self.status,
             self.credential,
             self.attempts,
@@ -94,6 +105,7 @@ fn response_to_py(py: Python<'_>, r: cozefallback::Response) -> PyResult<Py<PyAn
         logid: r.logid,
         header_pairs: r.headers,
         body: r.body,
+        moved: r.conversation_moved,
     };
     Ok(Bound::new(py, resp)?.into_any().unbind())
 }
@@ -178,6 +190,7 @@ pub struct NativeStream {
     #[pyo3(get)]
     logid: Option<String>,
     header_pairs: Vec<(String, String)>,
+    moved: Option<cozefallback::ConversationMoved>,
 }
 
 fn stream_to_py(py: Python<'_>, s: EventStream) -> PyResult<Py<PyAny>> {
@@ -187,6 +200,7 @@ fn stream_to_py(py: Python<'_>, s: EventStream) -> PyResult<Py<PyAny>> {
         attempts: s.attempts(),
         logid: s.logid().map(str::to_string),
         header_pairs: s.headers().to_vec(),
+        moved: s.conversation_moved().cloned(),
         born: cozefallback::fork_generation(),
         inner: Arc::new(tokio::sync::Mutex::new(Some(s))),
     };
@@ -255,6 +269,12 @@ impl NativeStream {
             d.set_item(k.to_ascii_lowercase(), v)?;
         }
         Ok(d)
+    }
+
+    /// A ConversationMoved when the chat was carried over before the stream opened, else None.
+    #[getter]
+    fn conversation_moved(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        conversations::moved_to_py(py, self.moved.as_ref())
     }
 }
 
@@ -510,6 +530,27 @@ impl NativeClient {
         });
         client.set_refresh_hook(hook);
         Ok(())
+    }
+
+    /// Called (on a library thread) as `hook(from, to, messages_copied)` once per carry-over; None removes it.
+    fn set_conversation_hook(&self, py: Python<'_>, hook: Option<Py<PyAny>>) -> PyResult<()> {
+        let client = self.get(py)?;
+        let hook = hook.map(|f| conversations::hook(py, f)).transpose()?;
+        client.set_conversation_hook(hook);
+        Ok(())
+    }
+
+    /// Preloads a mapping stored after an earlier carry-over: calls naming `from_` use `to`.
+    fn map_conversation(&self, py: Python<'_>, from_: &str, to: &str) -> PyResult<()> {
+        let client = self.get(py)?;
+        client
+            .map_conversation(from_, to)
+            .map_err(|e| errors::to_pyerr(py, &e))
+    }
+
+    /// The conversation calls naming `from_` are sent to, if one is mapped.
+    fn mapped_conversation(&self, py: Python<'_>, from_: &str) -> PyResult<Option<String>> {
+        Ok(self.get(py)?.mapped_conversation(from_))
     }
 
     /// Cancels the calls in flight (they raise CancelledError) and drops the client: its connections close;

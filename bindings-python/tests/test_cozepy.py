@@ -108,3 +108,25 @@ def test_async_cozepy_keeps_working_across_the_move(mock: Mock, tmp_path: Path) 
         assert mock.stats()["requests"]["by_credential"]["enterprise"] >= 4
 
     asyncio.run(run())
+
+
+def test_cozepy_chat_in_a_conversation_from_before_the_move(mock: Mock) -> None:
+    """cozepy chats in a conversation started before the move keep working: the core carries it over, the hook
+    tells the app, and the httpx response names the move."""
+    calls = []
+    client = cozefallback.Client(mock.pat_config(), on_conversation_moved=lambda *a: calls.append(a))
+    moved_ext = []
+    http = httpx.Client(
+        transport=cozefallback.HTTPTransport(client),
+        event_hooks={"response": [lambda r: moved_ext.append(r.extensions.get("cozefallback_conversation_moved"))]},
+    )
+    coze = cozepy.Coze(auth=cozepy.TokenAuth("unused"), base_url=client.base_url, http_client=http)
+    question = [cozepy.Message.build_user_question_text("hi")]
+    conv = coze.chat.create(bot_id=mock.bot, user_id="user-1", additional_messages=question).conversation_id
+    mock.state({"moved": True})
+    moved_ext.clear()
+    chat = coze.chat.create(bot_id=mock.bot, user_id="user-1", additional_messages=question, conversation_id=conv)
+    assert len(calls) == 1 and calls[0][0] == conv
+    new = calls[0][1]
+    assert chat.conversation_id == new
+    assert moved_ext == [cozefallback.ConversationMoved(conv, new, calls[0][2])]

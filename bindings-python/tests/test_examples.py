@@ -47,6 +47,36 @@ def test_mypy_strict_on_package_api() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_mypy_strict_on_the_conversation_api() -> None:
+    """The stubs type the conversation API as a user writes it (mypy --strict)."""
+    code = (
+        "from typing import Optional\n"
+        "import cozefallback\n"
+        "def moved(from_: str, to: str, messages_copied: int) -> None: ...\n"
+        "def f(c: cozefallback.Client, a: cozefallback.AsyncClient) -> int:\n"
+        "    c.set_conversation_hook(moved)\n"
+        "    c.set_conversation_hook(None)\n"
+        "    a.on_conversation_moved(moved)\n"
+        "    cozefallback.Client('{}', on_conversation_moved=moved)\n"
+        "    c.map_conversation('1', '2')\n"
+        "    a.map_conversation('1', '2')\n"
+        "    to: Optional[str] = c.mapped_conversation('1')\n"
+        "    m: Optional[cozefallback.ConversationMoved] = c.get('/v1/x').conversation_moved\n"
+        "    s: Optional[cozefallback.ConversationMoved] = c.stream('POST', '/v3/chat').conversation_moved\n"
+        "    try:\n"
+        "        c.post('/v3/chat')\n"
+        "    except cozefallback.ConversationStrandedError as e:\n"
+        "        ids: Optional[str] = e.conversation_id or e.file_id\n"
+        "        owner: Optional[str] = e.conversation_owner or e.bot_credential\n"
+        "    assert m is not None\n"
+        "    old: str = m.from_\n"
+        "    return m.messages_copied + len(m.to) + len(str(m['from']))\n"
+    )
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "-c", code],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(mock: Mock, example: Path) -> None:
     mock.state({"faults": [{"path": "/v1/bots", "action": {"type": "latency", "ms": 1}}]})

@@ -1,12 +1,14 @@
-"""Every conformance scenario (tests/scenarios/*.json and tests/scenarios/websocket/*.json, globbed) through both the
-sync Client and the AsyncClient.
+"""Every conformance scenario (tests/scenarios/*.json, tests/scenarios/websocket/*.json and
+tests/scenarios/conversations/*.json, globbed) through both the sync Client and the AsyncClient.
 
-Unknown step, request or expectation keys fail the scenario rather than being ignored."""
+Unknown step, request or expectation keys fail the scenario rather than being ignored; the keys of the conversation
+scenarios (tests/scenarios/README.md, "Conversation scenarios") are known in that folder only."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +21,8 @@ from conftest import REPO, Mock
 
 SCENARIOS = sorted((REPO / "tests" / "scenarios").glob("*.json"))
 WS_SCENARIOS = sorted((REPO / "tests" / "scenarios" / "websocket").glob("*.json"))
-ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS
+CONV_SCENARIOS = sorted((REPO / "tests" / "scenarios" / "conversations").glob("*.json"))
+ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS + CONV_SCENARIOS
 
 PLACEHOLDERS = {
     "BASE_URL": "base_url",
@@ -53,6 +56,12 @@ EXPECT_KEYS = {
 WS_EXPECT_KEYS = {"events", "close_code", "logid"}
 ERROR_KEYS = {"kind", "code", "http_status", "previous_code", "previous_credential"}
 SCENARIO_KEYS = {"name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error"}
+# Known in tests/scenarios/conversations only.
+CONV_STEP_KEYS = {"map_conversation", "new_client", "save_moved_to"}
+CONV_EXPECT_KEYS = {"conversation_moved", "data_len"}
+CONV_ERROR_KEYS = {"conversation_id", "file_id", "conversation_owner", "bot_credential", "message_contains"}
+CONV_SCENARIO_KEYS = {"expect_hook"}
+MOVED_KEYS = {"from", "to", "messages_copied"}
 MOCK_EXPECT_KEYS = {
     "token_mints", "requests_by_credential", "by_path", "total_requests", "websocket_handshakes", "websocket_sessions",
 }
@@ -91,11 +100,14 @@ class Outcome:
         self.websocket = False
         self.close_code: Optional[int] = None
         self.logid = False
+        # What the response or the stream (before its first event) reported as carried over.
+        self.moved: Optional[cozefallback.ConversationMoved] = None
 
 
 def from_response(r: cozefallback.Response) -> Outcome:
     o = Outcome()
     o.status, o.credential, o.attempts, o.body = r.status, r.credential, r.attempts, r.text
+    o.moved = r.conversation_moved
     return o
 
 
@@ -210,6 +222,7 @@ def call_sync(client: cozefallback.Client, step: Dict[str, Any]) -> Outcome:
             stream = client.stream(spec["method"], spec["path"], **request_args(spec))
             out = Outcome()
             out.status, out.credential, out.attempts = stream.status, stream.credential, stream.attempts
+            out.moved = stream.conversation_moved
             with stream:
                 try:
                     for ev in stream:
@@ -241,6 +254,7 @@ async def call_async(client: cozefallback.AsyncClient, step: Dict[str, Any]) -> 
             stream = await client.stream(spec["method"], spec["path"], **request_args(spec))
             out = Outcome()
             out.status, out.credential, out.attempts = stream.status, stream.credential, stream.attempts
+            out.moved = stream.conversation_moved
             async with stream:
                 try:
                     async for ev in stream:
@@ -255,11 +269,36 @@ async def call_async(client: cozefallback.AsyncClient, step: Dict[str, Any]) -> 
     return out
 
 
-def check(expect: Dict[str, Any], out: Outcome) -> None:
-    check_keys(expect, EXPECT_KEYS | WS_EXPECT_KEYS if out.websocket else EXPECT_KEYS, "expect")
+def check_moved(want: Any, moved: Optional[cozefallback.ConversationMoved], what: str) -> None:
+    """`conversation_moved`: false = none reported; else the keys given match and `to` is a new id."""
+    if want is False:
+        assert moved is None, f"{what}: want none, got {moved!r}"
+        return
+    check_keys(want, MOVED_KEYS, what)
+    assert moved is not None, f"{what}: want {want}, got none"
+    for key, value in want.items():
+        assert moved[key] == value, f"{what}.{key}: want {value!r}, got {moved!r}"
+    assert moved.to and moved.to != moved.from_, f"{what}: `to` must be a new id, got {moved!r}"
+
+
+def check_stranded(want: Dict[str, Any], err: cozefallback.CozeError) -> None:
+    """The conversation_stranded keys of `expect.error` (and `message_contains`, for any kind)."""
+    if want.get("kind") == "conversation_stranded":
+        assert isinstance(err, cozefallback.ConversationStrandedError), repr(err)
+    for key in ("conversation_id", "file_id", "conversation_owner", "bot_credential"):
+        if key in want:
+            got = getattr(err, key)
+            assert got == want[key], f"error.{key}: want {want[key]!r}, got {got!r} ({err})"
+    if "message_contains" in want:
+        assert want["message_contains"] in str(err), f"error message {str(err)!r} lacks {want['message_contains']!r}"
+
+
+def check(expect: Dict[str, Any], out: Outcome, conv: bool = False) -> None:
+    allowed = EXPECT_KEYS | (WS_EXPECT_KEYS if out.websocket else set()) | (CONV_EXPECT_KEYS if conv else set())
+    check_keys(expect, allowed, "expect")
     want_err = expect.get("error")
     if want_err is not None:
-        check_keys(want_err, ERROR_KEYS, "expect.error")
+        check_keys(want_err, ERROR_KEYS | (CONV_ERROR_KEYS if conv else set()), "expect.error")
         assert out.error is not None, f"expected error {want_err}, got success (status {out.status})"
         err = out.error
         if "kind" in want_err:
@@ -273,6 +312,7 @@ def check(expect: Dict[str, Any], out: Outcome) -> None:
             assert err.previous is not None and err.previous.code == want_err["previous_code"], f"previous: {err.previous!r}"
         if "previous_credential" in want_err:
             assert err.previous is not None and err.previous.credential == want_err["previous_credential"]
+        check_stranded(want_err, err)
     else:
         assert out.error is None, f"unexpected error: {out.error!r}"
     if "status" in expect:
@@ -307,6 +347,12 @@ def check(expect: Dict[str, Any], out: Outcome) -> None:
         assert out.close_code == expect["close_code"], f"close_code: want {expect['close_code']}, got {out.close_code}"
     if "logid" in expect:
         assert out.logid == expect["logid"], f"logid: want present={expect['logid']}, got present={out.logid}"
+    if "data_len" in expect:
+        data = json.loads(out.body or "null")
+        got = len(data["data"]) if isinstance(data, dict) and isinstance(data.get("data"), list) else None
+        assert got == expect["data_len"], f"data_len: want {expect['data_len']}, got {got} ({out.body!r})"
+    if "conversation_moved" in expect:
+        check_moved(expect["conversation_moved"], out.moved, "conversation_moved")
 
 
 def check_mock(expect: Dict[str, Any], stats: Dict[str, Any]) -> None:
@@ -352,9 +398,46 @@ def save(step: Dict[str, Any], out: Outcome, vars: Dict[str, str]) -> None:
         vars[name] = value if isinstance(value, str) else json.dumps(value)
 
 
+def save_moved(step: Dict[str, Any], out: Outcome, vars: Dict[str, str]) -> None:
+    name = step.get("save_moved_to")
+    if name is not None:
+        assert out.moved is not None, "save_moved_to: the call reported no conversation_moved"
+        vars[name] = out.moved.to
+
+
+class HookCalls:
+    """An `on_conversation_moved` hook recording its calls (it runs on library threads)."""
+
+    def __init__(self) -> None:
+        self.calls: List[cozefallback.ConversationMoved] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, from_: str, to: str, messages_copied: int) -> None:
+        with self._lock:
+            self.calls.append(cozefallback.ConversationMoved(from_, to, messages_copied))
+
+
+def check_hook(scenario: Dict[str, Any], hook: HookCalls, vars: Dict[str, str]) -> None:
+    if "expect_hook" not in scenario:
+        return
+    want = substitute(scenario["expect_hook"], vars)
+    assert isinstance(want, list), "expect_hook must be a list"
+    assert len(hook.calls) == len(want), f"hook: want {len(want)} call(s), got {hook.calls}"
+    for i, (w, got) in enumerate(zip(want, hook.calls)):
+        check_moved(w, got, f"hook call {i}")
+
+
+def is_conv(path: Path) -> bool:
+    return path.parent.name == "conversations"
+
+
+def step_keys(path: Path) -> set:  # type: ignore[type-arg]
+    return STEP_KEYS | (CONV_STEP_KEYS if is_conv(path) else set())
+
+
 def prepare(mock: Mock, path: Path) -> Dict[str, Any]:
     scenario: Dict[str, Any] = json.loads(path.read_text())
-    check_keys(scenario, SCENARIO_KEYS, "scenario")
+    check_keys(scenario, SCENARIO_KEYS | (CONV_SCENARIO_KEYS if is_conv(path) else set()), "scenario")
     mock.reset()
     if "mock" in scenario:
         mock.state(scenario["mock"])
@@ -373,6 +456,7 @@ def config_error(scenario: Dict[str, Any], err: Optional[cozefallback.CozeError]
 def test_scenarios_exist() -> None:
     assert len(SCENARIOS) >= 40, f"expected the conformance scenarios, found {len(SCENARIOS)}"
     assert len(WS_SCENARIOS) >= 10, f"expected the WebSocket scenarios, found {len(WS_SCENARIOS)}"
+    assert len(CONV_SCENARIOS) >= 16, f"expected the conversation scenarios, found {len(CONV_SCENARIOS)}"
 
 
 @pytest.mark.parametrize("path", ALL_SCENARIOS, ids=[p.stem for p in ALL_SCENARIOS])
@@ -380,22 +464,31 @@ def test_scenario_sync(mock: Mock, path: Path) -> None:
     scenario = prepare(mock, path)
     vars = variables(mock.info)
     config = substitute(scenario.get("config"), vars)
+    conv = is_conv(path)
+    hook = HookCalls()
     try:
-        client = cozefallback.Client(config)
+        client = cozefallback.Client(config, on_conversation_moved=hook)
     except cozefallback.CozeError as e:
         if "expect_config_error" in scenario:
             return config_error(scenario, e)
         raise
     if "expect_config_error" in scenario:
         return config_error(scenario, None)
-    with client:
+    try:
         for i, raw in enumerate(scenario["steps"]):
             step = substitute(raw, vars)
-            check_keys(step, STEP_KEYS, f"step {i}")
+            check_keys(step, step_keys(path), f"step {i}")
             expect = step.get("expect") or {}
             try:
                 if "set_mode" in step:
                     client.set_mode(step["set_mode"])
+                elif "map_conversation" in step:
+                    client.map_conversation(step["map_conversation"]["from"], step["map_conversation"]["to"])
+                elif "new_client" in step:
+                    # An app restart: a new client from the same config knows no conversation binding.
+                    client.close()
+                    client = cozefallback.Client(config)
+                    client.set_conversation_hook(hook)
                 elif "mock" in step:
                     mock.state(step["mock"])
                 elif "sleep_ms" in step:
@@ -405,16 +498,20 @@ def test_scenario_sync(mock: Mock, path: Path) -> None:
                     with ThreadPoolExecutor(max_workers=n) as pool:
                         outs = list(pool.map(lambda _: call_sync(client, step), range(n)))
                     for out in outs:
-                        check(expect, out)
+                        check(expect, out, conv)
                 else:
                     for _ in range(step.get("repeat", 1)):
                         out = call_sync(client, step)
-                        check(expect, out)
+                        check(expect, out, conv)
                         save(step, out, vars)
+                        save_moved(step, out, vars)
             except AssertionError as e:
                 raise AssertionError(f"step {i}: {e}") from None
+    finally:
+        client.close()
     if "expect_mock" in scenario:
         check_mock(scenario["expect_mock"], mock.stats())
+    check_hook(scenario, hook, vars)
 
 
 @pytest.mark.parametrize("path", ALL_SCENARIOS, ids=[p.stem for p in ALL_SCENARIOS])
@@ -422,24 +519,33 @@ def test_scenario_async(mock: Mock, path: Path) -> None:
     scenario = prepare(mock, path)
     vars = variables(mock.info)
     config = substitute(scenario.get("config"), vars)
+    conv = is_conv(path)
+    hook = HookCalls()
 
     async def run() -> None:
         try:
-            client = cozefallback.AsyncClient(config)
+            client = cozefallback.AsyncClient(config, on_conversation_moved=hook)
         except cozefallback.CozeError as e:
             if "expect_config_error" in scenario:
                 return config_error(scenario, e)
             raise
         if "expect_config_error" in scenario:
             return config_error(scenario, None)
-        async with client:
+        try:
             for i, raw in enumerate(scenario["steps"]):
                 step = substitute(raw, vars)
-                check_keys(step, STEP_KEYS, f"step {i}")
+                check_keys(step, step_keys(path), f"step {i}")
                 expect = step.get("expect") or {}
                 try:
                     if "set_mode" in step:
                         client.set_mode(step["set_mode"])
+                    elif "map_conversation" in step:
+                        client.map_conversation(step["map_conversation"]["from"], step["map_conversation"]["to"])
+                    elif "new_client" in step:
+                        # An app restart; the hook goes on through the decorator form this time.
+                        await client.aclose()
+                        client = cozefallback.AsyncClient(config)
+                        client.on_conversation_moved(hook)
                     elif "mock" in step:
                         mock.state(step["mock"])
                     elif "sleep_ms" in step:
@@ -447,15 +553,19 @@ def test_scenario_async(mock: Mock, path: Path) -> None:
                     elif "concurrent" in step:
                         outs = await asyncio.gather(*(call_async(client, step) for _ in range(step["concurrent"])))
                         for out in outs:
-                            check(expect, out)
+                            check(expect, out, conv)
                     else:
                         for _ in range(step.get("repeat", 1)):
                             out = await call_async(client, step)
-                            check(expect, out)
+                            check(expect, out, conv)
                             save(step, out, vars)
+                            save_moved(step, out, vars)
                 except AssertionError as e:
                     raise AssertionError(f"step {i}: {e}") from None
+        finally:
+            await client.aclose()
 
     asyncio.run(run())
     if "expect_mock" in scenario:
         check_mock(scenario["expect_mock"], mock.stats())
+    check_hook(scenario, hook, vars)

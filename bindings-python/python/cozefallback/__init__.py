@@ -21,11 +21,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncClient, AsyncEventStream, Client, EventStream
+from ._conversations import ConversationHook, ConversationMoved
 from ._errors import (
     ApiError,
     AuthError,
     CancelledError,
     ConfigError,
+    ConversationStrandedError,
     CozeError,
     InvalidArgumentError,
     ReauthRequiredError,
@@ -60,6 +62,9 @@ __all__ = [
     "TimeoutError",
     "StreamInterruptedError",
     "CancelledError",
+    "ConversationStrandedError",
+    "ConversationMoved",
+    "ConversationHook",
     "OAuthApp",
     "AsyncOAuthApp",
     "OAuthToken",

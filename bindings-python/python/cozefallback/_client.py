@@ -9,10 +9,11 @@ from types import TracebackType
 from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _aio, _native
+from ._conversations import ConversationHook, ConversationMoved
 from ._native import Event, Response
 from ._websocket import AsyncWebSocketSession, WebSocketSession
 
-__all__ = ["Client", "AsyncClient", "EventStream", "AsyncEventStream", "Config", "FileInput", "Mode"]
+__all__ = ["Client", "AsyncClient", "EventStream", "AsyncEventStream", "Config", "FileInput", "Mode", "ConversationHook"]
 
 Config = Union[Mapping[str, Any], str]
 """A config dict in the shared schema, or the same as a JSON string."""
@@ -149,6 +150,13 @@ class EventStream(Iterator[Event]):
     def logid(self) -> Optional[str]:
         return self._native.logid
 
+    @property
+    def conversation_moved(self) -> Optional[ConversationMoved]:
+        """Set when the chat's conversation was stranded by the move and carried over before the stream opened
+        (no event of the old conversation reaches the caller); None when nothing moved."""
+        moved: Optional[ConversationMoved] = self._native.conversation_moved
+        return moved
+
     def __iter__(self) -> "EventStream":
         return self
 
@@ -179,7 +187,15 @@ class EventStream(Iterator[Event]):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<EventStream credential={self.credential!r} attempts={self.attempts}>"
+        moved = self.conversation_moved
+        extra = f" conversation_moved={moved.from_!r}->{moved.to!r}" if moved is not None else ""
+        return f"<EventStream credential={self.credential!r} attempts={self.attempts}{extra}>"
+
+
+def _check_id(method: str, name: str, value: object) -> None:
+    # The native module's own TypeError does not name the argument on every CPython version.
+    if not isinstance(value, str):
+        raise TypeError(f"{method}: `{name}` must be a conversation id (a str), not {type(value).__name__}")
 
 
 _C = TypeVar("_C", bound="_Base")
@@ -188,16 +204,21 @@ _C = TypeVar("_C", bound="_Base")
 class _Base:
     _native: _native.NativeClient
 
-    def __init__(self, config: Config) -> None:
-        """Builds a client from a config dict (or JSON string) in the shared schema; raises ConfigError."""
+    def __init__(self, config: Config, *, on_conversation_moved: Optional[ConversationHook] = None) -> None:
+        """Builds a client from a config dict (or JSON string) in the shared schema; raises ConfigError.
+        ``on_conversation_moved`` installs the hook of :meth:`set_conversation_hook`."""
         self._native = _native.NativeClient(_config_arg(config))
+        if on_conversation_moved is not None:
+            self.set_conversation_hook(on_conversation_moved)
 
     @classmethod
-    def from_env(cls: Type["_C"]) -> "_C":
+    def from_env(cls: Type["_C"], *, on_conversation_moved: Optional[ConversationHook] = None) -> "_C":
         """Builds a client from the official SDKs' environment variables (COZE_API_BASE, COZE_API_TOKEN,
         COZE_API_TOKEN_ENTERPRISE, COZE_JWT_OAUTH_*, COZE_PERSONAL_ACCOUNT_ID, COZE_ENTERPRISE_ID)."""
         obj = cls.__new__(cls)
         obj._native = _native.NativeClient.from_env()
+        if on_conversation_moved is not None:
+            obj.set_conversation_hook(on_conversation_moved)
         return obj
 
     @property
@@ -230,6 +251,45 @@ class _Base:
         """Called (on a library thread) after an OBO refresh rotated the tokens, with a dict holding
         credential, access_token, refresh_token and expires_at: store the new refresh token."""
         self._native.set_refresh_hook(hook)
+
+    def set_conversation_hook(self, hook: Optional[ConversationHook]) -> None:
+        """Calls ``hook(from_, to, messages_copied)`` once per carry-over of a conversation stranded by the move,
+        after the mapping is in place and before the chat is sent again: store ``to`` in place of ``from_``
+        (the client's map is not persisted; preload it after a restart with :meth:`map_conversation`).
+
+        It runs on a library thread inside the call (keep it short); an exception it raises goes to
+        ``sys.unraisablehook`` and the call goes on. None removes it; a non-callable raises TypeError.
+
+        >>> client.set_conversation_hook(lambda old, new, copied: db.save_conversation(old, new))  # doctest: +SKIP
+        """
+        self._native.set_conversation_hook(hook)
+
+    def on_conversation_moved(self, hook: ConversationHook) -> ConversationHook:
+        """:meth:`set_conversation_hook`, usable as a decorator; returns ``hook``.
+
+        >>> @client.on_conversation_moved  # doctest: +SKIP
+        ... def moved(from_: str, to: str, messages_copied: int) -> None:
+        ...     db.replace_conversation(from_, to)
+        """
+        self.set_conversation_hook(hook)
+        return hook
+
+    def map_conversation(self, from_: str, to: str) -> None:
+        """Preloads a mapping the app stored from the hook (after a restart): later chats naming ``from_`` go to
+        ``to`` in one round trip, with the credential that reaches it. No I/O. An empty id, or ``to`` equal to
+        ``from_``, raises InvalidArgumentError.
+
+        >>> client.map_conversation("7480000000000000001", "7480000000000000002")  # doctest: +SKIP
+        """
+        _check_id("map_conversation", "from_", from_)
+        _check_id("map_conversation", "to", to)
+        self._native.map_conversation(from_, to)
+
+    def mapped_conversation(self, from_: str) -> Optional[str]:
+        """The conversation chats naming ``from_`` are sent to (after a carry-over or :meth:`map_conversation`),
+        else None."""
+        _check_id("mapped_conversation", "from_", from_)
+        return self._native.mapped_conversation(from_)
 
     def __repr__(self) -> str:
         if self.closed:
@@ -379,6 +439,12 @@ class AsyncEventStream:
     @property
     def logid(self) -> Optional[str]:
         return self._opened().logid
+
+    @property
+    def conversation_moved(self) -> Optional[ConversationMoved]:
+        """As :attr:`EventStream.conversation_moved`, once the stream is open (before its first event)."""
+        moved: Optional[ConversationMoved] = self._opened().conversation_moved
+        return moved
 
     def __aiter__(self) -> "AsyncEventStream":
         return self

@@ -16,6 +16,7 @@ __all__ = [
     "TimeoutError",
     "StreamInterruptedError",
     "CancelledError",
+    "ConversationStrandedError",
 ]
 
 
@@ -24,14 +25,15 @@ class CozeError(Exception):
 
     Attributes (``None`` when they do not apply):
       kind: the scenario kind name ("config", "api", "auth", "reauth_required", "transport", "timeout",
-        "stream_interrupted", "cancelled", "invalid_argument", "internal").
+        "stream_interrupted", "cancelled", "conversation_stranded", "invalid_argument", "internal").
       message: the full, redacted description (also ``str(err)``).
       msg: Coze's own message (``msg`` of the answer) when there is one, else the core's description.
       response: for ApiError/AuthError, the failed answer as ``(status, [(header, value)], body)``.
       code: the Coze business code; http_status; logid (for support tickets); credential ("personal" or
       "enterprise", of the failing attempt); attempts (HTTP attempts made); previous (the first credential's
       error when both failed); authorize_url (ReauthRequiredError); oauth_error (AuthError); field
-      (ConfigError: the offending field); events_delivered (StreamInterruptedError).
+      (ConfigError: the offending field); events_delivered (StreamInterruptedError); conversation_id,
+      file_id, conversation_owner and bot_credential (ConversationStrandedError).
     """
 
     kind: str = "internal"
@@ -53,6 +55,10 @@ class CozeError(Exception):
         events_delivered: int = 0,
         previous: Optional["CozeError"] = None,
         response: Optional[Tuple[int, List[Tuple[str, str]], bytes]] = None,
+        conversation_id: Optional[str] = None,
+        file_id: Optional[str] = None,
+        conversation_owner: Optional[str] = None,
+        bot_credential: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -70,6 +76,10 @@ class CozeError(Exception):
         self.events_delivered = events_delivered
         self.previous = previous
         self.response = response
+        self.conversation_id = conversation_id
+        self.file_id = file_id
+        self.conversation_owner = conversation_owner
+        self.bot_credential = bot_credential
 
     def _state(self) -> Dict[str, Any]:
         return {
@@ -86,6 +96,10 @@ class CozeError(Exception):
             "events_delivered": self.events_delivered,
             "previous": self.previous,
             "response": self.response,
+            "conversation_id": self.conversation_id,
+            "file_id": self.file_id,
+            "conversation_owner": self.conversation_owner,
+            "bot_credential": self.bot_credential,
         }
 
     def __reduce__(self) -> Tuple[Any, ...]:  # type: ignore[override]
@@ -96,7 +110,15 @@ class CozeError(Exception):
 
     def __repr__(self) -> str:
         extra = "".join(
-            f", {k}={v!r}" for k, v in (("code", self.code), ("credential", self.credential), ("logid", self.logid)) if v is not None
+            f", {k}={v!r}"
+            for k, v in (
+                ("code", self.code),
+                ("credential", self.credential),
+                ("logid", self.logid),
+                ("conversation_id", self.conversation_id),
+                ("file_id", self.file_id),
+            )
+            if v is not None
         )
         return f"{type(self).__name__}({self.message!r}{extra})"
 
@@ -162,6 +184,23 @@ class CancelledError(CozeError):
     kind = "cancelled"
 
 
+class ConversationStrandedError(CozeError):
+    """A chat names a conversation (or a file) the move stranded, and it was not carried over: with
+    ``conversations.on_stranded: "error"``, or for a file (files are never carried over).
+
+    ``conversation_id`` (or ``file_id``) names it; ``conversation_owner`` is the credential that owns it and
+    ``bot_credential`` the one that reaches the bot now ("personal" or "enterprise"); ``previous`` holds the API
+    error the chat failed with; the message says what to do.
+
+    >>> try:
+    ...     client.post("/v3/chat", query={"conversation_id": old_id}, json=body)  # doctest: +SKIP
+    ... except ConversationStrandedError as e:
+    ...     print(e.conversation_id, e.conversation_owner, "->", e.bot_credential)
+    """
+
+    kind = "conversation_stranded"
+
+
 _CLASSES: Dict[str, Type[CozeError]] = {
     "config": ConfigError,
     "invalid_argument": InvalidArgumentError,
@@ -172,6 +211,7 @@ _CLASSES: Dict[str, Type[CozeError]] = {
     "timeout": TimeoutError,
     "stream_interrupted": StreamInterruptedError,
     "cancelled": CancelledError,
+    "conversation_stranded": ConversationStrandedError,
 }
 
 

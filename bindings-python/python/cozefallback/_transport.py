@@ -6,7 +6,10 @@
                        http_client=httpx.Client(transport=cozefallback.HTTPTransport(client)))
 
 The transport sets the Authorization header (whatever the SDK put there is dropped) and picks the credential;
-the SDK keeps its typed API. Event streams are handed over as they arrive, re-framed as SSE text.
+the SDK keeps its typed API. Event streams are handed over as they arrive, re-framed as SSE text. The httpx
+response's ``extensions`` hold ``cozefallback_credential``, ``cozefallback_attempts`` and
+``cozefallback_conversation_moved`` (a ConversationMoved when a stranded conversation was carried over, else None;
+the client's ``on_conversation_moved`` hook runs as well).
 
 When neither credential can serve a call, the SDK gets the last failed answer as the server sent it, so its own
 error handling (cozepy's ``CozeAPIError`` with ``code`` and ``logid``) keeps working. Failures without an
@@ -83,7 +86,11 @@ class _AsyncEventBytes(httpx.AsyncByteStream):
 
 
 def _to_httpx(result: Union[_native.Response, _native.NativeStream], request: httpx.Request, is_async: bool) -> httpx.Response:
-    ext = {"cozefallback_credential": result.credential, "cozefallback_attempts": result.attempts}
+    ext = {
+        "cozefallback_credential": result.credential,
+        "cozefallback_attempts": result.attempts,
+        "cozefallback_conversation_moved": result.conversation_moved,
+    }
     if isinstance(result, _native.NativeStream):
         headers = _response_headers(list(result.headers.items()))
         stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream] = (
