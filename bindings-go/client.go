@@ -34,8 +34,9 @@ func Version() string { return C.GoString(C.cozefallback_version()) }
 
 // Client is a dual-credential Coze client. Safe for concurrent use; Close releases it.
 type Client struct {
-	mu  sync.RWMutex
-	ptr *C.cozefallback_client
+	mu   sync.RWMutex
+	ptr  *C.cozefallback_client
+	hook *conversationHook // OnConversationMoved
 }
 
 // New builds a client from a Config.
@@ -75,7 +76,7 @@ func FromEnv() (*Client, error) {
 }
 
 func wrapClient(ptr *C.cozefallback_client) *Client {
-	c := &Client{ptr: ptr}
+	c := &Client{ptr: ptr, hook: newConversationHook()}
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c
 }
@@ -94,6 +95,8 @@ func (c *Client) Close() error {
 	if c.ptr != nil {
 		C.cozefallback_client_free(c.ptr)
 		c.ptr = nil
+		// Only now: every call (and so every carry-over that could run the hook) has returned.
+		c.hook.handle.Delete()
 		runtime.SetFinalizer(c, nil)
 	}
 	return nil
@@ -137,6 +140,9 @@ type Response struct {
 	Credential string // "personal" or "enterprise": the credential that served it
 	Attempts   int    // HTTP attempts, fallback and retries included
 	LogID      string // the Coze log id (X-Tt-Logid)
+	// ConversationMoved is set when the call named a conversation stranded by the move and was carried over
+	// to a new one (conversations.on_stranded "carry_over" or "new"); nil otherwise.
+	ConversationMoved *ConversationMoved
 }
 
 // JSON decodes the body into v.
@@ -303,6 +309,8 @@ func toResponse(resp *C.cozefallback_response) *Response {
 		Credential: goString(C.cozefallback_response_credential(resp)),
 		Attempts:   int(C.cozefallback_response_attempts(resp)),
 		LogID:      goString(C.cozefallback_response_logid(resp)),
+
+		ConversationMoved: responseMoved(resp),
 	}
 	r.Header = responseHeaders(resp)
 	return r
@@ -319,7 +327,7 @@ func responseHeaders(resp *C.cozefallback_response) http.Header {
 }
 
 // Do sends a request through the fallback. Any Coze error comes back as an error (*APIError, *AuthError,
-// *ReauthRequiredError, *TransportError, *TimeoutError, *CancelledError...).
+// *ReauthRequiredError, *TransportError, *TimeoutError, *CancelledError, *ConversationStrandedError...).
 func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	req, err := r.build(ctx)
 	if err != nil {

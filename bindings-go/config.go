@@ -26,7 +26,34 @@ type Config struct {
 	MaxResponseBytes uint64 `json:"max_response_bytes,omitempty"`
 	// Deprecated: MaxBodyBytes is the old name of MaxRequestBytes; set only one of them.
 	MaxBodyBytes uint64 `json:"max_body_bytes,omitempty"`
+	// Conversations says what happens to a chat naming a conversation stranded by the move.
+	Conversations *ConversationsConfig `json:"conversations,omitempty"`
 }
+
+// ConversationsConfig is the "conversations" section: what a chat naming a conversation that belongs to the
+// other credential's account does (docs/CONVERSATIONS.md).
+//
+//	cfg.Conversations = &cozefallback.ConversationsConfig{OnStranded: cozefallback.OnStrandedCarryOver,
+//		CarryOverMessages: cozefallback.Ptr[uint32](10)}
+type ConversationsConfig struct {
+	// OnStranded: OnStrandedCarryOver (the default), OnStrandedNew or OnStrandedError.
+	OnStranded OnStranded `json:"on_stranded,omitempty"`
+	// CarryOverMessages: how many of the latest messages a carry-over copies (0..50, default 20).
+	CarryOverMessages *uint32 `json:"carry_over_messages,omitempty"`
+}
+
+// OnStranded is the value of conversations.on_stranded.
+type OnStranded string
+
+// The values of conversations.on_stranded.
+const (
+	// OnStrandedCarryOver copies the latest messages into a new conversation and sends the call there.
+	OnStrandedCarryOver OnStranded = "carry_over"
+	// OnStrandedNew sends the call to a new, empty conversation.
+	OnStrandedNew OnStranded = "new"
+	// OnStrandedError fails the call with a *ConversationStrandedError.
+	OnStrandedError OnStranded = "error"
+)
 
 // Credential is one credential. Type is "pat" (Token), "jwt" (ClientID, PrivateKey or PrivateKeyFile,
 // PublicKeyID, AccountID or EnterpriseID, SessionName, TTLSecs, Scope) or "oauth" for an OBO user token

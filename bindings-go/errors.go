@@ -36,6 +36,8 @@ const (
 	KindCancelled         Kind = "cancelled"
 	KindInvalidArgument   Kind = "invalid_argument"
 	KindInternal          Kind = "internal"
+	// KindConversationStranded: a chat named a conversation (or a file) only the other credential reaches.
+	KindConversationStranded Kind = "conversation_stranded"
 )
 
 // Error is implemented by every error this package returns; use errors.As with the concrete types
@@ -167,6 +169,31 @@ type StreamInterruptedError struct {
 func (e *StreamInterruptedError) Error() string { return e.Msg }
 func (e *StreamInterruptedError) Kind() Kind    { return KindStreamInterrupted }
 
+// ConversationStrandedError: a chat named a conversation (or a file) created with the credential that no
+// longer reaches the bot after the move, and it was not carried over (conversations.on_stranded "error", or
+// a file: files are never carried over). ConversationID (or FileID) names it, ConversationOwner is the
+// credential that reaches it and BotCredential the one that reaches the bot ("personal" or "enterprise");
+// Previous holds the API error of the refused call. The message says what to do.
+//
+//	var se *cozefallback.ConversationStrandedError
+//	if errors.As(err, &se) {
+//		// start a new conversation with se.BotCredential's workspace and store its id
+//	}
+type ConversationStrandedError struct {
+	ConversationID    string // "" when the chat named none (a stranded file)
+	FileID            string // "" unless a file is what only ConversationOwner reaches
+	ConversationOwner string
+	BotCredential     string
+	Msg               string
+	LogID             string
+	Credential        string
+	Attempts          int
+	Previous          error
+}
+
+func (e *ConversationStrandedError) Error() string { return e.Msg }
+func (e *ConversationStrandedError) Kind() Kind    { return KindConversationStranded }
+
 // CancelledError: the call was cancelled; errors.Is(err, context.Canceled) (or DeadlineExceeded) is true
 // when the context caused it.
 type CancelledError struct {
@@ -267,6 +294,14 @@ func convertError(cerr *C.cozefallback_error, ctx context.Context) error {
 		return &CancelledError{Msg: msg, cause: cause}
 	case C.COZEFALLBACK_STATUS_INVALID_ARGUMENT:
 		return &InvalidArgumentError{Msg: msg}
+	case C.COZEFALLBACK_STATUS_CONVERSATION_STRANDED:
+		return &ConversationStrandedError{
+			ConversationID:    goString(C.cozefallback_error_conversation_id(cerr)),
+			FileID:            goString(C.cozefallback_error_file_id(cerr)),
+			ConversationOwner: goString(C.cozefallback_error_conversation_owner(cerr)),
+			BotCredential:     goString(C.cozefallback_error_bot_credential(cerr)),
+			Msg:               msg, LogID: logid, Credential: cred, Attempts: attempts, Previous: previous,
+		}
 	default:
 		return &InternalError{Msg: msg}
 	}

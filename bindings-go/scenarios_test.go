@@ -86,6 +86,7 @@ type outcome struct {
 	events     []string
 	err        error
 	elapsed    time.Duration
+	moved      *cf.ConversationMoved // the call's ConversationMoved
 }
 
 func runScenario(file string, baseVars map[string]string) error {
@@ -97,7 +98,7 @@ func runScenario(file string, baseVars map[string]string) error {
 	if err := json.Unmarshal([]byte(substitute(string(raw), baseVars)), &sc); err != nil {
 		return fmt.Errorf("bad scenario JSON: %v", err)
 	}
-	if err := checkKeys(sc, "scenario", "name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error"); err != nil {
+	if err := checkKeys(sc, "scenario", "name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error", "expect_hook"); err != nil {
 		return err
 	}
 	vars := map[string]string{}
@@ -136,7 +137,9 @@ func runScenario(file string, baseVars map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("client: %v", err)
 	}
-	defer client.Close()
+	state := &scenarioState{client: client, config: string(sc["config"]), hooks: &hookLog{}}
+	state.hooks.install(client)
+	defer func() { state.client.Close() }()
 	var steps []json.RawMessage
 	json.Unmarshal(sc["steps"], &steps)
 	for i, raw := range steps {
@@ -144,23 +147,45 @@ func runScenario(file string, baseVars map[string]string) error {
 		if err := json.Unmarshal([]byte(substitute(string(raw), vars)), &step); err != nil {
 			return fmt.Errorf("step %d: %v", i, err)
 		}
-		if err := runStep(client, step, vars); err != nil {
+		if err := runStep(state, step, vars); err != nil {
 			return fmt.Errorf("step %d: %v", i, err)
 		}
 	}
 	if want, ok := sc["expect_mock"]; ok {
-		return checkMock(want)
+		if err := checkMock(want); err != nil {
+			return err
+		}
+	}
+	if want, ok := sc["expect_hook"]; ok {
+		// Substituted now: it names ids the steps saved (save_moved_to).
+		return state.hooks.check(json.RawMessage(substitute(string(want), vars)))
 	}
 	return nil
 }
 
-func runStep(client *cf.Client, step map[string]json.RawMessage, vars map[string]string) error {
-	if err := checkKeys(step, "step", "request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save", "websocket"); err != nil {
+// scenarioState is what the steps of one scenario share: the client (a new_client step replaces it), the
+// config it was built from, and the calls of the OnConversationMoved hook installed on every client.
+type scenarioState struct {
+	client *cf.Client
+	config string
+	hooks  *hookLog
+}
+
+func runStep(state *scenarioState, step map[string]json.RawMessage, vars map[string]string) error {
+	if err := checkKeys(step, "step", "request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save", "websocket",
+		"save_moved_to", "map_conversation", "new_client"); err != nil {
 		return err
 	}
+	client := state.client
 	var expect map[string]json.RawMessage
 	if e, ok := step["expect"]; ok {
 		json.Unmarshal(e, &expect)
+	}
+	if m, ok := step["map_conversation"]; ok {
+		return mapStep(client, m)
+	}
+	if n, ok := step["new_client"]; ok {
+		return state.restart(n)
 	}
 	if m, ok := step["set_mode"]; ok {
 		var mode string
@@ -213,6 +238,9 @@ func runStep(client *cf.Client, step map[string]json.RawMessage, vars map[string
 			return err
 		}
 		if err := check(expect, out); err != nil {
+			return err
+		}
+		if err := saveMovedTo(step["save_moved_to"], out, vars); err != nil {
 			return err
 		}
 		if s, ok := step["save"]; ok {
@@ -309,10 +337,13 @@ func fromError(out *outcome, err error) {
 		tr  *cf.TransportError
 		to  *cf.TimeoutError
 		si  *cf.StreamInterruptedError
+		cs  *cf.ConversationStrandedError
 	)
 	switch {
 	case errors.As(err, &api):
 		out.credential, out.attempts = api.Credential, api.Attempts
+	case errors.As(err, &cs):
+		out.credential, out.attempts = cs.Credential, cs.Attempts
 	case errors.As(err, &au):
 		out.credential, out.attempts = au.Credential, au.Attempts
 	case errors.As(err, &re):
@@ -343,6 +374,7 @@ func call(client *cf.Client, step map[string]json.RawMessage) (*outcome, error) 
 			fromError(out, err)
 		} else {
 			out.status, out.credential, out.attempts, out.hasAttempt, out.body = resp.StatusCode, resp.Credential, resp.Attempts, true, resp.Body
+			out.moved = resp.ConversationMoved
 		}
 		return out, nil
 	}
@@ -374,6 +406,7 @@ func call(client *cf.Client, step map[string]json.RawMessage) (*outcome, error) 
 		}
 		defer s.Close()
 		out.status, out.credential, out.attempts, out.hasAttempt = s.StatusCode, s.Credential, s.Attempts, true
+		out.moved = s.ConversationMoved
 		for {
 			ev, err := s.Next()
 			if err == io.EOF {
@@ -404,17 +437,21 @@ func str(raw json.RawMessage) string {
 
 func check(expect map[string]json.RawMessage, out *outcome) error {
 	if err := checkKeys(expect, "expect", "status", "credential", "attempts", "json_code", "body_contains", "error",
-		"events_min", "first_event", "last_event", "events_before_error", "elapsed_ms_min"); err != nil {
+		"events_min", "first_event", "last_event", "events_before_error", "elapsed_ms_min", "conversation_moved", "data_len"); err != nil {
 		return err
 	}
 	if raw, ok := expect["error"]; ok {
 		var want map[string]json.RawMessage
 		json.Unmarshal(raw, &want)
-		if err := checkKeys(want, "expect.error", "kind", "code", "http_status", "previous_code", "previous_credential"); err != nil {
+		if err := checkKeys(want, "expect.error", "kind", "code", "http_status", "previous_code", "previous_credential",
+			"conversation_id", "conversation_owner", "bot_credential", "file_id", "message_contains"); err != nil {
 			return err
 		}
 		if out.err == nil {
 			return fmt.Errorf("expected a %s error, the call succeeded", str(want["kind"]))
+		}
+		if err := checkStranded(want, out.err); err != nil {
+			return err
 		}
 		if k, ok := want["kind"]; ok && string(cf.KindOf(out.err)) != str(k) {
 			return fmt.Errorf("error kind: expected %s, got %s (%T: %v)", str(k), cf.KindOf(out.err), out.err, out.err)
@@ -477,6 +514,14 @@ func check(expect map[string]json.RawMessage, out *outcome) error {
 	if v, ok := expect["elapsed_ms_min"]; ok && out.elapsed < time.Duration(num(v))*time.Millisecond {
 		return fmt.Errorf("elapsed_ms_min: expected >= %d ms, took %v", num(v), out.elapsed)
 	}
+	if v, ok := expect["data_len"]; ok {
+		if err := checkDataLen(v, out.body); err != nil {
+			return err
+		}
+	}
+	if v, ok := expect["conversation_moved"]; ok {
+		return checkMoved(v, out.moved, "conversation_moved")
+	}
 	return nil
 }
 
@@ -489,12 +534,15 @@ func errorFields(err error) (int64, int, error) {
 		tr  *cf.TransportError
 		to  *cf.TimeoutError
 		si  *cf.StreamInterruptedError
+		cs  *cf.ConversationStrandedError
 	)
 	switch {
 	case err == nil:
 		return 0, 0, nil
 	case errors.As(err, &api):
 		return api.Code, api.HTTPStatus, api.Previous
+	case errors.As(err, &cs):
+		return 0, 0, cs.Previous
 	case errors.As(err, &au):
 		return 0, au.HTTPStatus, au.Previous
 	case errors.As(err, &re):

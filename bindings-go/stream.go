@@ -33,6 +33,9 @@ type Stream struct {
 	Credential string
 	Attempts   int
 	LogID      string
+	// ConversationMoved is set when the chat named a stranded conversation and was carried over before the
+	// stream opened; nil otherwise.
+	ConversationMoved *ConversationMoved
 }
 
 // Stream opens a server-sent event stream (e.g. POST /v3/chat with "stream": true). The core falls back on
@@ -72,6 +75,8 @@ func newStream(sp *C.cozefallback_stream, ctx context.Context, tok *C.cozefallba
 		Credential: goString(C.cozefallback_stream_credential(sp)),
 		Attempts:   int(C.cozefallback_stream_attempts(sp)),
 		LogID:      goString(C.cozefallback_stream_logid(sp)),
+
+		ConversationMoved: streamMoved(sp),
 	}
 	runtime.SetFinalizer(s, (*Stream).Close)
 	return s

@@ -81,6 +81,15 @@ typedef struct cozefallback_websocket cozefallback_websocket;
 // One frame from the server: a JSON event or a binary frame. Opaque and immutable.
 typedef struct cozefallback_ws_event cozefallback_ws_event;
 
+// Called once per carry-over with the stranded conversation id (`from`), the new one (`to`), the number of
+// messages copied into it, and the `user_data` given to `cozefallback_client_set_conversation_hook`.
+//
+// `from` and `to` are borrowed for the call only: copy them to keep them.
+typedef void (*cozefallback_conversation_hook)(const char *from,
+                                               const char *to,
+                                               uint32_t messages_copied,
+                                               void *user_data);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -91,7 +100,8 @@ extern "C" {
 const char *cozefallback_version(void);
 
 // The stable name of a status value ("ok", "config", "api", "auth", "reauth_required", "transport",
-// "timeout", "stream_interrupted", "cancelled", "invalid_argument", "internal"), or "unknown".
+// "timeout", "stream_interrupted", "cancelled", "invalid_argument", "internal", "conversation_stranded"), or
+// "unknown".
 //
 // Ownership: a static string; do not free. Thread safety: any thread. Errors: none.
 const char *cozefallback_status_name(int32_t status);
@@ -166,7 +176,9 @@ enum cozefallback_status cozefallback_client_metrics_prometheus(const struct coz
 // Ownership: borrows `client`, `request` and `cancel` for the call (the request may be sent again later);
 // on success `*out` is a new response to free with `cozefallback_response_free`, NULL on failure.
 // Thread safety: any thread; many calls may share one client and one request at once.
-// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
 enum cozefallback_status cozefallback_client_send(const struct cozefallback_client *client,
                                                   const struct cozefallback_request *request,
                                                   const struct cozefallback_cancel_token *cancel,
@@ -328,7 +340,9 @@ void cozefallback_response_free(struct cozefallback_response *response);
 //
 // Ownership: borrows the arguments for the call; on success `*out` is a new stream to free with
 // `cozefallback_stream_free` (it keeps what it needs of the client). Thread safety: any thread.
-// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
 enum cozefallback_status cozefallback_stream_open(const struct cozefallback_client *client,
                                                   const struct cozefallback_request *request,
                                                   const struct cozefallback_cancel_token *cancel,
@@ -342,7 +356,9 @@ enum cozefallback_status cozefallback_stream_open(const struct cozefallback_clie
 // On success exactly one of `*out_response` and `*out_stream` is set (the other is NULL).
 // Ownership: borrows the arguments for the call; the caller frees what it gets with
 // `cozefallback_response_free` or `cozefallback_stream_free`. Thread safety: any thread.
-// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
 enum cozefallback_status cozefallback_client_send_any(const struct cozefallback_client *client,
                                                       const struct cozefallback_request *request,
                                                       const struct cozefallback_cancel_token *cancel,
@@ -445,7 +461,7 @@ void cozefallback_cancel_token_free(struct cozefallback_cancel_token *token);
 enum cozefallback_status cozefallback_error_kind(const struct cozefallback_error *error);
 
 // The kind as its stable name: "config", "api", "auth", "reauth_required", "transport", "timeout",
-// "stream_interrupted", "cancelled", "invalid_argument" or "internal".
+// "stream_interrupted", "cancelled", "invalid_argument", "internal" or "conversation_stranded".
 //
 // Ownership: a static string. Thread safety: any thread. Errors: none (NULL for a NULL handle).
 const char *cozefallback_error_kind_name(const struct cozefallback_error *error);
@@ -533,6 +549,99 @@ int64_t cozefallback_error_previous_code(const struct cozefallback_error *error)
 // Ownership: takes `error`; strings borrowed from it become invalid. Thread safety: call once.
 // Errors: none.
 void cozefallback_error_free(struct cozefallback_error *error);
+
+// Whether this call carried a stranded conversation over (`conversations.on_stranded` "carry_over" or
+// "new"); when it did, `*from` is the conversation id the call named, `*to` the new conversation it was sent
+// to and `*messages_copied` how many messages were copied. When it did not (or `response` is NULL) they are
+// set to NULL, NULL and 0. Each out-pointer may be NULL.
+//
+// ```c
+// const char *from, *to;
+// uint32_t copied;
+// if (cozefallback_response_conversation_moved(resp, &from, &to, &copied))
+//     store_conversation_id(user, to); // later calls should name `to`
+// ```
+//
+// Ownership: `*from` and `*to` are borrowed from `response` and live as long as it.
+// Thread safety: any thread. Errors: none.
+bool cozefallback_response_conversation_moved(const struct cozefallback_response *response,
+                                              const char **from,
+                                              const char **to,
+                                              uint32_t *messages_copied);
+
+// As `cozefallback_response_conversation_moved`, for a stream: a streaming chat is carried over before the
+// stream opens, so this is known as soon as `cozefallback_stream_open` returns.
+//
+// Ownership: `*from` and `*to` are borrowed from `stream` and live as long as it.
+// Thread safety: any thread. Errors: none.
+bool cozefallback_stream_conversation_moved(const struct cozefallback_stream *stream,
+                                            const char **from,
+                                            const char **to,
+                                            uint32_t *messages_copied);
+
+// Installs the hook called once per carry-over, after the new mapping is in place and before the call is
+// sent again, so the app can store the new conversation id; `callback` NULL removes it. Replaces an earlier
+// hook.
+//
+// ```c
+// static void on_moved(const char *from, const char *to, uint32_t copied, void *user_data) {
+//     store_mapping(user_data, from, to); // copy the strings: they are borrowed for this call only
+// }
+// cozefallback_client_set_conversation_hook(client, on_moved, my_store, &err);
+// ```
+//
+// The callback runs on one of the library's worker threads (not the thread that made the call), possibly on
+// several at once for different conversations; it must return promptly, must not unwind (C++ exception,
+// longjmp) out of itself, and must not make blocking calls on a client (`cozefallback_client_send`...);
+// `cozefallback_client_map_conversation` is fine. `from` and `to` are borrowed for the call only.
+// Ownership: borrows `client`; `user_data` is handed to every call untouched and is never freed by the
+// library. A carry-over already running when the hook is replaced may still call the old one: release
+// `user_data` only once the calls in flight on the client have returned. Thread safety: any thread.
+// Errors: INVALID_ARGUMENT (NULL client).
+enum cozefallback_status cozefallback_client_set_conversation_hook(const struct cozefallback_client *client,
+                                                                   cozefallback_conversation_hook callback,
+                                                                   void *user_data,
+                                                                   struct cozefallback_error **err);
+
+// Preloads a mapping the app stored after an earlier carry-over (from the hook or
+// `cozefallback_response_conversation_moved`), typically after a restart: later calls naming `from` are sent
+// to `to` in one round trip, and `to` is never carried over again.
+//
+// ```c
+// // at start-up, for every mapping the app saved
+// if (cozefallback_client_map_conversation(client, old_id, new_id, &err) != COZEFALLBACK_STATUS_OK) ...
+// ```
+//
+// Ownership: borrows every argument for the call (the ids are copied). Thread safety: any thread,
+// concurrently with calls. Errors: INVALID_ARGUMENT (NULL or non-UTF-8 argument, an empty id, `from` equal
+// to `to`; the message names the argument).
+enum cozefallback_status cozefallback_client_map_conversation(const struct cozefallback_client *client,
+                                                              const char *from,
+                                                              const char *to,
+                                                              struct cozefallback_error **err);
+
+// For CONVERSATION_STRANDED: the conversation id the chat named, or NULL when it named none (a chat about a
+// stranded file, see `cozefallback_error_file_id`, may name none).
+//
+// Ownership: borrowed from `error`. Thread safety: any thread. Errors: none.
+const char *cozefallback_error_conversation_id(const struct cozefallback_error *error);
+
+// For CONVERSATION_STRANDED: the file id the chat named that was uploaded with the other credential (files
+// are not carried over: upload it again with the credential that reaches the bot), or NULL.
+//
+// Ownership: borrowed from `error`. Thread safety: any thread. Errors: none.
+const char *cozefallback_error_file_id(const struct cozefallback_error *error);
+
+// For CONVERSATION_STRANDED: the credential that owns (reaches) the conversation or file, "personal" or
+// "enterprise", or NULL.
+//
+// Ownership: a static string. Thread safety: any thread. Errors: none.
+const char *cozefallback_error_conversation_owner(const struct cozefallback_error *error);
+
+// For CONVERSATION_STRANDED: the credential that reaches the bot, "personal" or "enterprise", or NULL.
+//
+// Ownership: a static string. Thread safety: any thread. Errors: none.
+const char *cozefallback_error_bot_credential(const struct cozefallback_error *error);
 
 // Opens a WebSocket session on the WebSocket base (`wss://ws.coze.cn` for `https://api.coze.cn`, or the
 // config's `ws_base_url`), e.g. path "/v1/chat" with query_json `{"bot_id": "..."}` (NULL for none). A

@@ -11,7 +11,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Mutex;
 
+mod conversations;
 mod ws;
+
+use conversations::MovedC;
 
 use cozefallback::{
     BlockingClient, BlockingStream, CancelToken, CredentialKind, Error, ErrorKind, Event,
@@ -89,6 +92,8 @@ pub struct cozefallback_response {
     credential: CredentialKind,
     attempts: u32,
     logid: Option<CString>,
+    /// The carry-over this call made (`cozefallback_response_conversation_moved`), if any.
+    moved: Option<MovedC>,
 }
 
 /// An open server-sent event stream. Opaque; guarded by a lock.
@@ -100,6 +105,8 @@ pub struct cozefallback_stream {
     credential: CredentialKind,
     attempts: u32,
     logid: Option<CString>,
+    /// The carry-over made before the stream opened (`cozefallback_stream_conversation_moved`), if any.
+    moved: Option<MovedC>,
 }
 
 /// One server-sent event. Opaque and immutable.
@@ -126,6 +133,12 @@ pub struct cozefallback_error {
     coze_message: Option<CString>,
     response: Option<cozefallback_response>,
     previous: Option<Box<cozefallback_error>>,
+    /// For CONVERSATION_STRANDED: the conversation or file that only `conversation_owner` reaches, and the
+    /// credential that reaches the bot.
+    conversation_id: Option<CString>,
+    file_id: Option<CString>,
+    conversation_owner: Option<CredentialKind>,
+    bot_credential: Option<CredentialKind>,
 }
 
 /// Cancels in-flight calls from another thread (a Go context, a signal handler's helper thread...). Opaque.
@@ -194,6 +207,10 @@ impl cozefallback_error {
             previous: e
                 .previous()
                 .map(|p| Box::new(cozefallback_error::from_core(p))),
+            conversation_id: e.conversation_id().map(cstring),
+            file_id: e.file_id().map(cstring),
+            conversation_owner: e.conversation_owner(),
+            bot_credential: e.bot_credential(),
         }
     }
 }
@@ -306,14 +323,16 @@ unsafe fn arg_bytes<'a>(data: *const u8, len: usize, name: &str) -> Result<&'a [
 }
 
 fn response_handle(r: Response) -> cozefallback_response {
-    body_and_headers(
+    let mut handle = body_and_headers(
         r.status,
         &r.body,
         &r.headers,
         r.credential,
         r.attempts,
         r.logid.as_deref(),
-    )
+    );
+    handle.moved = r.conversation_moved.as_ref().map(MovedC::from_core);
+    handle
 }
 
 fn body_and_headers(
@@ -337,6 +356,7 @@ fn body_and_headers(
         credential,
         attempts,
         logid: logid.map(cstring),
+        moved: None,
     }
 }
 
@@ -347,6 +367,7 @@ fn stream_handle(stream: EventStream) -> cozefallback_stream {
         credential: stream.credential(),
         attempts: stream.attempts(),
         logid: stream.logid().map(cstring),
+        moved: stream.conversation_moved().map(MovedC::from_core),
         born: cozefallback::fork_generation(),
         inner: Mutex::new(BlockingStream::new(stream)),
     }
@@ -371,7 +392,8 @@ pub extern "C" fn cozefallback_version() -> *const c_char {
 }
 
 /// The stable name of a status value ("ok", "config", "api", "auth", "reauth_required", "transport",
-/// "timeout", "stream_interrupted", "cancelled", "invalid_argument", "internal"), or "unknown".
+/// "timeout", "stream_interrupted", "cancelled", "invalid_argument", "internal", "conversation_stranded"), or
+/// "unknown".
 ///
 /// Ownership: a static string; do not free. Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
@@ -536,7 +558,9 @@ pub unsafe extern "C" fn cozefallback_client_metrics_prometheus(
 /// Ownership: borrows `client`, `request` and `cancel` for the call (the request may be sent again later);
 /// on success `*out` is a new response to free with `cozefallback_response_free`, NULL on failure.
 /// Thread safety: any thread; many calls may share one client and one request at once.
-/// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+/// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+/// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+/// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_client_send(
     client: *const cozefallback_client,
@@ -920,7 +944,9 @@ pub unsafe extern "C" fn cozefallback_response_free(response: *mut cozefallback_
 ///
 /// Ownership: borrows the arguments for the call; on success `*out` is a new stream to free with
 /// `cozefallback_stream_free` (it keeps what it needs of the client). Thread safety: any thread.
-/// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+/// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+/// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+/// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_stream_open(
     client: *const cozefallback_client,
@@ -947,7 +973,9 @@ pub unsafe extern "C" fn cozefallback_stream_open(
 /// On success exactly one of `*out_response` and `*out_stream` is set (the other is NULL).
 /// Ownership: borrows the arguments for the call; the caller frees what it gets with
 /// `cozefallback_response_free` or `cozefallback_stream_free`. Thread safety: any thread.
-/// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+/// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+/// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+/// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_client_send_any(
     client: *const cozefallback_client,
@@ -1189,7 +1217,7 @@ pub unsafe extern "C" fn cozefallback_error_kind(
 }
 
 /// The kind as its stable name: "config", "api", "auth", "reauth_required", "transport", "timeout",
-/// "stream_interrupted", "cancelled", "invalid_argument" or "internal".
+/// "stream_interrupted", "cancelled", "invalid_argument", "internal" or "conversation_stranded".
 ///
 /// Ownership: a static string. Thread safety: any thread. Errors: none (NULL for a NULL handle).
 #[unsafe(no_mangle)]

@@ -1,6 +1,6 @@
 /*
- * The C conformance runner: every tests/scenarios/ *.json and tests/scenarios/websocket/ *.json file through the
- * C API against the coze-mock binary.
+ * The C conformance runner: every tests/scenarios/ *.json, tests/scenarios/websocket/ *.json and
+ * tests/scenarios/conversations/ *.json file through the C API against the coze-mock binary.
  *
  *   conformance SCENARIO_DIR     (the mock's base URL in COZE_MOCK_URL)
  *
@@ -141,6 +141,10 @@ typedef struct {
     int events;
     char *first_event, *last_event;
     double elapsed_ms;
+    /* The carry-over the call reported (cozefallback_*_conversation_moved). */
+    int moved;
+    char *moved_from, *moved_to;
+    unsigned moved_copied;
 } outcome;
 
 static void outcome_free(outcome *o) {
@@ -148,7 +152,19 @@ static void outcome_free(outcome *o) {
     free(o->body);
     free(o->first_event);
     free(o->last_event);
+    free(o->moved_from);
+    free(o->moved_to);
     memset(o, 0, sizeof *o);
+}
+
+/* Copies a carry-over out of the response or stream that reported it (the strings are borrowed from it). */
+static void take_moved(outcome *o, int moved, const char *from, const char *to, uint32_t copied) {
+    o->moved = moved;
+    if (!moved) return;
+    /* A carry-over always names both ids; "" (a library bug) fails the expectation. */
+    o->moved_from = strdup(from ? from : "");
+    o->moved_to = strdup(to ? to : "");
+    o->moved_copied = copied;
 }
 
 static cozefallback_request *build_request(const jval *spec, char *why, size_t n) {
@@ -197,6 +213,10 @@ static void take_response(outcome *o, cozefallback_response *resp) {
     o->has_attempts = 1;
     o->attempts = cozefallback_response_attempts(resp);
     o->body = strndup((const char *)body, len);
+    const char *from = NULL, *to = NULL;
+    uint32_t copied = 0;
+    int moved = cozefallback_response_conversation_moved(resp, &from, &to, &copied);
+    take_moved(o, moved, from, to, copied);
     cozefallback_response_free(resp);
 }
 
@@ -237,6 +257,10 @@ static int call(cozefallback_client *client, const jval *step, outcome *o, char 
             o->credential = cozefallback_stream_credential(stream);
             o->has_attempts = 1;
             o->attempts = cozefallback_stream_attempts(stream);
+            const char *from = NULL, *to = NULL;
+            uint32_t copied = 0;
+            int moved = cozefallback_stream_conversation_moved(stream, &from, &to, &copied);
+            take_moved(o, moved, from, to, copied);
             for (;;) {
                 cozefallback_event *ev = NULL;
                 st = cozefallback_stream_next(stream, NULL, &ev, &err);
@@ -265,18 +289,72 @@ static int call(cozefallback_client *client, const jval *step, outcome *o, char 
 
 /* ---- expectations --------------------------------------------------------------------------------------- */
 
+/* `conversation_moved` (an expectation, or one recorded hook call): false = none, or {from?, to?, messages_copied?}
+ * whose keys given must match, with `to` differing from `from`. */
+static int check_moved(const jval *want, int moved, const char *from, const char *to, unsigned copied,
+                       const char *what, char *why, size_t n) {
+    if (want->type == J_BOOL && !want->b)
+        return moved ? fail(why, n, "%s: expected none, got %s -> %s (%u copied)", what, from, to, copied) : 1;
+    static const char *const keys[] = {"from", "to", "messages_copied", NULL};
+    if (!check_keys(want, keys, what, why, n)) return 0;
+    char *wanted = json_dump(want);
+    int ok = 1;
+    if (!moved) ok = fail(why, n, "%s: expected %s, got none", what, wanted);
+    else {
+        const jval *wf = json_get(want, "from"), *wt = json_get(want, "to"), *wc = json_get(want, "messages_copied");
+        int same = (!wf || (json_str(wf) && !strcmp(json_str(wf), from))) &&
+                   (!wt || (json_str(wt) && !strcmp(json_str(wt), to))) && (!wc || json_int(wc) == copied);
+        if (!same || !*to || !strcmp(from, to))
+            ok = fail(why, n, "%s: expected %s, got %s -> %s (%u copied)", what, wanted, from, to, copied);
+    }
+    free(wanted);
+    return ok;
+}
+
+/* The conversation_stranded keys of `expect.error`, and `message_contains` (any kind). */
+static int check_stranded(const jval *e, const cozefallback_error *err, char *why, size_t n) {
+    static const char *const names[] = {"conversation_id", "file_id", "conversation_owner", "bot_credential"};
+    const char *got[] = {cozefallback_error_conversation_id(err), cozefallback_error_file_id(err),
+                         cozefallback_error_conversation_owner(err), cozefallback_error_bot_credential(err)};
+    for (int i = 0; i < 4; i++) {
+        const jval *w = json_get(e, names[i]);
+        if (w && (!got[i] || !json_str(w) || strcmp(json_str(w), got[i])))
+            return fail(why, n, "error.%s: expected %s, got %s (%s)", names[i], json_str(w) ? json_str(w) : "?",
+                        got[i] ? got[i] : "none", cozefallback_error_message(err));
+    }
+    const jval *sub = json_get(e, "message_contains");
+    if (sub && (!json_str(sub) || !strstr(cozefallback_error_message(err), json_str(sub))))
+        return fail(why, n, "error message \"%s\" lacks \"%s\"", cozefallback_error_message(err),
+                    json_str(sub) ? json_str(sub) : "?");
+    return 1;
+}
+
+/* `data_len`: the length of the body's `data` array. */
+static int check_data_len(const jval *want, const outcome *o, char *why, size_t n) {
+    jval *body = o->body ? json_parse(o->body, NULL) : NULL;
+    const jval *data = json_get(body, "data");
+    long long got = data && data->type == J_ARR ? (long long)data->len : -1;
+    json_free(body);
+    if (got != json_int(want))
+        return fail(why, n, "data_len: expected %lld, got %s%lld", (long long)json_int(want), got < 0 ? "no array " : "",
+                    got < 0 ? 0LL : got);
+    return 1;
+}
+
 static int check(const jval *expect, const outcome *o, char *why, size_t n) {
     static const char *const keys[] = {"status", "credential", "attempts", "json_code", "body_contains", "error",
                                        "events_min", "first_event", "last_event", "events_before_error",
-                                       "elapsed_ms_min", NULL};
+                                       "elapsed_ms_min", "conversation_moved", "data_len", NULL};
     if (!expect) return 1;
     if (!check_keys(expect, keys, "expect", why, n)) return 0;
     const jval *e = json_get(expect, "error");
     if (e) {
         static const char *const ekeys[] = {"kind", "code", "http_status", "previous_code", "previous_credential",
-                                            NULL};
+                                            "conversation_id", "conversation_owner", "bot_credential", "file_id",
+                                            "message_contains", NULL};
         if (!check_keys(e, ekeys, "expect.error", why, n)) return 0;
         if (!o->err) return fail(why, n, "expected an error of kind %s, the call succeeded", json_str(json_get(e, "kind")));
+        if (!check_stranded(e, o->err, why, n)) return 0;
         const char *kind = json_str(json_get(e, "kind"));
         if (kind && strcmp(kind, cozefallback_error_kind_name(o->err)))
             return fail(why, n, "error.kind: expected %s, got %s (%s)", kind, cozefallback_error_kind_name(o->err),
@@ -327,6 +405,10 @@ static int check(const jval *expect, const outcome *o, char *why, size_t n) {
         return fail(why, n, "last_event: expected %s, got %s", json_str(v), o->last_event ? o->last_event : "none");
     if ((v = json_get(expect, "elapsed_ms_min")) && o->elapsed_ms < (double)json_int(v))
         return fail(why, n, "elapsed_ms_min: expected >= %lld ms, took %.0f ms", (long long)json_int(v), o->elapsed_ms);
+    if ((v = json_get(expect, "data_len")) && !check_data_len(v, o, why, n)) return 0;
+    if ((v = json_get(expect, "conversation_moved")) &&
+        !check_moved(v, o->moved, o->moved_from, o->moved_to, o->moved_copied, "conversation_moved", why, n))
+        return 0;
     return 1;
 }
 
@@ -628,7 +710,72 @@ static int check_mock(const jval *want, char *why, size_t n) {
     return ok;
 }
 
+/* ---- the conversation hook ------------------------------------------------------------------------------ */
+
+/* Every call of the hook `expect_hook` checks, in order; the hook may run on several library threads. */
+typedef struct {
+    char *from, *to;
+    unsigned copied;
+} hook_call;
+
+typedef struct {
+    pthread_mutex_t mu;
+    hook_call *calls;
+    size_t n;
+} hook_log;
+
+static void record_hook(const char *from, const char *to, uint32_t messages_copied, void *user_data) {
+    hook_log *log = user_data;
+    pthread_mutex_lock(&log->mu);
+    log->calls = realloc(log->calls, (log->n + 1) * sizeof *log->calls);
+    log->calls[log->n++] = (hook_call){strdup(from), strdup(to), messages_copied};
+    pthread_mutex_unlock(&log->mu);
+}
+
+static void hook_log_free(hook_log *log) {
+    for (size_t i = 0; i < log->n; i++) free(log->calls[i].from), free(log->calls[i].to);
+    free(log->calls);
+    pthread_mutex_destroy(&log->mu);
+}
+
+/* `expect_hook` (substituted with the variables the steps saved) against the recorded calls. */
+static int check_hook(const jval *want, hook_log *log, char *why, size_t n) {
+    if (want->type != J_ARR) return fail(why, n, "expect_hook must be an array");
+    pthread_mutex_lock(&log->mu);
+    int ok = 1;
+    if (want->len != log->n) ok = fail(why, n, "hook: expected %zu call(s), got %zu", want->len, log->n);
+    for (size_t i = 0; ok && i < log->n; i++) {
+        const hook_call *c = &log->calls[i];
+        char inner[400] = {0};
+        if (!check_moved(want->items[i], 1, c->from, c->to, c->copied, "expect_hook[]", inner, sizeof inner))
+            ok = fail(why, n, "hook call %zu: %s", i, inner);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return ok;
+}
+
+/* A client from the scenario's config with the recording hook installed. */
+static cozefallback_client *scenario_client(const char *config, hook_log *hooks, char *why, size_t n) {
+    cozefallback_client *client = NULL;
+    cozefallback_error *err = NULL;
+    if (cozefallback_client_new(config, &client, &err) != COZEFALLBACK_STATUS_OK ||
+        cozefallback_client_set_conversation_hook(client, record_hook, hooks, &err) != COZEFALLBACK_STATUS_OK) {
+        fail(why, n, "client: %s", cozefallback_error_message(err));
+        cozefallback_error_free(err);
+        cozefallback_client_free(client);
+        return NULL;
+    }
+    return client;
+}
+
 /* ---- steps ---------------------------------------------------------------------------------------------- */
+
+/* What the steps of one scenario share: the client (a `new_client` step replaces it), its config, the hook's log. */
+typedef struct {
+    cozefallback_client *client;
+    const char *config;
+    hook_log *hooks;
+} scenario_t;
 
 typedef struct {
     cozefallback_client *client;
@@ -662,11 +809,47 @@ static int save_vars(const jval *save, const outcome *o, vars_t *vars, char *why
     return ok;
 }
 
-static int run_step(cozefallback_client *client, const jval *step, vars_t *vars, char *why, size_t n) {
+/* `map_conversation`: {"from": ID, "to": ID}. */
+static int map_step(cozefallback_client *client, const jval *spec, char *why, size_t n) {
+    static const char *const keys[] = {"from", "to", NULL};
+    if (!check_keys(spec, keys, "map_conversation", why, n)) return 0;
+    const char *from = json_str(json_get(spec, "from")), *to = json_str(json_get(spec, "to"));
+    if (!from || !to) return fail(why, n, "map_conversation needs the strings from and to");
+    cozefallback_error *err = NULL;
+    if (cozefallback_client_map_conversation(client, from, to, &err) != COZEFALLBACK_STATUS_OK) {
+        fail(why, n, "map_conversation: %s", cozefallback_error_message(err));
+        cozefallback_error_free(err);
+        return 0;
+    }
+    return 1;
+}
+
+/* `save_moved_to`: the call's conversation_moved.to as ${NAME}. */
+static int save_moved(const jval *name, const outcome *o, vars_t *vars, char *why, size_t n) {
+    if (!name) return 1;
+    if (!json_str(name)) return fail(why, n, "save_moved_to must be a name");
+    if (!o->moved) return fail(why, n, "save_moved_to: the call reported no conversation_moved");
+    vars_set(vars, json_str(name), o->moved_to);
+    return 1;
+}
+
+static int run_step(scenario_t *sc, const jval *step, vars_t *vars, char *why, size_t n) {
     static const char *const keys[] = {"request", "stream", "upload", "concurrent", "repeat", "set_mode",
-                                       "mock", "sleep_ms", "expect", "save", "websocket", NULL};
+                                       "mock", "sleep_ms", "expect", "save", "websocket", "save_moved_to",
+                                       "map_conversation", "new_client", NULL};
     if (!check_keys(step, keys, "step", why, n)) return 0;
+    cozefallback_client *client = sc->client;
     const jval *expect = json_get(step, "expect"), *v;
+    if ((v = json_get(step, "map_conversation"))) return map_step(client, v, why, n);
+    if ((v = json_get(step, "new_client"))) {
+        if (v->type != J_BOOL || !v->b) return fail(why, n, "new_client must be true");
+        /* An app restart: a fresh client from the same config knows no conversation binding. */
+        cozefallback_client *fresh = scenario_client(sc->config, sc->hooks, why, n);
+        if (!fresh) return 0;
+        cozefallback_client_free(sc->client);
+        sc->client = fresh;
+        return 1;
+    }
     if (json_get(step, "websocket")) {
         int times = (v = json_get(step, "repeat")) ? (int)json_int(v) : 1;
         return ws_step(client, step, expect, times, why, n);
@@ -711,6 +894,7 @@ static int run_step(cozefallback_client *client, const jval *step, vars_t *vars,
     for (int i = 0; i < times; i++) {
         outcome o;
         int ok = call(client, step, &o, why, n) && check(expect, &o, why, n) &&
+                 save_moved(json_get(step, "save_moved_to"), &o, vars, why, n) &&
                  save_vars(json_get(step, "save"), &o, vars, why, n);
         outcome_free(&o);
         if (!ok) return 0;
@@ -730,7 +914,7 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
     free(text);
     if (!sc) return fail(why, n, "bad scenario JSON: %s", perr);
     static const char *const keys[] = {"name", "description", "mock", "config", "steps", "expect_mock",
-                                       "expect_config_error", NULL};
+                                       "expect_config_error", "expect_hook", NULL};
     int ok = check_keys(sc, keys, "scenario", why, n);
     vars_t vars = {0};
     for (int i = 0; i < base_vars->n; i++) {
@@ -739,6 +923,8 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
     }
     vars.n = base_vars->n;
     cozefallback_client *client = NULL;
+    char *config = NULL;
+    hook_log hooks = {.mu = PTHREAD_MUTEX_INITIALIZER};
     if (ok && mock_http(g_base, "POST", "/__mock/reset", "{}", NULL) != 200) ok = fail(why, n, "mock reset failed");
     const jval *mock = json_get(sc, "mock");
     if (ok && mock) {
@@ -747,10 +933,9 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
         free(body);
     }
     if (ok) {
-        char *config = json_dump(json_get(sc, "config"));
+        config = json_dump(json_get(sc, "config"));
         cozefallback_error *err = NULL;
         cozefallback_status st = cozefallback_client_new(config, &client, &err);
-        free(config);
         const jval *want = json_get(sc, "expect_config_error");
         if (want) {
             static const char *const ckeys[] = {"message_contains", NULL};
@@ -768,15 +953,21 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
             }
             cozefallback_error_free(err);
             cozefallback_client_free(client);
+            free(config);
             json_free(sc);
             vars_free(&vars);
+            hook_log_free(&hooks);
             return ok;
         }
         if (st != COZEFALLBACK_STATUS_OK) {
             ok = fail(why, n, "client: %s", cozefallback_error_message(err));
             cozefallback_error_free(err);
+        } else if (cozefallback_client_set_conversation_hook(client, record_hook, &hooks, &err) != COZEFALLBACK_STATUS_OK) {
+            ok = fail(why, n, "set_conversation_hook: %s", cozefallback_error_message(err));
+            cozefallback_error_free(err);
         }
     }
+    scenario_t state = {client, config, &hooks};
     const jval *steps = json_get(sc, "steps");
     for (size_t i = 0; ok && steps && i < steps->len; i++) {
         char *step_text = json_dump(steps->items[i]);
@@ -785,14 +976,25 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
         jval *step = json_parse(subst, NULL);
         free(subst);
         char inner[512] = {0};
-        if (!step || !run_step(client, step, &vars, inner, sizeof inner)) ok = fail(why, n, "step %zu: %s", i, inner);
+        if (!step || !run_step(&state, step, &vars, inner, sizeof inner)) ok = fail(why, n, "step %zu: %s", i, inner);
         json_free(step);
     }
     const jval *want_mock = json_get(sc, "expect_mock");
     if (ok && want_mock) ok = check_mock(want_mock, why, n);
-    cozefallback_client_free(client);
+    const jval *want_hook = json_get(sc, "expect_hook");
+    if (ok && want_hook) {
+        /* Substituted now: it names ids the steps saved (`save_moved_to`). */
+        char *dumped = json_dump(want_hook), *subst = substitute(dumped, &vars);
+        jval *want = json_parse(subst, NULL);
+        ok = want ? check_hook(want, &hooks, why, n) : fail(why, n, "expect_hook is not JSON after substitution");
+        json_free(want);
+        free(dumped), free(subst);
+    }
+    cozefallback_client_free(state.client);
+    free(config);
     json_free(sc);
     vars_free(&vars);
+    hook_log_free(&hooks);
     return ok;
 }
 
@@ -836,21 +1038,24 @@ int main(int argc, char **argv) {
     info_vars(info, &vars);
     json_free(info);
 
-    /* The top-level scenarios, then the WebSocket ones (tests/scenarios/websocket/). */
-    char pattern[4096], ws_pattern[4096];
-    snprintf(pattern, sizeof pattern, "%s/*.json", dir);
-    snprintf(ws_pattern, sizeof ws_pattern, "%s/websocket/*.json", dir);
+    /* The top-level scenarios, then the WebSocket ones (tests/scenarios/websocket/), then the conversation ones
+     * (tests/scenarios/conversations/). */
+    static const char *const folders[] = {"", "websocket/", "conversations/"};
     glob_t g;
     memset(&g, 0, sizeof g);
-    int passed = 0, failed = 0;
-    int top = glob(pattern, 0, NULL, &g);
-    int wsg = glob(ws_pattern, top == 0 ? GLOB_APPEND : 0, NULL, &g);
-    if (top == 0 || wsg == 0) {
+    int passed = 0, failed = 0, found = 0;
+    for (size_t f = 0; f < sizeof folders / sizeof folders[0]; f++) {
+        char pattern[4096];
+        snprintf(pattern, sizeof pattern, "%s/%s*.json", dir, folders[f]);
+        found |= glob(pattern, found ? GLOB_APPEND : 0, NULL, &g) == 0;
+    }
+    if (found) {
         for (size_t i = 0; i < g.gl_pathc; i++) {
             const char *path = g.gl_pathv[i];
             if (only && !strstr(path, only)) continue;
             const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
             if (strstr(path, "/websocket/")) name -= strlen("websocket/");
+            if (strstr(path, "/conversations/")) name -= strlen("conversations/");
             char why[1024] = {0};
             if (run_scenario(path, &vars, why, sizeof why)) {
                 passed++;
