@@ -25,6 +25,7 @@
 //! Python and Node bindings only translate.
 
 mod blocking;
+mod budget;
 mod classify;
 mod client;
 mod closing;
@@ -32,6 +33,7 @@ mod config;
 mod config_parse;
 mod conversations;
 mod credential;
+mod decide;
 mod error;
 mod http;
 mod jwt;
