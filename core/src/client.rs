@@ -354,75 +354,80 @@ impl Client {
             let cred = inner.credentials[kind.index()]
                 .as_ref()
                 .expect("order lists configured credentials");
-            match self
+            let tried = self
                 .attempt(cred, &prep, deadline, streaming, &mut attempts)
-                .await
-            {
+                .await;
+            let mut err = match tried {
                 Ok(answer) => {
-                    if i > 0 {
-                        inner.router.remember(&keys, kind);
-                    }
-                    let answer = match answer {
-                        Answer::Full(mut r, conversation) => {
-                            r.attempts = attempts;
-                            if let Some(conv) = &conversation {
-                                inner.router.bind_conversation(conv, kind);
-                            }
-                            Answer::Full(r, conversation)
-                        }
-                        Answer::Stream(mut s) => {
-                            s.attempts = attempts;
-                            Answer::Stream(s)
-                        }
-                    };
-                    inner
-                        .metrics
-                        .request_done(Some(kind), "success", attempts, started.elapsed());
-                    return Ok(answer);
-                }
-                Err(Failure::Fallback { err, reauth }) if i + 1 < order.len() => {
-                    reauth_needed |= reauth;
-                    inner.metrics.fallback(err.code.unwrap_or(0));
-                    let reason = err.code.map_or_else(
-                        || format!("HTTP {}", err.http_status.unwrap_or(0)),
-                        |c| c.to_string(),
-                    );
-                    tracing::info!(from = %kind, to = %order[i + 1], reason = %reason, "falling back to the other credential");
-                    // The first credential's error keeps its own count (all attempts so far were its).
-                    let mut err = err;
-                    err.attempts = attempts;
-                    previous = Some(err);
+                    return Ok(self.delivered(answer, kind, i > 0, &keys, attempts, started));
                 }
                 Err(Failure::Fallback { mut err, reauth }) => {
                     reauth_needed |= reauth;
+                    // The first credential's error keeps its own count (all attempts so far were its).
                     err.attempts = attempts;
-                    let mut err = self.final_error(err, previous.take(), reauth_needed);
-                    err.attempts = attempts;
-                    inner.metrics.request_done(
-                        Some(kind),
-                        err.kind.as_str(),
-                        attempts,
-                        started.elapsed(),
-                    );
-                    return Err(err);
+                    if let Some(next) = order.get(i + 1) {
+                        self.falling_back(&err, kind, *next);
+                        previous = Some(err);
+                        continue;
+                    }
+                    self.final_error(err, previous.take(), reauth_needed)
                 }
-                Err(Failure::Final(err)) => {
-                    let mut err = match previous.take() {
-                        Some(p) => err.with_previous(p),
-                        None => err,
-                    };
-                    err.attempts = attempts;
-                    inner.metrics.request_done(
-                        Some(kind),
-                        err.kind.as_str(),
-                        attempts,
-                        started.elapsed(),
-                    );
-                    return Err(err);
-                }
-            }
+                Err(Failure::Final(err)) => match previous.take() {
+                    Some(p) => err.with_previous(p),
+                    None => err,
+                },
+            };
+            err.attempts = attempts;
+            let took = started.elapsed();
+            inner
+                .metrics
+                .request_done(Some(kind), err.kind.as_str(), attempts, took);
+            return Err(err);
         }
         Err(Error::internal("no credential to try"))
+    }
+
+    /// A served call: remember the route (when a fallback served it), bind a new conversation, count it.
+    fn delivered(
+        &self,
+        answer: Answer,
+        kind: CredentialKind,
+        fell_back: bool,
+        keys: &[ResourceKey],
+        attempts: u32,
+        started: Instant,
+    ) -> Answer {
+        let inner = &self.inner;
+        if fell_back {
+            inner.router.remember(keys, kind);
+        }
+        let answer = match answer {
+            Answer::Full(mut r, conversation) => {
+                r.attempts = attempts;
+                if let Some(conv) = &conversation {
+                    inner.router.bind_conversation(conv, kind);
+                }
+                Answer::Full(r, conversation)
+            }
+            Answer::Stream(mut s) => {
+                s.attempts = attempts;
+                Answer::Stream(s)
+            }
+        };
+        let took = started.elapsed();
+        inner
+            .metrics
+            .request_done(Some(kind), "success", attempts, took);
+        answer
+    }
+
+    fn falling_back(&self, err: &Error, from: CredentialKind, to: CredentialKind) {
+        self.inner.metrics.fallback(err.code.unwrap_or(0));
+        let reason = err.code.map_or_else(
+            || format!("HTTP {}", err.http_status.unwrap_or(0)),
+            |c| c.to_string(),
+        );
+        tracing::info!(from = %from, to = %to, reason = %reason, "falling back to the other credential");
     }
 
     fn final_error(&self, err: Error, previous: Option<Error>, reauth_needed: bool) -> Error {
@@ -661,23 +666,7 @@ impl Client {
         let logid = classify::logid(head.logid.as_deref(), &body);
         let status = head.status;
         if outcome != Outcome::Success {
-            let retry_after = head
-                .retry_after
-                .as_deref()
-                .and_then(|v| classify::parse_retry_after(v, unix_now()));
-            let mut err = classify::to_error(&outcome, status, logid, &body);
-            err.response = Some(crate::error::FailedResponse {
-                status,
-                headers: head.headers,
-                body,
-            });
-            let seen = Observed::Answer {
-                status,
-                outcome,
-                broken_json: false,
-                wrong_shape: false,
-                retry_after,
-            };
+            let (seen, err) = failed_answer(outcome, head, logid, body);
             return (seen, tag(err));
         }
         let broken_json = json.is_none() && head.claims_json && !body.is_empty();
@@ -742,59 +731,8 @@ impl Client {
         if !req.query.is_empty() {
             url.query_pairs_mut().extend_pairs(req.query.iter());
         }
-        let mut headers = HeaderMap::new();
-        for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                Error::invalid_argument(format!("{name:?} is not a valid header name"))
-            })?;
-            if matches!(
-                name.as_str(),
-                "authorization" | "host" | "content-length" | "transfer-encoding" | "connection"
-            ) {
-                continue; // the client owns these
-            }
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                Error::invalid_argument(format!("the value of header {name} is not valid"))
-            })?;
-            headers.append(name, value);
-        }
-        let mut json_for_keys = None;
-        let body = match &req.body {
-            Body::Empty => None,
-            Body::Json(v) => {
-                headers
-                    .entry(CONTENT_TYPE)
-                    .or_insert(HeaderValue::from_static("application/json"));
-                json_for_keys = Some(v.clone());
-                Some(Bytes::from(serde_json::to_vec(v).map_err(|e| {
-                    Error::invalid_argument(format!("json body: {e}"))
-                })?))
-            }
-            Body::Bytes { content_type, data } => {
-                if let Some(ct) = content_type {
-                    let v = HeaderValue::from_str(ct).map_err(|_| {
-                        Error::invalid_argument("the content type is not a valid header value")
-                    })?;
-                    headers.insert(CONTENT_TYPE, v);
-                }
-                let is_json =
-                    header_str(&headers, "content-type").is_some_and(|ct| ct.contains("json"));
-                if is_json && data.len() < (1 << 20) {
-                    json_for_keys = serde_json::from_slice(data).ok();
-                }
-                Some(data.clone())
-            }
-            Body::Multipart(form) => {
-                let mut raw = [0u8; 12];
-                rand::rng().fill_bytes(&mut raw);
-                let (bytes, ct) = form.encode(&format!("cozefallback-{}", hex::encode(raw)));
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_str(&ct).expect("boundary is ASCII"),
-                );
-                Some(bytes)
-            }
-        };
+        let mut headers = request_headers(&req.headers)?;
+        let (body, json_for_keys) = encode_body(&req.body, &mut headers)?;
         if let Some(b) = &body
             && b.len() as u64 > inner.config.max_request_bytes
         {
@@ -889,6 +827,34 @@ impl Head {
     }
 }
 
+/// A failed answer: what the table sees, and the error carrying the answer itself.
+fn failed_answer(
+    outcome: Outcome,
+    head: Head,
+    logid: Option<String>,
+    body: Bytes,
+) -> (Observed, Error) {
+    let status = head.status;
+    let retry_after = head
+        .retry_after
+        .as_deref()
+        .and_then(|v| classify::parse_retry_after(v, unix_now()));
+    let mut err = classify::to_error(&outcome, status, logid, &body);
+    err.response = Some(crate::error::FailedResponse {
+        status,
+        headers: head.headers,
+        body,
+    });
+    let seen = Observed::Answer {
+        status,
+        outcome,
+        broken_json: false,
+        wrong_shape: false,
+        retry_after,
+    };
+    (seen, err)
+}
+
 /// A success of the wrong shape: a body that claims JSON and is cut, or a whole answer where a stream was asked.
 fn shape_error(head: &Head, broken_json: bool, body_len: usize) -> Error {
     let status = head.status;
@@ -911,6 +877,70 @@ fn shape_error(head: &Head, broken_json: bool, body_len: usize) -> Error {
     });
     err.http_status = Some(status);
     err
+}
+
+/// The caller's headers, less those the client owns (authorization, host, framing).
+fn request_headers(given: &[(String, String)]) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in given {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid_argument(format!("{name:?} is not a valid header name")))?;
+        if matches!(
+            name.as_str(),
+            "authorization" | "host" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::invalid_argument(format!("the value of header {name} is not valid"))
+        })?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// The bytes to send (setting the content type), and the JSON body when there is one to find resource keys in.
+fn encode_body(
+    body: &Body,
+    headers: &mut HeaderMap,
+) -> Result<(Option<Bytes>, Option<serde_json::Value>)> {
+    let mut json_for_keys = None;
+    let body = match body {
+        Body::Empty => None,
+        Body::Json(v) => {
+            headers
+                .entry(CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json"));
+            json_for_keys = Some(v.clone());
+            Some(Bytes::from(serde_json::to_vec(v).map_err(|e| {
+                Error::invalid_argument(format!("json body: {e}"))
+            })?))
+        }
+        Body::Bytes { content_type, data } => {
+            if let Some(ct) = content_type {
+                let v = HeaderValue::from_str(ct).map_err(|_| {
+                    Error::invalid_argument("the content type is not a valid header value")
+                })?;
+                headers.insert(CONTENT_TYPE, v);
+            }
+            let is_json = header_str(headers, "content-type").is_some_and(|ct| ct.contains("json"));
+            if is_json && data.len() < (1 << 20) {
+                json_for_keys = serde_json::from_slice(data).ok();
+            }
+            Some(data.clone())
+        }
+        Body::Multipart(form) => {
+            let mut raw = [0u8; 12];
+            rand::rng().fill_bytes(&mut raw);
+            let (bytes, ct) = form.encode(&format!("cozefallback-{}", hex::encode(raw)));
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_str(&ct).expect("boundary is ASCII"),
+            );
+            Some(bytes)
+        }
+    };
+    Ok((body, json_for_keys))
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {

@@ -50,7 +50,7 @@ mod token;
 mod urls;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
-pub use classify::{Outcome, classify};
+pub use classify::{Outcome, classify, code_hint};
 pub use client::ws::{BlockingWebSocket, WebSocketSession, WsEvent};
 pub use client::{Client, EventStream, Reply};
 pub use config::{
