@@ -257,6 +257,30 @@ mod tests {
     }
 
     #[test]
+    fn every_default_fallback_code_has_a_hint_and_messages_keep_theirs() {
+        let codes = crate::Config::default().fallback_codes();
+        assert_eq!(codes.len(), 9, "the default fallback codes");
+        for code in codes.into_keys() {
+            let hint =
+                code_hint(code).unwrap_or_else(|| panic!("no hint for fallback code {code}"));
+            assert!(!hint.is_empty());
+        }
+        for code in [700_012_006, 4000, 4009, 4020, 5000] {
+            assert!(code_hint(code).is_some(), "no hint for {code}");
+        }
+        let err = to_error(
+            &Outcome::Api {
+                code: 4100,
+                msg: "authentication is invalid".into(),
+            },
+            401,
+            None,
+            b"",
+        );
+        assert!(err.message.contains("other region"), "{}", err.message);
+    }
+
+    #[test]
     fn retry_after_both_forms() {
         assert_eq!(
             parse_retry_after("2", 0),

@@ -487,6 +487,12 @@ impl Client {
         want: Want,
         attempts: &mut u32,
     ) -> std::result::Result<Answer, Failure> {
+        let call = Call {
+            cred,
+            prep,
+            deadline,
+            want,
+        };
         let mut tries = Tries::default();
         loop {
             let token = match self.call_token(cred, deadline).await {
@@ -494,9 +500,7 @@ impl Client {
                 Err(e) => return Err(self.token_failure(cred, prep, e)),
             };
             *attempts += 1;
-            let (seen, got) = self
-                .try_once(cred, prep, &token, deadline, want, *attempts, &mut tries)
-                .await;
+            let (seen, got) = self.try_once(&call, &token, *attempts, &mut tries).await;
             match decide(&seen, &self.state(cred, prep, Some(&token), &tries)) {
                 Action::Deliver => return got.into_answer(),
                 Action::RenewToken => {
@@ -571,17 +575,19 @@ impl Client {
     }
 
     /// Sends once and reads the answer (or opens the stream): what happened, and what to hand on.
-    #[allow(clippy::too_many_arguments)]
     async fn try_once(
         &self,
-        cred: &Credential,
-        prep: &Prepared,
+        call: &Call<'_>,
         token: &Token,
-        deadline: Instant,
-        want: Want,
         attempts: u32,
         tries: &mut Tries,
     ) -> (Observed, Got) {
+        let Call {
+            cred,
+            prep,
+            deadline,
+            want,
+        } = *call;
         let resp = match self.inner.http.send(prep, &token.value, deadline).await {
             Ok(r) => r,
             Err(e) => {
@@ -596,8 +602,7 @@ impl Client {
         if want != Want::Full && head.status < 300 && head.event_stream {
             return self.open_stream(resp, head, cred.kind, attempts).await;
         }
-        self.read_answer(resp, head, cred.kind, prep, deadline, want, attempts, tries)
-            .await
+        self.read_answer(resp, head, call, attempts, tries).await
     }
 
     /// An event stream answer: read up to its first event (nothing reaches the caller yet, so it may fall back).
@@ -632,18 +637,16 @@ impl Client {
     }
 
     /// A whole answer: read within max_response_bytes (retries counted together), then classified.
-    #[allow(clippy::too_many_arguments)]
     async fn read_answer(
         &self,
         mut resp: reqwest::Response,
         head: Head,
-        credential: CredentialKind,
-        prep: &Prepared,
-        deadline: Instant,
-        want: Want,
+        call: &Call<'_>,
         attempts: u32,
         tries: &mut Tries,
     ) -> (Observed, Got) {
+        let credential = call.cred.kind;
+        let (prep, deadline, want) = (call.prep, call.deadline, call.want);
         let cap = ByteCap {
             limit: self.inner.config.max_response_bytes,
             used: tries.downloaded,
@@ -760,6 +763,15 @@ impl Client {
             keys,
         ))
     }
+}
+
+/// What one credential's tries send, and how: the same for each try.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    cred: &'a Credential,
+    prep: &'a Prepared,
+    deadline: Instant,
+    want: Want,
 }
 
 /// One credential's tries so far: what the table reads besides the answer.
