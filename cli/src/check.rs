@@ -8,7 +8,9 @@
 //!    before the move the enterprise credential must be valid but need not reach the workspace yet; after it,
 //!    the enterprise credential must reach every resource. Exit 0 ready, 1 not ready.
 
-use cozefallback::{Client, Config, CredentialConfig, CredentialKind, ErrorKind, Request};
+use cozefallback::{
+    Client, Config, CredentialConfig, CredentialKind, ErrorKind, Request, code_hint,
+};
 use serde_json::{Value, json};
 
 use crate::common::{CliError, CliResult, Resource, block_on, load_config, resources};
@@ -175,8 +177,9 @@ async fn prove(client: &Client, kind: CredentialKind, config: &Config) -> Proof 
         }
         Err(e) if e.code() == Some(4100) || e.http_status() == Some(401) => {
             Proof::Rejected(format!(
-                "the server answered {}: the token is invalid, expired, revoked, or of the other region",
-                e.code().map_or("HTTP 401".to_string(), |c| c.to_string())
+                "the server answered {}: {}",
+                e.code().map_or("HTTP 401".to_string(), |c| c.to_string()),
+                code_hint(4100).unwrap_or("the token is rejected")
             ))
         }
         // Authenticated, but the token's scope does not include user info: the token itself is good.
@@ -476,19 +479,16 @@ fn diagnose_token(e: &cozefallback::Error, config: &Config) -> String {
 /// Says in words why a credential could not reach a resource.
 fn diagnose_call(e: &cozefallback::Error, r: &Resource) -> String {
     match e.code() {
-        Some(4100) => {
-            "token rejected (4100): invalid, expired, or issued in the other region".into()
-        }
-        Some(4101) => "no permission (4101)".into(),
-        Some(4200) => format!("not found (4200): no such {} for this credential", r.kind),
-        Some(c @ (4001 | 4002 | 4005 | 4006 | 4015)) => format!("not found or no permission ({c})"),
         Some(4000) if e.http_status() == Some(404) => {
             format!(
                 "unverified: the server has no read-only endpoint for a {} (HTTP 404)",
                 r.kind
             )
         }
-        Some(c) => format!("error {c}: {}", e.message()),
+        Some(c) => match code_hint(c) {
+            Some(hint) => format!("error {c} on the {}: {hint}", r.kind),
+            None => format!("error {c}: {}", e.message()),
+        },
         None => e.message().to_string(),
     }
 }

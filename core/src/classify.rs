@@ -120,7 +120,7 @@ pub(crate) fn to_error(
         Outcome::Api { code, msg } => {
             let mut e = Error::new(
                 ErrorKind::Api,
-                format!("Coze API error {code}: {msg}{}", code_hint(*code)),
+                format!("Coze API error {code}: {msg}{}", message_hint(*code)),
             );
             e.code = Some(*code);
             e.coze_message = Some(crate::redact(msg));
@@ -144,13 +144,42 @@ pub(crate) fn to_error(
     err
 }
 
-fn code_hint(code: i64) -> &'static str {
-    match code {
+/// What a Coze code means for the move between credentials, in a few words (docs/PROTOCOL.md, "Errors");
+/// `None` for a code the client has nothing to say about. Error messages carry it, and the CLI's preflight
+/// explains failures with it.
+///
+/// ```
+/// use cozefallback::code_hint;
+/// assert!(code_hint(4100).unwrap().contains("other region"));
+/// assert!(code_hint(4200).unwrap().contains("other credential"));
+/// assert_eq!(code_hint(12345), None);
+/// ```
+pub fn code_hint(code: i64) -> Option<&'static str> {
+    Some(match code {
         4100 => {
-            " (the token is invalid or expired; a token from the other region, api.coze.cn vs api.coze.com, fails this way too)"
+            "the token is invalid or expired; a token from the other region, api.coze.cn vs api.coze.com, fails this way too"
         }
-        4101 => " (the token has no permission for this resource or workspace)",
-        _ => "",
+        4101 => "the token has no permission for this resource or workspace",
+        4200 | 4001 | 4002 | 4005 | 4006 | 4015 | 4314 => {
+            "not found with this credential; after the move it may belong to the other credential"
+        }
+        700_012_006 => {
+            "the access token is invalid: a minted token is renewed once, then the other credential is tried"
+        }
+        4000 => "the request's parameters are wrong; the other credential is not tried",
+        4008 | 4009 | 4020 => {
+            "a rate or quota limit (4009 is retried with backoff); the other credential is not tried"
+        }
+        4013 | 5000 => "a model or server error; the other credential is not tried",
+        _ => return None,
+    })
+}
+
+/// The hints that error messages carry: those that say what the server's words do not.
+fn message_hint(code: i64) -> String {
+    match code {
+        4100 | 4101 => code_hint(code).map_or_else(String::new, |h| format!(" ({h})")),
+        _ => String::new(),
     }
 }
 
@@ -225,6 +254,30 @@ mod tests {
             }
         );
         assert_eq!(classify(404, b""), Outcome::Http);
+    }
+
+    #[test]
+    fn every_default_fallback_code_has_a_hint_and_messages_keep_theirs() {
+        let codes = crate::Config::default().fallback_codes();
+        assert_eq!(codes.len(), 9, "the default fallback codes");
+        for code in codes.into_keys() {
+            let hint =
+                code_hint(code).unwrap_or_else(|| panic!("no hint for fallback code {code}"));
+            assert!(!hint.is_empty());
+        }
+        for code in [700_012_006, 4000, 4009, 4020, 5000] {
+            assert!(code_hint(code).is_some(), "no hint for {code}");
+        }
+        let err = to_error(
+            &Outcome::Api {
+                code: 4100,
+                msg: "authentication is invalid".into(),
+            },
+            401,
+            None,
+            b"",
+        );
+        assert!(err.message.contains("other region"), "{}", err.message);
     }
 
     #[test]

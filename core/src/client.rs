@@ -1,41 +1,40 @@
 //! The request lifecycle: route, token, send, classify, decide, stream, record (docs/ARCHITECTURE.md).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::RngCore;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+use crate::budget::RetryBudget;
 use crate::classify::{self, Outcome};
-use crate::closing::{Closer, closed_in_flight};
+use crate::closing::Closer;
 use crate::config::Config;
-use crate::conversations::{ConversationMoved, Conversations};
+use crate::conversations::Conversations;
 use crate::credential::{CredentialKind, Mode};
+use crate::decide::{
+    Action, AttemptState, EXPIRY_WINDOW, Observed, Purpose, TOKEN_RECHECK_AGE, decide,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{BodyError, ByteCap, Http, Prepared, header_str, is_connect_error, unix_now};
 use crate::metrics::Metrics;
 use crate::request::{Body, Request, Response};
 use crate::route::{ResourceKey, Router, conversation_in_answer, resource_keys};
-use crate::runtime::{ForkMutex, fork_generation, fork_mutex};
-use crate::sse::{Event, SseParser};
-use crate::token::{Credential, RefreshHook, lock};
+use crate::runtime::{ForkMutex, fork_mutex};
+use crate::token::{Credential, RefreshHook, Token, lock};
+
+// The event stream: a child module, so that it reads the client's limits and closer.
+#[path = "stream.rs"]
+mod stream;
+pub use stream::EventStream;
+use stream::StreamHead;
 
 // WebSocket sessions: a child module, so that they reuse the routing, tokens and metrics of `Inner`.
 #[path = "ws/mod.rs"]
 pub(crate) mod ws;
-
-/// Coze answers "access token invalid" with this code: mint a new token and try again.
-const TOKEN_INVALID: i64 = 700_012_006;
-const AUTH_INVALID: i64 = 4100;
-const NO_PERMISSION: i64 = 4101;
-const RATE_LIMITED: i64 = 4009;
-/// A token refused with 4100 this close to its expiry is taken as expired in flight.
-const EXPIRY_WINDOW: Duration = Duration::from_secs(5);
-/// A token refused with 4100 is dropped only if older than this.
-const TOKEN_RECHECK_AGE: Duration = Duration::from_secs(60);
 
 /// The dual-credential Coze client. Cheap to clone; clones share tokens, routes and metrics.
 ///
@@ -355,75 +354,80 @@ impl Client {
             let cred = inner.credentials[kind.index()]
                 .as_ref()
                 .expect("order lists configured credentials");
-            match self
+            let tried = self
                 .attempt(cred, &prep, deadline, streaming, &mut attempts)
-                .await
-            {
+                .await;
+            let mut err = match tried {
                 Ok(answer) => {
-                    if i > 0 {
-                        inner.router.remember(&keys, kind);
-                    }
-                    let answer = match answer {
-                        Answer::Full(mut r, conversation) => {
-                            r.attempts = attempts;
-                            if let Some(conv) = &conversation {
-                                inner.router.bind_conversation(conv, kind);
-                            }
-                            Answer::Full(r, conversation)
-                        }
-                        Answer::Stream(mut s) => {
-                            s.attempts = attempts;
-                            Answer::Stream(s)
-                        }
-                    };
-                    inner
-                        .metrics
-                        .request_done(Some(kind), "success", attempts, started.elapsed());
-                    return Ok(answer);
-                }
-                Err(Failure::Fallback { err, reauth }) if i + 1 < order.len() => {
-                    reauth_needed |= reauth;
-                    inner.metrics.fallback(err.code.unwrap_or(0));
-                    let reason = err.code.map_or_else(
-                        || format!("HTTP {}", err.http_status.unwrap_or(0)),
-                        |c| c.to_string(),
-                    );
-                    tracing::info!(from = %kind, to = %order[i + 1], reason = %reason, "falling back to the other credential");
-                    // The first credential's error keeps its own count (all attempts so far were its).
-                    let mut err = err;
-                    err.attempts = attempts;
-                    previous = Some(err);
+                    return Ok(self.delivered(answer, kind, i > 0, &keys, attempts, started));
                 }
                 Err(Failure::Fallback { mut err, reauth }) => {
                     reauth_needed |= reauth;
+                    // The first credential's error keeps its own count (all attempts so far were its).
                     err.attempts = attempts;
-                    let mut err = self.final_error(err, previous.take(), reauth_needed);
-                    err.attempts = attempts;
-                    inner.metrics.request_done(
-                        Some(kind),
-                        err.kind.as_str(),
-                        attempts,
-                        started.elapsed(),
-                    );
-                    return Err(err);
+                    if let Some(next) = order.get(i + 1) {
+                        self.falling_back(&err, kind, *next);
+                        previous = Some(err);
+                        continue;
+                    }
+                    self.final_error(err, previous.take(), reauth_needed)
                 }
-                Err(Failure::Final(err)) => {
-                    let mut err = match previous.take() {
-                        Some(p) => err.with_previous(p),
-                        None => err,
-                    };
-                    err.attempts = attempts;
-                    inner.metrics.request_done(
-                        Some(kind),
-                        err.kind.as_str(),
-                        attempts,
-                        started.elapsed(),
-                    );
-                    return Err(err);
-                }
-            }
+                Err(Failure::Final(err)) => match previous.take() {
+                    Some(p) => err.with_previous(p),
+                    None => err,
+                },
+            };
+            err.attempts = attempts;
+            let took = started.elapsed();
+            inner
+                .metrics
+                .request_done(Some(kind), err.kind.as_str(), attempts, took);
+            return Err(err);
         }
         Err(Error::internal("no credential to try"))
+    }
+
+    /// A served call: remember the route (when a fallback served it), bind a new conversation, count it.
+    fn delivered(
+        &self,
+        answer: Answer,
+        kind: CredentialKind,
+        fell_back: bool,
+        keys: &[ResourceKey],
+        attempts: u32,
+        started: Instant,
+    ) -> Answer {
+        let inner = &self.inner;
+        if fell_back {
+            inner.router.remember(keys, kind);
+        }
+        let answer = match answer {
+            Answer::Full(mut r, conversation) => {
+                r.attempts = attempts;
+                if let Some(conv) = &conversation {
+                    inner.router.bind_conversation(conv, kind);
+                }
+                Answer::Full(r, conversation)
+            }
+            Answer::Stream(mut s) => {
+                s.attempts = attempts;
+                Answer::Stream(s)
+            }
+        };
+        let took = started.elapsed();
+        inner
+            .metrics
+            .request_done(Some(kind), "success", attempts, took);
+        answer
+    }
+
+    fn falling_back(&self, err: &Error, from: CredentialKind, to: CredentialKind) {
+        self.inner.metrics.fallback(err.code.unwrap_or(0));
+        let reason = err.code.map_or_else(
+            || format!("HTTP {}", err.http_status.unwrap_or(0)),
+            |c| c.to_string(),
+        );
+        tracing::info!(from = %from, to = %to, reason = %reason, "falling back to the other credential");
     }
 
     fn final_error(&self, err: Error, previous: Option<Error>, reauth_needed: bool) -> Error {
@@ -474,252 +478,227 @@ impl Client {
         order
     }
 
-    /// One credential's attempts: token, send, classify, and retries or a token renewal where they help.
+    /// One credential's tries: each one observed, [`decide`]d, and the action carried out.
     async fn attempt(
         &self,
         cred: &Credential,
         prep: &Prepared,
         deadline: Instant,
-        streaming: Want,
+        want: Want,
         attempts: &mut u32,
     ) -> std::result::Result<Answer, Failure> {
-        let inner = &self.inner;
-        let hook = lock(&inner.hook).clone();
-        let mut retries = 0u32;
-        let mut renewed = false;
-        // Bytes of answers downloaded by this credential's tries, against max_response_bytes.
-        let mut downloaded = 0u64;
+        let call = Call {
+            cred,
+            prep,
+            deadline,
+            want,
+        };
+        let mut tries = Tries::default();
         loop {
-            // The token exchange has its own retries; the call's deadline bounds them too.
-            let minted =
-                tokio::time::timeout_at(deadline.into(), cred.token(&inner.http, hook.as_ref()));
-            let token = match minted.await.unwrap_or_else(|_| {
-                Err(
-                    Error::timeout("the overall deadline passed while getting an access token")
-                        .with_credential(cred.kind),
-                )
-            }) {
+            let token = match self.call_token(cred, deadline).await {
                 Ok(t) => t,
-                // An OBO refresh the server refuses (invalid_grant, revoked app): only the user can fix it.
-                Err(e)
-                    if cred.is_obo()
-                        && e.kind == ErrorKind::Auth
-                        && e.http_status.is_some_and(|s| (400..500).contains(&s)) =>
-                {
-                    return Err(Failure::Final(self.reauth_error(cred, e)));
-                }
-                Err(e) => return Err(Failure::Final(e)),
+                Err(e) => return Err(self.token_failure(cred, prep, e)),
             };
             *attempts += 1;
-            let tag = |e: Error| e.with_credential(cred.kind);
-            let mut resp = match inner.http.send(prep, &token.value, deadline).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let safe =
-                        is_connect_error(&e) || (prep.idempotent && e.kind != ErrorKind::Cancelled);
-                    if safe && self.may_retry(&mut retries, deadline, None).await {
-                        continue;
-                    }
-                    return Err(Failure::Final(tag(e)));
-                }
-            };
-            let status = resp.status().as_u16();
-            let headers = header_pairs(resp.headers());
-            let logid_header = header_str(resp.headers(), "x-tt-logid");
-            let content_type = resp
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let is_event_stream = content_type.starts_with("text/event-stream");
-            let claims_json = content_type.contains("json");
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            if streaming != Want::Full && status < 300 && is_event_stream {
-                let mut stream = EventStream {
-                    response: Some(resp),
-                    parser: SseParser::with_max_event_bytes(inner.config.max_event_bytes),
-                    pending: VecDeque::new(),
-                    delivered: 0,
-                    finished: false,
-                    saw_terminal: false,
-                    idle: inner.http.idle,
-                    status,
-                    headers,
-                    logid: logid_header.clone(),
-                    credential: cred.kind,
-                    attempts: *attempts,
-                    client: self.clone(),
-                    bound_conversation: false,
-                    conversation_moved: None,
-                    deferred: None,
-                    born: fork_generation(),
-                    over_limit: false,
-                };
-                match stream.fill_first().await {
-                    Ok(()) => {}
-                    Err(mut e) => {
-                        if stream.over_limit {
-                            e.http_status = Some(status);
-                        } else if prep.idempotent
-                            && self.may_retry(&mut retries, deadline, None).await
-                        {
-                            continue;
-                        }
-                        return Err(Failure::Final(tag(e)));
-                    }
-                }
-                if let Some(first) = stream.pending.front()
-                    && let Some(code) = first.error_code()
-                    && inner.fallback_codes.contains(&code)
-                {
-                    let mut err = Error::new(
-                        ErrorKind::Api,
-                        format!(
-                            "Coze API error {code} in the stream's first event: {}",
-                            first.error_message()
-                        ),
-                    );
-                    err.code = Some(code);
-                    err.coze_message = Some(crate::redact(&first.error_message()));
-                    err.http_status = Some(status);
-                    err.logid = logid_header;
-                    return Err(Failure::Fallback {
-                        reauth: cred.is_obo() && is_auth_code(code),
-                        err: tag(err),
-                    });
-                }
-                return Ok(Answer::Stream(Box::new(stream)));
-            }
-            let cap = ByteCap {
-                limit: inner.config.max_response_bytes,
-                used: downloaded,
-                name: "max_response_bytes",
-            };
-            let body = match inner.http.read_body(&mut resp, deadline, &cap).await {
-                Ok(b) => b,
-                Err(BodyError::Limit(mut e)) => {
-                    e.http_status = Some(status);
-                    return Err(Failure::Final(tag(e)));
-                }
-                Err(BodyError::Other(e)) => {
-                    if prep.idempotent && self.may_retry(&mut retries, deadline, None).await {
-                        continue;
-                    }
-                    return Err(Failure::Final(tag(e)));
-                }
-            };
-            downloaded += body.len() as u64;
-            let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
-            let outcome = classify::classify_parsed(status, json.as_ref());
-            let logid = classify::logid(logid_header.as_deref(), &body);
-            if outcome == Outcome::Success {
-                let broken_json = json.is_none() && claims_json && !body.is_empty();
-                if streaming == Want::Stream || broken_json {
-                    let mut err = Error::transport(if broken_json {
-                        format!(
-                            "HTTP {status} claims JSON but the body ({} bytes) is not valid JSON: truncated?",
-                            body.len()
-                        )
-                    } else {
-                        let content_type = headers
-                            .iter()
-                            .find(|(k, _)| k == "content-type")
-                            .map_or_else(
-                                || "no Content-Type".to_string(),
-                                |(_, v)| format!("Content-Type {v}"),
-                            );
-                        format!(
-                            "expected an event stream (Content-Type text/event-stream), got {content_type} with HTTP {status}"
-                        )
-                    });
-                    err.logid = logid;
-                    err.http_status = Some(status);
-                    if broken_json
-                        && prep.idempotent
-                        && self.may_retry(&mut retries, deadline, None).await
-                    {
-                        continue;
-                    }
-                    return Err(Failure::Final(tag(err)));
-                }
-                let conversation = json
-                    .as_ref()
-                    .and_then(|j| conversation_in_answer(prep.url.path(), j));
-                return Ok(Answer::Full(
-                    Response {
-                        status,
-                        headers,
-                        body,
-                        credential: cred.kind,
-                        attempts: *attempts,
-                        logid,
-                        conversation_moved: None,
-                    },
-                    conversation,
-                ));
-            }
-            let mut err = tag(classify::to_error(&outcome, status, logid, &body));
-            err.response = Some(crate::error::FailedResponse {
-                status,
-                headers,
-                body,
-            });
-            let code = match &outcome {
-                Outcome::Api { code, .. } => Some(*code),
-                _ => None,
-            };
-            // A minted token the server no longer accepts: drop it (if still cached) and try once with a new one.
-            // A 4100 on a token at the end of its life means it expired in flight, not that the credential lost
-            // access: mint a new one and retry the same credential rather than fall back.
-            let expired_in_flight =
-                code == Some(AUTH_INVALID) && token.expires_within(EXPIRY_WINDOW);
-            let token_rejected = code == Some(TOKEN_INVALID)
-                || expired_in_flight
-                || (cred.is_obo() && code == Some(AUTH_INVALID))
-                || matches!(&outcome, Outcome::OAuth { error, .. } if error == "invalid_token" || error == "token_expired");
-            if token_rejected && cred.is_renewable() && !renewed {
-                cred.invalidate(token.generation);
-                renewed = true;
-                continue;
-            }
-            if let Some(code) = code.filter(|c| inner.fallback_codes.contains(c)) {
-                // A token refused with 4100 may have been revoked: drop it, but not one minted moments ago (after
-                // the move the old credential answers 4100 to every new resource; re-minting each time would
-                // multiply token requests). A revoked token heals within TOKEN_RECHECK_AGE.
-                if code == AUTH_INVALID
-                    && cred.is_renewable()
-                    && token.older_than(TOKEN_RECHECK_AGE)
-                {
+            let (seen, got) = self.try_once(&call, &token, *attempts, &mut tries).await;
+            match decide(&seen, &self.state(cred, prep, Some(&token), &tries)) {
+                Action::Deliver => return got.into_answer(),
+                Action::RenewToken => {
                     cred.invalidate(token.generation);
+                    tries.renewed = true;
                 }
-                return Err(Failure::Fallback {
-                    reauth: cred.is_obo() && is_auth_code(code),
-                    err,
-                });
-            }
-            if code == Some(TOKEN_INVALID) {
-                return Err(Failure::Fallback {
-                    reauth: cred.is_obo(),
-                    err,
-                });
-            }
-            // 429 and 4009 mean the server declined to process: safe to retry any method. 5xx only when idempotent.
-            let declined = status == 429 || code == Some(RATE_LIMITED);
-            let gateway = matches!(status, 502..=504) && code.is_none();
-            if declined || (gateway && prep.idempotent) {
-                let retry_after = retry_after
-                    .as_deref()
-                    .and_then(|v| classify::parse_retry_after(v, unix_now()));
-                if self.may_retry(&mut retries, deadline, retry_after).await {
-                    continue;
+                Action::Retry { after } => {
+                    if !self.may_retry(&mut tries.retries, deadline, after).await {
+                        return Err(Failure::Final(got.into_error()));
+                    }
                 }
+                Action::Fallback {
+                    reauth,
+                    forget_token,
+                } => {
+                    if forget_token {
+                        cred.invalidate(token.generation);
+                    }
+                    let err = got.into_error();
+                    return Err(Failure::Fallback { err, reauth });
+                }
+                Action::Fail { .. } => return Err(Failure::Final(got.into_error())),
             }
-            return Err(Failure::Final(err));
         }
+    }
+
+    /// What the table needs to know about this credential, its token and the tries so far.
+    fn state(
+        &self,
+        cred: &Credential,
+        prep: &Prepared,
+        token: Option<&Token>,
+        tries: &Tries,
+    ) -> AttemptState<'_> {
+        AttemptState {
+            purpose: Purpose::Call,
+            idempotent: prep.idempotent,
+            replayable: true,
+            retries_left: self.inner.http.max_retries.saturating_sub(tries.retries),
+            renewable: cred.is_renewable(),
+            renewed: tries.renewed,
+            obo: cred.is_obo(),
+            token_expiring: token.is_some_and(|t| t.expires_within(EXPIRY_WINDOW)),
+            token_old: token.is_some_and(|t| t.older_than(TOKEN_RECHECK_AGE)),
+            fallback_codes: &self.inner.fallback_codes,
+        }
+    }
+
+    /// The credential's token, within the call's deadline (the token exchange's own retries included).
+    async fn call_token(&self, cred: &Credential, deadline: Instant) -> Result<Token> {
+        let hook = lock(&self.inner.hook).clone();
+        let minted =
+            tokio::time::timeout_at(deadline.into(), cred.token(&self.inner.http, hook.as_ref()));
+        minted.await.unwrap_or_else(|_| {
+            Err(
+                Error::timeout("the overall deadline passed while getting an access token")
+                    .with_credential(cred.kind),
+            )
+        })
+    }
+
+    /// No token: the call ends, as ReauthRequired when the table says only the user can fix it (an OBO
+    /// refresh the server refuses: invalid_grant, a revoked app).
+    fn token_failure(&self, cred: &Credential, prep: &Prepared, e: Error) -> Failure {
+        let refused =
+            e.kind == ErrorKind::Auth && e.http_status.is_some_and(|s| (400..500).contains(&s));
+        let seen = Observed::NoToken { refused };
+        match decide(&seen, &self.state(cred, prep, None, &Tries::default())) {
+            Action::Fail { reauth: true, .. } => Failure::Final(self.reauth_error(cred, e)),
+            _ => Failure::Final(e),
+        }
+    }
+
+    /// Sends once and reads the answer (or opens the stream): what happened, and what to hand on.
+    async fn try_once(
+        &self,
+        call: &Call<'_>,
+        token: &Token,
+        attempts: u32,
+        tries: &mut Tries,
+    ) -> (Observed, Got) {
+        let Call {
+            cred,
+            prep,
+            deadline,
+            want,
+        } = *call;
+        let resp = match self.inner.http.send(prep, &token.value, deadline).await {
+            Ok(r) => r,
+            Err(e) => {
+                let seen = Observed::NoAnswer {
+                    sent: !is_connect_error(&e),
+                    cancelled: e.kind == ErrorKind::Cancelled,
+                };
+                return (seen, Got::Error(e.with_credential(cred.kind)));
+            }
+        };
+        let head = Head::of(&resp);
+        if want != Want::Full && head.status < 300 && head.event_stream {
+            return self.open_stream(resp, head, cred.kind, attempts).await;
+        }
+        self.read_answer(resp, head, call, attempts, tries).await
+    }
+
+    /// An event stream answer: read up to its first event (nothing reaches the caller yet, so it may fall back).
+    async fn open_stream(
+        &self,
+        resp: reqwest::Response,
+        head: Head,
+        credential: CredentialKind,
+        attempts: u32,
+    ) -> (Observed, Got) {
+        let status = head.status;
+        let stream_head = StreamHead {
+            status,
+            headers: head.headers,
+            logid: head.logid,
+            credential,
+            attempts,
+        };
+        let mut stream = EventStream::new(resp, stream_head, self);
+        if let Err(mut e) = stream.fill_first().await {
+            let over_limit = stream.over_limit();
+            if over_limit {
+                e.http_status = Some(status);
+            }
+            let seen = Observed::BrokenBody { over_limit };
+            return (seen, Got::Error(e.with_credential(credential)));
+        }
+        let seen = Observed::FirstEvent {
+            error_code: stream.first_error_code(),
+        };
+        (seen, Got::Answer(Answer::Stream(Box::new(stream))))
+    }
+
+    /// A whole answer: read within max_response_bytes (retries counted together), then classified.
+    async fn read_answer(
+        &self,
+        mut resp: reqwest::Response,
+        head: Head,
+        call: &Call<'_>,
+        attempts: u32,
+        tries: &mut Tries,
+    ) -> (Observed, Got) {
+        let credential = call.cred.kind;
+        let (prep, deadline, want) = (call.prep, call.deadline, call.want);
+        let cap = ByteCap {
+            limit: self.inner.config.max_response_bytes,
+            used: tries.downloaded,
+            name: "max_response_bytes",
+        };
+        let tag = |e: Error| Got::Error(e.with_credential(credential));
+        let body = match self.inner.http.read_body(&mut resp, deadline, &cap).await {
+            Ok(b) => b,
+            Err(BodyError::Limit(mut e)) => {
+                e.http_status = Some(head.status);
+                return (Observed::BrokenBody { over_limit: true }, tag(e));
+            }
+            Err(BodyError::Other(e)) => {
+                return (Observed::BrokenBody { over_limit: false }, tag(e));
+            }
+        };
+        tries.downloaded += body.len() as u64;
+        let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let outcome = classify::classify_parsed(head.status, json.as_ref());
+        let logid = classify::logid(head.logid.as_deref(), &body);
+        let status = head.status;
+        if outcome != Outcome::Success {
+            let (seen, err) = failed_answer(outcome, head, logid, body);
+            return (seen, tag(err));
+        }
+        let broken_json = json.is_none() && head.claims_json && !body.is_empty();
+        let wrong_shape = want == Want::Stream;
+        let seen = Observed::Answer {
+            status,
+            outcome,
+            broken_json,
+            wrong_shape,
+            retry_after: None,
+        };
+        if broken_json || wrong_shape {
+            let mut err = shape_error(&head, broken_json, body.len());
+            err.logid = logid;
+            return (seen, tag(err));
+        }
+        let conversation = json
+            .as_ref()
+            .and_then(|j| conversation_in_answer(prep.url.path(), j));
+        let response = Response {
+            status,
+            headers: head.headers,
+            body,
+            credential,
+            attempts,
+            logid,
+            conversation_moved: None,
+        };
+        (seen, Got::Answer(Answer::Full(response, conversation)))
     }
 
     /// Waits out a backoff if the retry limit, the client-wide budget and the deadline all allow one more try.
@@ -755,59 +734,8 @@ impl Client {
         if !req.query.is_empty() {
             url.query_pairs_mut().extend_pairs(req.query.iter());
         }
-        let mut headers = HeaderMap::new();
-        for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                Error::invalid_argument(format!("{name:?} is not a valid header name"))
-            })?;
-            if matches!(
-                name.as_str(),
-                "authorization" | "host" | "content-length" | "transfer-encoding" | "connection"
-            ) {
-                continue; // the client owns these
-            }
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                Error::invalid_argument(format!("the value of header {name} is not valid"))
-            })?;
-            headers.append(name, value);
-        }
-        let mut json_for_keys = None;
-        let body = match &req.body {
-            Body::Empty => None,
-            Body::Json(v) => {
-                headers
-                    .entry(CONTENT_TYPE)
-                    .or_insert(HeaderValue::from_static("application/json"));
-                json_for_keys = Some(v.clone());
-                Some(Bytes::from(serde_json::to_vec(v).map_err(|e| {
-                    Error::invalid_argument(format!("json body: {e}"))
-                })?))
-            }
-            Body::Bytes { content_type, data } => {
-                if let Some(ct) = content_type {
-                    let v = HeaderValue::from_str(ct).map_err(|_| {
-                        Error::invalid_argument("the content type is not a valid header value")
-                    })?;
-                    headers.insert(CONTENT_TYPE, v);
-                }
-                let is_json =
-                    header_str(&headers, "content-type").is_some_and(|ct| ct.contains("json"));
-                if is_json && data.len() < (1 << 20) {
-                    json_for_keys = serde_json::from_slice(data).ok();
-                }
-                Some(data.clone())
-            }
-            Body::Multipart(form) => {
-                let mut raw = [0u8; 12];
-                rand::rng().fill_bytes(&mut raw);
-                let (bytes, ct) = form.encode(&format!("cozefallback-{}", hex::encode(raw)));
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_str(&ct).expect("boundary is ASCII"),
-                );
-                Some(bytes)
-            }
-        };
+        let mut headers = request_headers(&req.headers)?;
+        let (body, json_for_keys) = encode_body(&req.body, &mut headers)?;
         if let Some(b) = &body
             && b.len() as u64 > inner.config.max_request_bytes
         {
@@ -837,8 +765,194 @@ impl Client {
     }
 }
 
-fn is_auth_code(code: i64) -> bool {
-    code == AUTH_INVALID || code == NO_PERMISSION || code == TOKEN_INVALID
+/// What one credential's tries send, and how: the same for each try.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    cred: &'a Credential,
+    prep: &'a Prepared,
+    deadline: Instant,
+    want: Want,
+}
+
+/// One credential's tries so far: what the table reads besides the answer.
+#[derive(Default)]
+struct Tries {
+    /// Retries made (against max_retries).
+    retries: u32,
+    /// The token was renewed once already.
+    renewed: bool,
+    /// Bytes of answers downloaded, against max_response_bytes.
+    downloaded: u64,
+}
+
+/// What a try hands on: an answer to deliver, or the error the credential ends (or falls back) with.
+enum Got {
+    Answer(Answer),
+    Error(Error),
+}
+
+impl Got {
+    fn into_answer(self) -> std::result::Result<Answer, Failure> {
+        match self {
+            Got::Answer(a) => Ok(a),
+            Got::Error(e) => Err(Failure::Final(e)),
+        }
+    }
+
+    /// The error to end with; for a stream whose first event refused the call, that event as an error.
+    fn into_error(self) -> Error {
+        match self {
+            Got::Error(e) => e,
+            Got::Answer(Answer::Stream(s)) => s.first_event_error(),
+            Got::Answer(Answer::Full(..)) => {
+                Error::internal("a delivered answer taken for an error")
+            }
+        }
+    }
+}
+
+/// The response head, as the rest of the try needs it.
+struct Head {
+    status: u16,
+    headers: Vec<(String, String)>,
+    logid: Option<String>,
+    event_stream: bool,
+    claims_json: bool,
+    retry_after: Option<String>,
+}
+
+impl Head {
+    fn of(resp: &reqwest::Response) -> Head {
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Head {
+            status: resp.status().as_u16(),
+            headers: header_pairs(resp.headers()),
+            logid: header_str(resp.headers(), "x-tt-logid"),
+            event_stream: content_type.starts_with("text/event-stream"),
+            claims_json: content_type.contains("json"),
+            retry_after: header_str(resp.headers(), "retry-after"),
+        }
+    }
+}
+
+/// A failed answer: what the table sees, and the error carrying the answer itself.
+fn failed_answer(
+    outcome: Outcome,
+    head: Head,
+    logid: Option<String>,
+    body: Bytes,
+) -> (Observed, Error) {
+    let status = head.status;
+    let retry_after = head
+        .retry_after
+        .as_deref()
+        .and_then(|v| classify::parse_retry_after(v, unix_now()));
+    let mut err = classify::to_error(&outcome, status, logid, &body);
+    err.response = Some(crate::error::FailedResponse {
+        status,
+        headers: head.headers,
+        body,
+    });
+    let seen = Observed::Answer {
+        status,
+        outcome,
+        broken_json: false,
+        wrong_shape: false,
+        retry_after,
+    };
+    (seen, err)
+}
+
+/// A success of the wrong shape: a body that claims JSON and is cut, or a whole answer where a stream was asked.
+fn shape_error(head: &Head, broken_json: bool, body_len: usize) -> Error {
+    let status = head.status;
+    let mut err = Error::transport(if broken_json {
+        format!(
+            "HTTP {status} claims JSON but the body ({body_len} bytes) is not valid JSON: truncated?"
+        )
+    } else {
+        let content_type = head
+            .headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .map_or_else(
+                || "no Content-Type".to_string(),
+                |(_, v)| format!("Content-Type {v}"),
+            );
+        format!(
+            "expected an event stream (Content-Type text/event-stream), got {content_type} with HTTP {status}"
+        )
+    });
+    err.http_status = Some(status);
+    err
+}
+
+/// The caller's headers, less those the client owns (authorization, host, framing).
+fn request_headers(given: &[(String, String)]) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in given {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid_argument(format!("{name:?} is not a valid header name")))?;
+        if matches!(
+            name.as_str(),
+            "authorization" | "host" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::invalid_argument(format!("the value of header {name} is not valid"))
+        })?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// The bytes to send (setting the content type), and the JSON body when there is one to find resource keys in.
+fn encode_body(
+    body: &Body,
+    headers: &mut HeaderMap,
+) -> Result<(Option<Bytes>, Option<serde_json::Value>)> {
+    let mut json_for_keys = None;
+    let body = match body {
+        Body::Empty => None,
+        Body::Json(v) => {
+            headers
+                .entry(CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json"));
+            json_for_keys = Some(v.clone());
+            Some(Bytes::from(serde_json::to_vec(v).map_err(|e| {
+                Error::invalid_argument(format!("json body: {e}"))
+            })?))
+        }
+        Body::Bytes { content_type, data } => {
+            if let Some(ct) = content_type {
+                let v = HeaderValue::from_str(ct).map_err(|_| {
+                    Error::invalid_argument("the content type is not a valid header value")
+                })?;
+                headers.insert(CONTENT_TYPE, v);
+            }
+            let is_json = header_str(headers, "content-type").is_some_and(|ct| ct.contains("json"));
+            if is_json && data.len() < (1 << 20) {
+                json_for_keys = serde_json::from_slice(data).ok();
+            }
+            Some(data.clone())
+        }
+        Body::Multipart(form) => {
+            let mut raw = [0u8; 12];
+            rand::rng().fill_bytes(&mut raw);
+            let (bytes, ct) = form.encode(&format!("cozefallback-{}", hex::encode(raw)));
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_str(&ct).expect("boundary is ASCII"),
+            );
+            Some(bytes)
+        }
+    };
+    Ok((body, json_for_keys))
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -858,265 +972,6 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.inner.http.base)
             .field("mode", &self.mode())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A client-wide retry budget: each call deposits a fraction of a retry, each retry withdraws one, so that
-/// retries stay a bounded share of traffic during an outage instead of multiplying it.
-struct RetryBudget {
-    milli: AtomicI64,
-    per_call: i64,
-}
-
-const BUDGET_RESERVE: i64 = 10_000; // ten retries' worth, in thousandths
-
-impl RetryBudget {
-    fn new(per_10_calls: u32) -> Self {
-        RetryBudget {
-            milli: AtomicI64::new(BUDGET_RESERVE),
-            per_call: i64::from(per_10_calls) * 100,
-        }
-    }
-    fn deposit(&self) {
-        let _ = self
-            .milli
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
-                Some((m + self.per_call).min(BUDGET_RESERVE))
-            });
-    }
-    fn withdraw(&self) -> bool {
-        self.milli
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
-                (m >= 1000).then_some(m - 1000)
-            })
-            .is_ok()
-    }
-}
-
-/// A stream of server-sent events from one credential.
-///
-/// ```no_run
-/// # async fn demo(client: cozefallback::Client) -> cozefallback::Result<()> {
-/// let req = cozefallback::Request::post_json("/v3/chat", serde_json::json!({"bot_id": "73", "user_id": "u", "stream": true}));
-/// let mut stream = client.stream(req).await?;
-/// while let Some(event) = stream.next().await? {
-///     println!("{}: {}", event.event, event.data);
-/// }
-/// # Ok(()) }
-/// ```
-pub struct EventStream {
-    response: Option<reqwest::Response>,
-    parser: SseParser,
-    pending: VecDeque<Event>,
-    delivered: u64,
-    finished: bool,
-    saw_terminal: bool,
-    idle: Duration,
-    status: u16,
-    headers: Vec<(String, String)>,
-    logid: Option<String>,
-    credential: CredentialKind,
-    pub(crate) attempts: u32,
-    client: Client,
-    bound_conversation: bool,
-    /// Set when this stream's conversation was carried over to a new one before the stream opened.
-    pub(crate) conversation_moved: Option<ConversationMoved>,
-    /// An end-of-input error found while events were still pending: raised once they are delivered.
-    deferred: Option<Error>,
-    /// The fork generation the connection belongs to: a forked child cannot read it (see `runtime.rs`).
-    born: u64,
-    /// The stream went past max_event_bytes: a Transport error (not an interruption), never retried.
-    over_limit: bool,
-}
-
-impl EventStream {
-    /// The next event; `Ok(None)` after the stream's final `done` event. A broken stream gives a
-    /// `StreamInterrupted` error carrying how many events were delivered; [`Client::close`] ends it with
-    /// `Cancelled`.
-    pub async fn next(&mut self) -> Result<Option<Event>> {
-        if let Err(e) = crate::runtime::ensure_not_forked(self.born) {
-            self.close();
-            return Err(e);
-        }
-        let closer = self.client.inner.closer.token();
-        let next = tokio::select! {
-            biased;
-            _ = closer.cancelled() => Err(closed_in_flight()),
-            r = self.next_event() => r,
-        };
-        if next.is_err() && closer.is_cancelled() {
-            self.close();
-        }
-        next
-    }
-
-    async fn next_event(&mut self) -> Result<Option<Event>> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                self.delivered += 1;
-                self.saw_terminal |= event.is_terminal();
-                self.learn(&event);
-                return Ok(Some(event));
-            }
-            let failed = match self.deferred.take() {
-                Some(e) => Err(e),
-                None if self.finished => return Ok(None),
-                None => self.fill().await,
-            };
-            if let Err(mut e) = failed {
-                if !self.over_limit {
-                    e.kind = ErrorKind::StreamInterrupted;
-                }
-                e.events_delivered = self.delivered;
-                e.attempts = self.attempts;
-                e.credential = Some(self.credential);
-                e.logid = self.logid.clone();
-                e.message = format!(
-                    "the stream broke after {} event(s); it is not replayed: {}",
-                    self.delivered, e.message
-                );
-                return Err(e);
-            }
-        }
-    }
-
-    /// Stops reading and closes the connection. Safe to call more than once.
-    pub fn close(&mut self) {
-        if let Some(resp) = self.response.take()
-            && self.born != fork_generation()
-        {
-            // The parent's connection: dropping it here would unregister it from the parent's reactor too.
-            std::mem::forget(resp);
-        }
-        self.pending.clear();
-        self.finished = true;
-    }
-
-    /// The credential serving this stream.
-    pub fn credential(&self) -> CredentialKind {
-        self.credential
-    }
-    /// HTTP attempts it took to open the stream.
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-    /// The Coze log id.
-    pub fn logid(&self) -> Option<&str> {
-        self.logid.as_deref()
-    }
-    /// HTTP status of the stream's response.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-    /// Response headers.
-    pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
-    }
-    /// Events handed to the caller so far.
-    pub fn events_delivered(&self) -> u64 {
-        self.delivered
-    }
-    /// When the call's conversation was stranded by the move and carried over: from which id to which.
-    pub fn conversation_moved(&self) -> Option<&ConversationMoved> {
-        self.conversation_moved.as_ref()
-    }
-
-    /// Reads until the first event is parsed (nothing reaches the caller yet, so a failure here may fall back).
-    async fn fill_first(&mut self) -> Result<()> {
-        while self.pending.is_empty() && !self.finished {
-            self.fill().await?;
-        }
-        if self.pending.is_empty() {
-            return Err(self
-                .deferred
-                .take()
-                .unwrap_or_else(|| Error::transport("the stream ended before its first event")));
-        }
-        Ok(())
-    }
-
-    /// Reads one chunk into `pending`. An end of input before the terminal `done` event is an error.
-    async fn fill(&mut self) -> Result<()> {
-        let Some(resp) = self.response.as_mut() else {
-            self.finished = true;
-            return Ok(());
-        };
-        match tokio::time::timeout(self.idle, resp.chunk()).await {
-            Ok(Ok(Some(chunk))) => {
-                let mut events = Vec::new();
-                let fed = self.parser.feed_into(&chunk, &mut events);
-                self.pending.extend(events);
-                if let Err(e) = fed {
-                    // Past max_event_bytes: stop reading; events already parsed are delivered first.
-                    self.finished = true;
-                    self.response = None;
-                    self.over_limit = true;
-                    self.deferred = Some(e);
-                }
-                Ok(())
-            }
-            Ok(Ok(None)) => {
-                self.finished = true;
-                self.response = None;
-                // An event the server did not finish is discarded, never delivered (its data may be cut).
-                let partial = self.parser.finish();
-                let terminal = self.saw_terminal || self.pending.iter().any(Event::is_terminal);
-                if partial {
-                    self.deferred = Some(Error::transport(
-                        "the connection closed in the middle of an event, which was discarded",
-                    ));
-                } else if !terminal {
-                    self.deferred = Some(Error::transport(
-                        "the connection closed before the stream's final event",
-                    ));
-                }
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                self.finished = true;
-                self.response = None;
-                Err(Error::transport(format!("the connection broke: {e}")))
-            }
-            Err(_) => {
-                self.finished = true;
-                self.response = None;
-                Err(Error::timeout(format!(
-                    "no data for {} ms (idle timeout)",
-                    self.idle.as_millis()
-                )))
-            }
-        }
-    }
-
-    fn learn(&mut self, event: &Event) {
-        if self.bound_conversation || event.event != "conversation.chat.created" {
-            return;
-        }
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&event.data)
-            && let Some(conv) = v.get("conversation_id").and_then(|c| c.as_str())
-        {
-            self.client
-                .inner
-                .router
-                .bind_conversation(conv, self.credential);
-            self.bound_conversation = true;
-        }
-    }
-}
-
-impl Drop for EventStream {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
-impl std::fmt::Debug for EventStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStream")
-            .field("credential", &self.credential)
-            .field("attempts", &self.attempts)
-            .field("delivered", &self.delivered)
             .finish_non_exhaustive()
     }
 }

@@ -155,7 +155,9 @@ pub struct FallbackConfig {
     pub sticky: bool,
 }
 
-/// Retries of transient failures (connect errors, 429, 502/503/504, 4009, 4020, 5000).
+/// Retries of transient failures: a failure to connect, HTTP 429 and code 4009 for any method; HTTP 502/503/504
+/// with no Coze code, a reset or timeout after sending, and a broken body for idempotent requests only. Other
+/// codes (4020 and 5000 included) are not retried. The table is `core/src/decide.rs` (docs/ARCHITECTURE.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {

@@ -1,5 +1,6 @@
 //! The wire: one reqwest client, per-attempt timeouts, and the token endpoint exchange.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,7 @@ use reqwest::header::{
 
 use crate::classify::{self, Outcome};
 use crate::config::Config;
+use crate::decide::{Action, AttemptState, Observed, Purpose, decide};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::redact::Secret;
@@ -199,8 +201,8 @@ impl Http {
         }
     }
 
-    /// Exchanges at a token endpoint, retrying transient failures. `bearer` is called per attempt (a JWT is
-    /// single use); an empty bearer sends no Authorization header.
+    /// Exchanges at a token endpoint, retrying what the decision table calls transient for an exchange.
+    /// `bearer` is called per attempt (a JWT is single use); an empty bearer sends no Authorization header.
     pub(crate) async fn token_exchange(
         &self,
         path: &str,
@@ -209,66 +211,104 @@ impl Http {
     ) -> Result<Minted> {
         let url = format!("{}{}", self.base, path);
         let body = Bytes::from(body.to_string());
-        let mut attempt = 0;
+        let no_fallback = HashSet::new();
+        let mut retries = 0;
         loop {
-            let deadline = Instant::now() + self.first_byte;
-            let mut req = self
-                .client()?
-                .post(&url)
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
-            let token = bearer_for_attempt()?;
-            if !token.is_empty() {
-                req = req.header(AUTHORIZATION, bearer(&token)?);
-            }
-            let result = match tokio::time::timeout(self.first_byte, req.send()).await {
-                Ok(Ok(mut resp)) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    let logid_header = header_str(resp.headers(), "x-tt-logid");
-                    match self.read_body(&mut resp, deadline, &TOKEN_ANSWER_CAP).await {
-                        Ok(bytes) => Ok((status, retry_after, logid_header, bytes)),
-                        Err(e) => Err(e.into_error()),
-                    }
+            let (seen, got) = self
+                .exchange_once(&url, &bearer_for_attempt()?, &body)
+                .await?;
+            let state = AttemptState {
+                purpose: Purpose::TokenExchange,
+                idempotent: true,
+                replayable: true,
+                retries_left: self.max_retries.saturating_sub(retries),
+                renewable: false,
+                renewed: false,
+                obo: false,
+                token_expiring: false,
+                token_old: false,
+                fallback_codes: &no_fallback,
+            };
+            match (decide(&seen, &state), got) {
+                (Action::Deliver, Ok((bytes, logid))) => return parse_minted(&bytes, logid),
+                (Action::Retry { after }, _) => {
+                    retries += 1;
+                    tokio::time::sleep(self.backoff(retries, after)).await;
                 }
-                Ok(Err(e)) => Err(transport_error(&e)),
-                Err(_) => Err(Error::timeout(format!(
+                (_, Err(mut err)) => {
+                    err.message = format!("token request to {path} failed: {}", err.message);
+                    return Err(err);
+                }
+                (_, Ok(_)) => {
+                    return Err(Error::internal(
+                        "a token answer neither delivered nor failed",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// One POST to a token endpoint: what happened, and the answer's body and log id (or the error).
+    /// `Err` only for a request that cannot be built (no try was made).
+    async fn exchange_once(
+        &self,
+        url: &str,
+        token: &Secret,
+        body: &Bytes,
+    ) -> Result<(
+        Observed,
+        std::result::Result<(Bytes, Option<String>), Error>,
+    )> {
+        let deadline = Instant::now() + self.first_byte;
+        let mut req = self
+            .client()?
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        if !token.is_empty() {
+            req = req.header(AUTHORIZATION, bearer(token)?);
+        }
+        let mut resp = match tokio::time::timeout(self.first_byte, req.send()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let err = transport_error(&e);
+                let seen = Observed::NoAnswer {
+                    sent: !is_connect_error(&err),
+                    cancelled: false,
+                };
+                return Ok((seen, Err(err)));
+            }
+            Err(_) => {
+                let err = Error::timeout(format!(
                     "the token endpoint gave no answer within {} ms",
                     self.first_byte.as_millis()
-                ))),
-            };
-            let retry_after = match result {
-                Ok((status, retry_after, logid_header, bytes)) => {
-                    let outcome = classify::classify(status, &bytes);
-                    let logid = classify::logid(logid_header.as_deref(), &bytes);
-                    if outcome == Outcome::Success {
-                        return parse_minted(&bytes, logid);
-                    }
-                    let transient = matches!(status, 429 | 500 | 502 | 503 | 504);
-                    let mut err = classify::to_error(&outcome, status, logid, &bytes);
-                    err.kind = ErrorKind::Auth;
-                    err.message = format!("token request to {path} failed: {}", err.message);
-                    if !transient || attempt >= self.max_retries {
-                        return Err(err);
-                    }
-                    retry_after.and_then(|v| classify::parse_retry_after(&v, unix_now()))
-                }
-                Err(err) => {
-                    if attempt >= self.max_retries {
-                        let mut err = err;
-                        err.message = format!("token request to {path} failed: {}", err.message);
-                        return Err(err);
-                    }
-                    None
-                }
-            };
-            attempt += 1;
-            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                ));
+                let seen = Observed::NoAnswer {
+                    sent: true,
+                    cancelled: false,
+                };
+                return Ok((seen, Err(err)));
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = header_str(resp.headers(), "retry-after");
+        let logid_header = header_str(resp.headers(), "x-tt-logid");
+        let bytes = match self.read_body(&mut resp, deadline, &TOKEN_ANSWER_CAP).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let over_limit = matches!(e, BodyError::Limit(_));
+                return Ok((Observed::BrokenBody { over_limit }, Err(e.into_error())));
+            }
+        };
+        let outcome = classify::classify(status, &bytes);
+        let logid = classify::logid(logid_header.as_deref(), &bytes);
+        if outcome == Outcome::Success {
+            return Ok((answer(status, outcome, None), Ok((bytes, logid))));
         }
+        let mut err = classify::to_error(&outcome, status, logid, &bytes);
+        err.kind = ErrorKind::Auth;
+        let retry_after = retry_after.and_then(|v| classify::parse_retry_after(&v, unix_now()));
+        Ok((answer(status, outcome, retry_after), Err(err)))
     }
 
     /// Exponential backoff with full jitter; a server's Retry-After wins when longer.
@@ -292,6 +332,17 @@ fn rebuild_client(
     move |_parent| {
         let fresh = Http::new(&config, &base, metrics.clone())?;
         fresh.client.get().clone()
+    }
+}
+
+/// A whole token answer for the table (a token answer is never a stream, and its JSON is checked after).
+fn answer(status: u16, outcome: Outcome, retry_after: Option<Duration>) -> Observed {
+    Observed::Answer {
+        status,
+        outcome,
+        broken_json: false,
+        wrong_shape: false,
+        retry_after,
     }
 }
 

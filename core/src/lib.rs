@@ -25,6 +25,7 @@
 //! Python and Node bindings only translate.
 
 mod blocking;
+mod budget;
 mod classify;
 mod client;
 mod closing;
@@ -32,6 +33,7 @@ mod config;
 mod config_parse;
 mod conversations;
 mod credential;
+mod decide;
 mod error;
 mod http;
 mod jwt;
@@ -48,7 +50,7 @@ mod token;
 mod urls;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
-pub use classify::{Outcome, classify};
+pub use classify::{Outcome, classify, code_hint};
 pub use client::ws::{BlockingWebSocket, WebSocketSession, WsEvent};
 pub use client::{Client, EventStream, Reply};
 pub use config::{

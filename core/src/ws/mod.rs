@@ -22,9 +22,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{Client, Order};
 use crate::blocking::CancelToken;
+use crate::classify::Outcome;
 use crate::closing::closed_in_flight;
 use crate::credential::CredentialKind;
+use crate::decide::{
+    Action, AttemptState, EXPIRY_WINDOW, Observed, Purpose, TOKEN_RECHECK_AGE, decide,
+};
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::is_connect_error;
 use crate::route::{ResourceKey, resource_keys};
 use crate::runtime::fork_generation;
 use crate::token::{Token, lock};
@@ -165,6 +170,7 @@ struct Info {
     /// credential already got a new one.
     token_generation: u64,
     token_expiring: bool,
+    token_old: bool,
     renewed: bool,
 }
 
@@ -198,6 +204,7 @@ impl Client {
             previous: None,
             token_generation: 0,
             token_expiring: false,
+            token_old: false,
             renewed: false,
         };
         let opened = self
@@ -260,7 +267,8 @@ impl Client {
                 };
                 info.attempts += 1;
                 info.token_generation = token.generation;
-                info.token_expiring = token.expires_within(super::EXPIRY_WINDOW);
+                info.token_expiring = token.expires_within(EXPIRY_WINDOW);
+                info.token_old = token.older_than(TOKEN_RECHECK_AGE);
                 let e = match connect::open(&inner.config, url, &token.value, deadline).await {
                     Ok((ws, logid)) => {
                         info.logid = logid;
@@ -268,14 +276,23 @@ impl Client {
                     }
                     Err(e) => e,
                 };
-                if self.renew_token(info, e.code) {
-                    continue;
-                }
-                if i + 1 < order.len() && self.is_fallback(e.code) {
-                    inner.metrics.fallback(e.code.unwrap_or(0));
-                    tracing::info!(from = %kind, to = %order[i + 1], code = ?e.code, "websocket handshake refused: falling back");
-                    info.previous = Some(self.session_error(e, info));
-                    break;
+                match self.ws_decide(info, &handshake_observed(&e), true) {
+                    Action::RenewToken => {
+                        self.drop_token(info, true);
+                        continue;
+                    }
+                    Action::Fallback { forget_token, .. } => {
+                        if forget_token {
+                            self.drop_token(info, false);
+                        }
+                        if i + 1 < order.len() {
+                            inner.metrics.fallback(e.code.unwrap_or(0));
+                            tracing::info!(from = %kind, to = %order[i + 1], code = ?e.code, "websocket handshake refused: falling back");
+                            info.previous = Some(self.session_error(e, info));
+                            break;
+                        }
+                    }
+                    _ => {}
                 }
                 return Err(self.session_error(e, info));
             }
@@ -299,25 +316,37 @@ impl Client {
             })
     }
 
-    /// As for HTTP calls: a minted token the server calls invalid (700012006), or refuses with 4100 at the
-    /// end of its life (or an OBO token refused with 4100), is dropped from the cache and minted again, once.
-    fn renew_token(&self, info: &mut Info, code: Option<i64>) -> bool {
+    /// The decision table's verdict (the same as for HTTP calls, with no retries) on what the session's
+    /// connection saw. `replayable`: the frames sent so far can be sent again on a new connection.
+    fn ws_decide(&self, info: &Info, seen: &Observed, replayable: bool) -> Action {
         let Some(cred) = self.inner.credentials[info.credential.index()].as_ref() else {
-            return false;
+            return Action::Fail {
+                reauth: false,
+                not_replayable: false,
+            };
         };
-        let rejected = code == Some(super::TOKEN_INVALID)
-            || (code == Some(super::AUTH_INVALID) && (info.token_expiring || cred.is_obo()));
-        if !rejected || !cred.is_renewable() || info.renewed {
-            return false;
-        }
-        cred.invalidate(info.token_generation);
-        info.renewed = true;
-        true
+        let state = AttemptState {
+            purpose: Purpose::WebSocket,
+            idempotent: false,
+            replayable,
+            retries_left: 0,
+            renewable: cred.is_renewable(),
+            renewed: info.renewed,
+            obo: cred.is_obo(),
+            token_expiring: info.token_expiring,
+            token_old: info.token_old,
+            fallback_codes: &self.inner.fallback_codes,
+        };
+        decide(seen, &state)
     }
 
-    /// A fallback code, or a token the server calls invalid (which the other credential may not have).
-    fn is_fallback(&self, code: Option<i64>) -> bool {
-        code.is_some_and(|c| self.inner.fallback_codes.contains(&c) || c == super::TOKEN_INVALID)
+    /// Drops the connection's token from the cache: to mint a new one (`renewing`, once per credential), or
+    /// because the table says a refused old token may have been revoked.
+    fn drop_token(&self, info: &mut Info, renewing: bool) {
+        if let Some(cred) = self.inner.credentials[info.credential.index()].as_ref() {
+            cred.invalidate(info.token_generation);
+        }
+        info.renewed |= renewing;
     }
 
     /// Tags an error with the session's credential, attempts and the error that led here.
@@ -492,30 +521,11 @@ impl Session {
             match frame {
                 Ok(Frame::Event(event)) => {
                     if let Some(code) = event.error_code()
-                        && self.renews(code).await
+                        && self
+                            .refused_by_first_event(&mut reader, &event, code)
+                            .await?
                     {
-                        let same = reader.index;
-                        self.reconnect(&mut reader, first_event_error(&event, code), same)
-                            .await?;
                         continue;
-                    }
-                    if let Some(code) = event.error_code()
-                        && self.client.is_fallback(Some(code))
-                    {
-                        let mut err = first_event_error(&event, code);
-                        let overflowed = self.writer.lock().await.overflowed;
-                        if overflowed {
-                            err.message.push_str(
-                                " (not retried with the other credential: the events sent before it exceed max_request_bytes and cannot be replayed)",
-                            );
-                        }
-                        if reader.index + 1 < self.order.len && !overflowed {
-                            self.client.inner.metrics.fallback(code);
-                            let next = reader.index + 1;
-                            self.reconnect(&mut reader, err, next).await?;
-                            continue;
-                        }
-                        return Err(self.fail(&mut reader, err));
                     }
                     self.commit(&reader).await;
                     return self.deliver(&mut reader, Ok(Frame::Event(event)));
@@ -533,12 +543,49 @@ impl Session {
         }
     }
 
-    /// Whether a first `error` event refused the connection's minted token: renewed (once) and reconnected
-    /// with the same credential. Nothing was delivered yet, so the held frames are replayed.
-    async fn renews(&self, code: i64) -> bool {
+    /// A first `error` event, decided by the table: `Ok(true)` when the session reconnected (a renewed token,
+    /// or the next credential; nothing was delivered yet, so the held frames are replayed), `Ok(false)` when
+    /// the event is delivered as it is, `Err` when it ends the session.
+    async fn refused_by_first_event(
+        &self,
+        reader: &mut Reader,
+        event: &WsEvent,
+        code: i64,
+    ) -> Result<bool> {
         let overflowed = self.writer.lock().await.overflowed;
-        let mut info = lock(&self.info);
-        !overflowed && self.client.renew_token(&mut info, Some(code))
+        let seen = Observed::FirstEvent {
+            error_code: Some(code),
+        };
+        let action = self.client.ws_decide(&lock(&self.info), &seen, !overflowed);
+        let mut err = first_event_error(event, code);
+        match action {
+            Action::Deliver => return Ok(false),
+            Action::RenewToken => {
+                self.client.drop_token(&mut lock(&self.info), true);
+                let same = reader.index;
+                self.reconnect(reader, err, same).await?;
+                return Ok(true);
+            }
+            Action::Fallback { forget_token, .. } => {
+                if forget_token {
+                    self.client.drop_token(&mut lock(&self.info), false);
+                }
+                if reader.index + 1 < self.order.len {
+                    self.client.inner.metrics.fallback(code);
+                    let next = reader.index + 1;
+                    self.reconnect(reader, err, next).await?;
+                    return Ok(true);
+                }
+            }
+            Action::Fail {
+                not_replayable: true,
+                ..
+            } => err.message.push_str(
+                " (not retried with the other credential: the events sent before it exceed max_request_bytes and cannot be replayed)",
+            ),
+            Action::Retry { .. } | Action::Fail { .. } => {}
+        }
+        Err(self.fail(reader, err))
     }
 
     /// The first event refused this connection: connect from `order[start]` on and replay the held frames.
@@ -751,5 +798,34 @@ impl std::fmt::Debug for WebSocketSession {
             .field("attempts", &info.attempts)
             .field("delivered", &info.delivered)
             .finish_non_exhaustive()
+    }
+}
+
+/// A failed handshake as the decision table sees it: an HTTP refusal (its Coze code or OAuth error), or no
+/// answer at all.
+fn handshake_observed(e: &Error) -> Observed {
+    let Some(status) = e.http_status else {
+        return Observed::NoAnswer {
+            sent: !is_connect_error(e),
+            cancelled: e.kind == ErrorKind::Cancelled,
+        };
+    };
+    let outcome = match (e.code, &e.oauth_error) {
+        (Some(code), _) => Outcome::Api {
+            code,
+            msg: String::new(),
+        },
+        (None, Some(error)) => Outcome::OAuth {
+            error: error.clone(),
+            message: String::new(),
+        },
+        (None, None) => Outcome::Http,
+    };
+    Observed::Answer {
+        status,
+        outcome,
+        broken_json: false,
+        wrong_shape: false,
+        retry_after: None,
     }
 }
