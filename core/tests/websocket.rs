@@ -216,7 +216,15 @@ fn the_blocking_session_serves_ffi_callers() {
     }
     assert_eq!(names.len(), 8, "{names:?}");
     session.close();
-    let received = &mock.control().stats()["websocket"]["sessions"][0]["received"];
+    // The mock may answer the chat before it reads the binary frame sent after it: wait (bounded) for the record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let received = loop {
+        let received = mock.control().stats()["websocket"]["sessions"][0]["received"].clone();
+        if received[1]["binary"] == 3 || std::time::Instant::now() > deadline {
+            break received;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     assert_eq!(received[1]["binary"], 3, "{received}");
 }
 
