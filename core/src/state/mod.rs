@@ -208,5 +208,4 @@ impl StateStore {
             StateStore::Redis(r) => Some(r),
         }
     }
-    }
 }
