@@ -11,6 +11,7 @@ mod demo;
 mod logging;
 mod metrics;
 mod mockcmd;
+mod modecmd;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,37 @@ enum Cmd {
     Call(CallArgs),
     /// Probe resources through the fallback client and serve its Prometheus metrics on loopback.
     Metrics(MetricsArgs),
+    /// Print the fleet's shared routing mode (Redis state store); `mode set MODE` sets it for every process.
+    Mode(ModeArgs),
+}
+
+#[derive(Args)]
+pub struct ModeArgs {
+    #[command(subcommand)]
+    pub action: Option<ModeAction>,
+    /// The fleet's Redis, redis://[user:password@]host:port/db or rediss:// (default: COZE_FALLBACK_REDIS_URL, or
+    /// the state section of --config).
+    #[arg(long, value_name = "URL", global = true)]
+    pub redis_url: Option<String>,
+    /// The fleet's key prefix (default: the config's, else cozefallback:).
+    #[arg(long, value_name = "PREFIX", global = true)]
+    pub key_prefix: Option<String>,
+    /// A JSON config file whose `state` section names the Redis.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ModeAction {
+    /// Set the mode of every process on the Redis and prefix: personal_first, enterprise_first, personal_only,
+    /// enterprise_only.
+    Set {
+        /// The new mode.
+        mode: String,
+    },
 }
 
 #[derive(Args)]
@@ -238,6 +270,7 @@ fn main() {
         Cmd::Check(a) => check::run(a),
         Cmd::Call(a) => call::run(a),
         Cmd::Metrics(a) => metrics::run(a),
+        Cmd::Mode(a) => modecmd::run(a),
     };
     match result {
         Ok(()) => {}

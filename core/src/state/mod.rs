@@ -178,6 +178,50 @@ impl<'de> Deserialize<'de> for RedisUrl {
     }
 }
 
+/// The routing mode a fleet shares, as stored in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetMode {
+    /// The mode every process on the prefix is in.
+    pub mode: crate::Mode,
+    /// When it was set (Unix milliseconds of the process or operator that set it).
+    pub set_at_unix_ms: u64,
+}
+
+/// The fleet's stored mode (`None`: never set, each process uses its configured one). For operators:
+/// `cozefallback mode`. Bounded: an unreachable Redis is a `Transport` error within a few seconds.
+///
+/// ```no_run
+/// # async fn demo() -> cozefallback::Result<()> {
+/// let state = cozefallback::StateConfig {
+///     redis_url: Some(cozefallback::RedisUrl::new("redis://127.0.0.1:6379/0")),
+///     ..Default::default()
+/// };
+/// if let Some(m) = cozefallback::fleet_mode(&state).await? {
+///     println!("the fleet is in {}", m.mode);
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn fleet_mode(state: &StateConfig) -> Result<Option<FleetMode>> {
+    redis::read_fleet_mode(state).await
+}
+
+/// Sets the mode of every process on `state`'s Redis and prefix (they follow within a second). For operators:
+/// `cozefallback mode set enterprise_only`. A process whose credentials cannot serve the mode keeps its own
+/// and logs a warning.
+///
+/// ```no_run
+/// # async fn demo() -> cozefallback::Result<()> {
+/// let state = cozefallback::StateConfig {
+///     redis_url: Some(cozefallback::RedisUrl::new("redis://127.0.0.1:6379/0")),
+///     ..Default::default()
+/// };
+/// cozefallback::set_fleet_mode(&state, cozefallback::Mode::EnterpriseOnly).await?;
+/// # Ok(()) }
+/// ```
+pub async fn set_fleet_mode(state: &StateConfig, mode: crate::Mode) -> Result<FleetMode> {
+    redis::write_fleet_mode(state, mode).await
+}
+
 /// The store a client keeps its learned state in.
 pub(crate) enum StateStore {
     /// This process only: today's behaviour, the default.

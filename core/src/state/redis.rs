@@ -852,3 +852,75 @@ async fn bounded<T>(
         Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
     }
 }
+
+// ---- one-off access for operators (`cozefallback mode`), without a client ----
+
+/// One short-lived connection, bounded like the store's own.
+async fn operator_connection(cfg: &StateConfig) -> Result<(MultiplexedConnection, RedisUrl)> {
+    let url = cfg.effective_url().ok_or_else(|| {
+        Error::config(
+            "state.redis_url",
+            format!("no Redis to ask: set state.redis_url or {}", super::REDIS_URL_ENV),
+        )
+    })?;
+    url.check("state.redis_url")?;
+    let client = ::redis::Client::open(url.expose())
+        .map_err(|e| Error::config("state.redis_url", scrub(&e.to_string(), &url)))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(COMMAND_TIMEOUT));
+    let conn = bounded(CONNECT_TIMEOUT * 2, client.get_multiplexed_async_connection_with_config(&config))
+        .await
+        .map_err(|e| unreachable_error(&url, &e))?;
+    Ok((conn, url))
+}
+
+fn unreachable_error(url: &RedisUrl, e: &str) -> Error {
+    Error::transport(format!("the Redis state store at {url} did not answer: {}", scrub(e, url)))
+}
+
+/// The mode the fleet on `cfg`'s Redis and key prefix is in, and when it was set; `None` when no process or
+/// operator ever set one (each process then uses its configured mode).
+pub(crate) async fn read_fleet_mode(cfg: &StateConfig) -> Result<Option<super::FleetMode>> {
+    let (mut conn, url) = operator_connection(cfg).await?;
+    let v: Option<String> = cmd("GET")
+        .arg(format!("{}mode", cfg.key_prefix))
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| unreachable_error(&url, &e.to_string()))?;
+    Ok(v.as_deref().and_then(ModeStamp::decode).map(|s| super::FleetMode {
+        mode: s.mode,
+        set_at_unix_ms: s.at_ms,
+    }))
+}
+
+/// Sets the fleet's mode (newest wins, as for `Client::set_mode`) and tells every process at once.
+pub(crate) async fn write_fleet_mode(cfg: &StateConfig, mode: Mode) -> Result<super::FleetMode> {
+    let (mut conn, url) = operator_connection(cfg).await?;
+    let stamp = ModeStamp {
+        mode,
+        at_ms: unix_ms(),
+        origin: format!("operator-{}", std::process::id()),
+    };
+    let event = json!({"o": stamp.origin, "t": "mode", "v": stamp.encode()});
+    let written: i64 = cmd("EVAL")
+        .arg(SET_MODE_IF_NEWER)
+        .arg(2)
+        .arg(format!("{}mode", cfg.key_prefix))
+        .arg(format!("{}events", cfg.key_prefix))
+        .arg(stamp.encode())
+        .arg(stamp.at_ms)
+        .arg(event.to_string())
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| unreachable_error(&url, &e.to_string()))?;
+    if written == 0 {
+        return Err(Error::invalid_argument(
+            "a newer mode is stored (set after this command started, or the clocks differ): read it with `cozefallback mode`",
+        ));
+    }
+    Ok(super::FleetMode {
+        mode,
+        set_at_unix_ms: stamp.at_ms,
+    })
+}
