@@ -111,6 +111,9 @@ impl Router {
 
     /// The credential remembered for the first of `keys` that has a live route.
     pub(crate) fn lookup(&self, keys: &[ResourceKey]) -> Option<CredentialKind> {
+        if let Some(store) = &self.shared {
+            store.ensure_driver(); // a forked child starts its own (one atomic load otherwise)
+        }
         if keys.is_empty() {
             return None;
         }

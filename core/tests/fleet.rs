@@ -31,6 +31,7 @@ fn main() {
         ("share_tokens_mints_once_per_target_for_the_fleet", share_tokens_mint_once),
         ("redis_killed_during_a_soak_fails_no_request_and_reconciles_the_mode", redis_killed_soak),
         ("a_redis_password_never_shows_and_a_wrong_one_is_no_hang", password_redaction),
+        ("a_forked_child_joins_the_fleet_on_its_own_connection", forked_child_joins),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -181,6 +182,7 @@ fn worker(config: &str) {
                 json!({"ok": soak.1.load(Ordering::Relaxed), "failed": soak.2.load(Ordering::Relaxed),
                        "errors": errors.into_iter().take(5).collect::<Vec<_>>()})
             }
+            "fork_learn_and_wait_mode" => fork_child(&client, &cmd),
             "metrics" => client.metrics(),
             "debug" => json!({"debug": format!("{client:?}")}),
             "quit" => break,
@@ -189,6 +191,28 @@ fn worker(config: &str) {
         println!("{answer}");
         let _ = std::io::stdout().flush();
     }
+}
+
+/// Forks; the child (a gunicorn-style worker of this process) makes one call, which learns a route after the
+/// move, then waits for the fleet's mode to become `mode`; its exit status says whether it did.
+fn fork_child(client: &Client, cmd: &Value) -> Value {
+    let want = cmd["mode"].as_str().unwrap().to_string();
+    let path = cmd["path"].as_str().unwrap().to_string();
+    // SAFETY: the child only uses the client (fork-aware, docs/RUNTIME.md) and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let served = cozefallback::runtime().block_on(client.request(Request::get(path))).is_ok();
+        let until = Instant::now() + Duration::from_secs(5);
+        while client.mode().as_str() != want && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let seen = client.mode().as_str() == want;
+        std::thread::sleep(Duration::from_millis(300)); // its learned route reaches Redis
+        unsafe { libc::_exit(if served && seen { 0 } else if served { 3 } else { 4 }) };
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    json!({"child_exit": libc::WEXITSTATUS(status)})
 }
 
 fn unix_ms() -> u64 {
@@ -491,4 +515,23 @@ fn password_redaction() {
     for text in [m.to_string(), d.to_string()] {
         assert!(!text.contains("wrongpass") && !text.contains("s3cretpass"), "{text}");
     }
+}
+
+fn forked_child_joins() {
+    let redis = RedisServer::start();
+    let mock = mock();
+    let bot = mock.info().bots[0].clone();
+    let mut ws = fleet(2, &pat_config(&mock, &redis, "fork:"));
+    mock.control().set_moved(true);
+    let p0 = requests_by(&mock, "personal");
+    ws[0].send(json!({"op": "fork_learn_and_wait_mode", "mode": "enterprise_only", "path": format!("/v1/bots/{bot}")}));
+    std::thread::sleep(Duration::from_millis(700));
+    ws[1].call(json!({"op": "set_mode", "mode": "enterprise_only"}));
+    let child = ws[0].read();
+    assert_eq!(child["child_exit"], 0, "the child served its call and followed the fleet's mode: {child}");
+    // The route the child learned reached the other process: it pays no extra round trip.
+    ws[1].call(json!({"op": "set_mode", "mode": "personal_first"}));
+    let r = ws[1].call(json!({"op": "get", "path": format!("/v1/bots/{bot}"), "n": 3}));
+    assert_eq!(r["failed"], 0, "{r}");
+    assert_eq!(requests_by(&mock, "personal") - p0, 1, "one extra round trip: the child's");
 }

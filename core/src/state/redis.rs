@@ -25,6 +25,7 @@ use crate::credential::{CredentialKind, Mode};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::redact::Secret;
+use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
 use crate::token::lock;
 
 /// Connecting (TCP, TLS, AUTH, SELECT) gives up after this.
@@ -137,17 +138,46 @@ pub(crate) struct RedisStore {
     url: RedisUrl,
     prefix: String,
     pub(crate) share_tokens: bool,
+    metrics: Arc<Metrics>,
+    /// The mode in force here and its stamp (a forked child starts from its parent's).
+    local_mode: ForkMutex<Option<ModeStamp>>,
+    /// The client the driver keeps current (set by `start`).
+    inner: ForkMutex<Option<Weak<Inner>>>,
+    /// What belongs to one process: connections, the write queue, the driver. A forked child gets a fresh one
+    /// and starts its own driver on first use (docs/RUNTIME.md).
+    here: ForkLocal<Here>,
+    born: u64,
+}
+
+/// One process's side of the store.
+struct Here {
     /// This process's id in events, so it ignores its own.
     origin: String,
-    metrics: Arc<Metrics>,
     up: AtomicBool,
     conn: Mutex<Option<MultiplexedConnection>>,
-    /// The mode in force here and its stamp; `mode_dirty` when Redis has not got this process's set yet.
-    local_mode: Mutex<Option<ModeStamp>>,
+    /// Redis has not got this process's `set_mode` yet.
     mode_dirty: AtomicBool,
     queue: Mutex<VecDeque<RouteWrite>>,
     wake: tokio::sync::Notify,
     first_sync: (Mutex<bool>, Condvar),
+    driving: AtomicBool,
+}
+
+impl Here {
+    fn new() -> Here {
+        let mut raw = [0u8; 8];
+        crate::runtime::fill_unique(&mut raw);
+        Here {
+            origin: format!("{}-{}", std::process::id(), hex::encode(raw)),
+            up: AtomicBool::new(false),
+            conn: Mutex::new(None),
+            mode_dirty: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
+            wake: tokio::sync::Notify::new(),
+            first_sync: (Mutex::new(false), Condvar::new()),
+            driving: AtomicBool::new(false),
+        }
+    }
 }
 
 impl RedisStore {
@@ -155,23 +185,17 @@ impl RedisStore {
         let client = ::redis::Client::open(url.expose()).map_err(|e| {
             Error::config("state.redis_url", format!("{url} is not usable: {}", scrub(&e.to_string(), &url)))
         })?;
-        let mut raw = [0u8; 8];
-        crate::runtime::fill_unique(&mut raw);
         metrics.state_store_configured();
         Ok(Arc::new(RedisStore {
             client,
             url,
             prefix: cfg.key_prefix.clone(),
             share_tokens: cfg.share_tokens,
-            origin: format!("{}-{}", std::process::id(), hex::encode(raw)),
             metrics,
-            up: AtomicBool::new(false),
-            conn: Mutex::new(None),
-            local_mode: Mutex::new(None),
-            mode_dirty: AtomicBool::new(false),
-            queue: Mutex::new(VecDeque::new()),
-            wake: tokio::sync::Notify::new(),
-            first_sync: (Mutex::new(false), Condvar::new()),
+            local_mode: fork_mutex(None),
+            inner: fork_mutex(None),
+            here: ForkLocal::new(Here::new(), |_| Here::new()),
+            born: crate::runtime::fork_generation(),
         }))
     }
 
@@ -181,18 +205,42 @@ impl RedisStore {
         *lock(&self.local_mode) = Some(ModeStamp {
             mode: configured,
             at_ms: 0,
-            origin: self.origin.clone(),
+            origin: self.here().origin.clone(),
         });
-        let store = self.clone();
-        crate::runtime::runtime().spawn(async move { store.drive(inner).await });
-        let (done, cv) = &self.first_sync;
+        *lock(&self.inner) = Some(inner);
+        self.spawn_driver();
+        let (done, cv) = &self.here().first_sync;
         let guard = lock(done);
         let _ = cv.wait_timeout_while(guard, FIRST_SYNC_WAIT, |d| !*d);
     }
 
+    /// In a forked child, the parent's driver did not survive: start this process's own (once; never waits).
+    /// One atomic load in the process that built the client.
+    #[inline]
+    pub(crate) fn ensure_driver(self: &Arc<Self>) {
+        if crate::runtime::fork_generation() != self.born {
+            self.spawn_driver();
+        }
+    }
+
+    fn spawn_driver(self: &Arc<Self>) {
+        if self.here().driving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(inner) = lock(&self.inner).clone() else {
+            return;
+        };
+        let store = self.clone();
+        crate::runtime::runtime().spawn(async move { store.drive(inner).await });
+    }
+
+    fn here(&self) -> &Here {
+        self.here.get()
+    }
+
     /// Whether the store is connected now.
     pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.here().up.load(Ordering::Relaxed)
     }
 
     fn key(&self, rest: &str) -> String {
@@ -204,7 +252,7 @@ impl RedisStore {
     }
 
     fn first_sync_done(&self) {
-        let (done, cv) = &self.first_sync;
+        let (done, cv) = &self.here().first_sync;
         *lock(done) = true;
         cv.notify_all();
     }
@@ -216,10 +264,10 @@ impl RedisStore {
         *lock(&self.local_mode) = Some(ModeStamp {
             mode,
             at_ms: unix_ms(),
-            origin: self.origin.clone(),
+            origin: self.here().origin.clone(),
         });
-        self.mode_dirty.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.here().mode_dirty.store(true, Ordering::Release);
+        self.here().wake.notify_one();
     }
 
     /// A route was learned (or a conversation bound) here: queue it for the fleet.
@@ -230,7 +278,7 @@ impl RedisStore {
         credential: CredentialKind,
         ttl: Duration,
     ) {
-        let mut q = lock(&self.queue);
+        let mut q = lock(&self.here().queue);
         if q.len() >= MAX_QUEUED {
             q.pop_front();
         }
@@ -241,7 +289,7 @@ impl RedisStore {
             ttl,
         });
         drop(q);
-        self.wake.notify_one();
+        self.here().wake.notify_one();
     }
 
     // ---- the driver ----
@@ -255,8 +303,8 @@ impl RedisStore {
             }
             let mut connected = false;
             let ended = self.session(&inner, &mut connected).await;
-            *lock(&self.conn) = None;
-            let was_up = self.up.swap(false, Ordering::AcqRel);
+            *lock(&self.here().conn) = None;
+            let was_up = self.here().up.swap(false, Ordering::AcqRel);
             self.metrics.state_up(false);
             match ended {
                 Ok(()) => return, // the client is gone
@@ -299,9 +347,9 @@ impl RedisStore {
         let mut pubsub = bounded(CONNECT_TIMEOUT * 2, self.client.get_async_pubsub()).await?;
         bounded(COMMAND_TIMEOUT, pubsub.subscribe(self.channel())).await?;
         *connected = true;
-        *lock(&self.conn) = Some(conn.clone());
+        *lock(&self.here().conn) = Some(conn.clone());
         self.catch_up(&mut conn, inner).await?;
-        self.up.store(true, Ordering::Release);
+        self.here().up.store(true, Ordering::Release);
         self.metrics.state_up(true);
         tracing::info!(url = %self.url, prefix = %self.prefix, "connected to the Redis state store");
         self.first_sync_done();
@@ -319,7 +367,7 @@ impl RedisStore {
                     }
                     None => return Err("the subscription connection closed".into()),
                 },
-                _ = self.wake.notified() => self.flush(&mut conn).await?,
+                _ = self.here().wake.notified() => self.flush(&mut conn).await?,
                 _ = tick.tick() => {
                     let Some(inner) = inner.upgrade() else { return Ok(()) };
                     self.flush(&mut conn).await?;
@@ -345,10 +393,10 @@ impl RedisStore {
             // The reconcile rule: the newest stamp wins. A mode set here while Redis was down is published if it
             // is newer than the stored one; otherwise the stored one is adopted.
             Some(s) if s.at_ms > local_at => {
-                self.mode_dirty.store(false, Ordering::Release);
+                self.here().mode_dirty.store(false, Ordering::Release);
                 self.adopt_mode(&inner, s, "the fleet's mode in Redis");
             }
-            _ if local_at > 0 => self.mode_dirty.store(true, Ordering::Release),
+            _ if local_at > 0 => self.here().mode_dirty.store(true, Ordering::Release),
             _ => {}
         }
         self.flush(conn).await?;
@@ -403,18 +451,18 @@ impl RedisStore {
 
     /// Sends the queued writes (and a mode set here), in pipelines; a failure keeps them for the next session.
     async fn flush(&self, conn: &mut MultiplexedConnection) -> std::result::Result<(), String> {
-        if self.mode_dirty.swap(false, Ordering::AcqRel) {
+        if self.here().mode_dirty.swap(false, Ordering::AcqRel) {
             let stamp = lock(&self.local_mode).clone();
             if let Some(stamp) = stamp
                 && let Err(e) = self.write_mode(conn, &stamp).await
             {
-                self.mode_dirty.store(true, Ordering::Release);
+                self.here().mode_dirty.store(true, Ordering::Release);
                 return Err(e);
             }
         }
         loop {
             let batch: Vec<RouteWrite> = {
-                let mut q = lock(&self.queue);
+                let mut q = lock(&self.here().queue);
                 let n = q.len().min(BATCH);
                 q.drain(..n).collect()
             };
@@ -430,7 +478,7 @@ impl RedisStore {
                     .arg("PX")
                     .arg(ttl_ms)
                     .ignore();
-                let event = json!({"o": self.origin, "t": "route", "f": w.field, "id": w.id,
+                let event = json!({"o": self.here().origin, "t": "route", "f": w.field, "id": w.id,
                                    "c": w.credential.as_str(), "ttl": ttl_ms});
                 pipe.cmd("PUBLISH")
                     .arg(self.channel())
@@ -438,7 +486,7 @@ impl RedisStore {
                     .ignore();
             }
             if let Err(e) = pipe.query_async::<()>(conn).await {
-                let mut q = lock(&self.queue);
+                let mut q = lock(&self.here().queue);
                 for w in batch.into_iter().rev() {
                     q.push_front(w);
                 }
@@ -453,7 +501,7 @@ impl RedisStore {
         conn: &mut MultiplexedConnection,
         stamp: &ModeStamp,
     ) -> std::result::Result<(), String> {
-        let event = json!({"o": self.origin, "t": "mode", "v": stamp.encode()});
+        let event = json!({"o": self.here().origin, "t": "mode", "v": stamp.encode()});
         let written: i64 = cmd("EVAL")
             .arg(SET_MODE_IF_NEWER)
             .arg(2)
@@ -475,7 +523,7 @@ impl RedisStore {
         let Ok(ev) = serde_json::from_str::<Value>(text) else {
             return;
         };
-        if ev["o"].as_str() == Some(self.origin.as_str()) {
+        if ev["o"].as_str() == Some(self.here().origin.as_str()) {
             return;
         }
         match ev["t"].as_str() {
@@ -598,7 +646,7 @@ impl RedisStore {
         if !self.is_up() {
             return None;
         }
-        lock(&self.conn).clone()
+        lock(&self.here().conn).clone()
     }
 
     /// Claims carrying `from` over for the fleet, or waits for the process that did. Bounded by the caller's
@@ -617,7 +665,7 @@ impl RedisStore {
             }
             let won: std::result::Result<Option<String>, _> = cmd("SET")
                 .arg(&claim_key)
-                .arg(&self.origin)
+                .arg(&self.here().origin)
                 .arg("NX")
                 .arg("PX")
                 .arg(hold.as_millis().max(1) as u64)
@@ -676,7 +724,7 @@ impl RedisStore {
         };
         let value = json!({"to": carried.to, "n": carried.messages_copied, "c": carried.credential.as_str()});
         let mut event = value.clone();
-        event["o"] = json!(self.origin);
+        event["o"] = json!(self.here().origin);
         event["t"] = json!("conv");
         event["from"] = json!(from);
         let mut pipe = ::redis::pipe();
@@ -727,7 +775,7 @@ impl RedisStore {
         }
         let won: std::result::Result<Option<String>, _> = cmd("SET")
             .arg(self.key(&format!("mint:{id}")))
-            .arg(&self.origin)
+            .arg(&self.here().origin)
             .arg("NX")
             .arg("PX")
             .arg(MINT_LOCK.as_millis() as u64)
