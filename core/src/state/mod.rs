@@ -253,3 +253,75 @@ impl StateStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_shows_no_password_in_any_form() {
+        for (raw, shown) in [
+            ("redis://:pw1@h:6379/0", "redis://:***@h:6379/0"),
+            ("rediss://app:pw2@h/3", "rediss://app:***@h/3"),
+            ("redis://h:6379", "redis://h:6379"),
+        ] {
+            let url = RedisUrl::new(raw);
+            assert_eq!(url.to_string(), shown);
+            assert_eq!(format!("{url:?}"), format!("RedisUrl({shown})"));
+        }
+        let broken = RedisUrl::new("redis://:pw3@[broken");
+        assert!(!format!("{broken} {broken:?}").contains("pw3"));
+        let err = broken.check("state.redis_url").unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("pw3"), "{err:?}");
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_naming_the_field() {
+        for (raw, needle) in [
+            ("http://:pw@h:1/0", "scheme must be redis:// or rediss://"),
+            ("redis://:pw@h:1/zero", "db number"),
+            ("not a url", "is not a URL"),
+        ] {
+            let err = RedisUrl::new(raw).check("state.redis_url").unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{raw}");
+            assert_eq!(err.field(), Some("state.redis_url"));
+            assert!(err.to_string().contains(needle), "{raw}: {err}");
+            assert!(!err.to_string().contains(":pw@"), "{err}");
+        }
+        let cfg = StateConfig {
+            key_prefix: "has space".into(),
+            ..StateConfig::default()
+        };
+        assert_eq!(
+            cfg.validate().unwrap_err().field(),
+            Some("state.key_prefix")
+        );
+    }
+
+    #[test]
+    fn the_state_section_refuses_unknown_fields_and_env_names_the_variable() {
+        let err = crate::Config::from_json(
+            r#"{"personal":{"type":"pat","token":"pat_a"},"state":{"redis":"redis://h"}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("redis"), "{err}");
+        let env = |k: &str| match k {
+            "COZE_API_TOKEN" => Some("pat_a".to_string()),
+            "COZE_FALLBACK_REDIS_URL" => Some("ftp://:pw@h".to_string()),
+            _ => None,
+        };
+        let err = crate::Config::from_env_with(env).unwrap_err();
+        assert_eq!(err.field(), Some(REDIS_URL_ENV));
+        assert!(!err.to_string().contains(":pw@"), "{err}");
+    }
+
+    #[test]
+    fn without_a_state_section_the_store_is_in_process() {
+        let client =
+            crate::Client::from_json(r#"{"personal":{"type":"pat","token":"pat_a"}}"#).unwrap();
+        if std::env::var_os(REDIS_URL_ENV).is_none() {
+            assert_eq!(client.metrics()["state"]["store"], "in_process");
+            assert!(client.inner.state.redis().is_none());
+        }
+    }
+}

@@ -972,3 +972,37 @@ pub(crate) async fn write_fleet_mode(cfg: &StateConfig, mode: Mode) -> Result<su
         set_at_unix_ms: stamp.at_ms,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mode_stamp_round_trips_and_rejects_garbage() {
+        let s = ModeStamp {
+            mode: Mode::EnterpriseOnly,
+            at_ms: 1_796_000_000_123,
+            origin: "42-ab".into(),
+        };
+        assert_eq!(s.encode(), "enterprise_only|1796000000123|42-ab");
+        assert_eq!(ModeStamp::decode(&s.encode()), Some(s));
+        assert_eq!(ModeStamp::decode("sideways|1|x"), None);
+        assert_eq!(ModeStamp::decode("personal_first|soon"), None);
+    }
+
+    #[test]
+    fn a_shared_token_is_fresh_until_the_earliest_refresh_point() {
+        let now = SystemTime::now();
+        let token = |life: u64, left: u64| SharedToken {
+            access: Secret::new("t"),
+            refresh: None,
+            minted_at: now + Duration::from_secs(left) - Duration::from_secs(life),
+            expires_at: now + Duration::from_secs(left),
+        };
+        assert!(is_fresh(&token(900, 800)));
+        assert!(!is_fresh(&token(900, 70)), "inside 75 s of a 900 s token's end");
+        assert!(!is_fresh(&token(900, 0)));
+        assert!(is_fresh(&token(100, 80)));
+        assert!(!is_fresh(&token(100, 20)));
+    }
+}
