@@ -8,6 +8,7 @@ mod call;
 mod check;
 mod common;
 mod demo;
+mod fleetdemo;
 mod logging;
 mod metrics;
 mod mockcmd;
@@ -105,6 +106,13 @@ pub struct DemoArgs {
     /// Keep serving --metrics-addr for this many seconds after the demo ends.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub linger: u64,
+    /// Run a fleet of N processes sharing their state on one Redis instead: the move costs one extra round trip
+    /// per resource for the whole fleet, and `mode set enterprise_only` cuts every process over (docs/FLEET.md).
+    #[arg(long, value_name = "N")]
+    pub processes: Option<usize>,
+    /// The fleet demo's Redis (default: COZE_FALLBACK_REDIS_URL, else a redis-server of its own from PATH).
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -265,7 +273,11 @@ fn main() {
     };
     logging::init(cli.verbose);
     let result = match cli.cmd {
-        Cmd::Demo(a) => demo::run(a),
+        Cmd::Demo(a) => match (std::env::var(fleetdemo::WORKER_ENV), a.processes) {
+            (Ok(config), _) => fleetdemo::worker(&config),
+            (_, Some(n)) => fleetdemo::run(a, n),
+            _ => demo::run(a),
+        },
         Cmd::Mock(a) => mockcmd::run(a),
         Cmd::Check(a) => check::run(a),
         Cmd::Call(a) => call::run(a),

@@ -1340,3 +1340,33 @@ fn mode_never_prints_the_redis_password_and_fails_fast_when_redis_is_away() {
 fn cozefallback_client(config: &str) -> cozefallback::Client {
     cozefallback::Client::from_json(config).unwrap()
 }
+
+#[test]
+fn demo_processes_shows_a_fleet_wide_cut_over_on_one_redis() {
+    let redis = redis_server::RedisServer::start();
+    let (code, stdout, stderr) = run(bin().args([
+        "demo",
+        "--processes",
+        "4",
+        "--requests",
+        "60",
+        "--json",
+        "--redis-url",
+        &redis.url(),
+    ]));
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let s: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(s["processes"], 4);
+    assert_eq!(s["failed_total"], 0, "{s}");
+    let resources = s["resources"].as_u64().unwrap();
+    let extra = s["extra_round_trips_after_move"].as_u64().unwrap();
+    assert_eq!(extra, resources, "one extra round trip per resource for the fleet: {s}");
+    assert_eq!(s["cut_over"]["all_followed"], true, "{s}");
+    let cut = &s["phases"][2];
+    assert_eq!(cut["mock_personal"], 0, "after the cut-over no call uses the old credential: {s}");
+    assert_eq!(
+        cut["mock_enterprise"].as_u64().unwrap(),
+        4 * s["calls_per_process_per_phase"].as_u64().unwrap()
+    );
+    assert_bad_input(&["demo", "--processes", "1"], &[], "--processes");
+}

@@ -551,9 +551,11 @@ impl Client {
         let store = self.inner.state.redis().cloned();
         let mut claimed = false;
         if let Some(store) = &store {
+            // The claim outlives a crashed winner by at most a minute (or the call's shorter deadline).
             let hold = req
                 .timeout
-                .unwrap_or_else(|| self.inner.config.total_timeout());
+                .unwrap_or_else(|| self.inner.config.total_timeout())
+                .min(MAX_CLAIM);
             match store.claim_carry(conv, hold).await {
                 Claim::Won => claimed = true,
                 Claim::Done(c) => {
@@ -768,6 +770,9 @@ impl crate::client::Inner {
             .apply_shared("conversation_id", &carried.to, carried.credential, CONVERSATION_BINDING);
     }
 }
+
+/// The longest a fleet-wide carry-over claim is held (a carry-over takes a few round trips).
+const MAX_CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long a binding learned from the fleet is kept (as long as a local one).
 const CONVERSATION_BINDING: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);

@@ -314,7 +314,9 @@ impl Credential {
             Err(err) => {
                 http.metrics.token_refresh_failure(self.kind);
                 if let (Some(store), true) = (&self.shared, locked) {
-                    store.token_minted(&self.share_id, &expired_token(), true).await;
+                    store
+                        .token_minted(&self.share_id, &crate::state::redis::unstored(), true)
+                        .await;
                 }
                 let mut cache = lock(&self.cache);
                 if let Some(c) = cache.as_mut().filter(|c| now < c.usable_until) {
@@ -425,16 +427,6 @@ impl std::fmt::Debug for Cached {
             .field("expires_at", &self.expires_at)
             .field("generation", &self.generation)
             .finish()
-    }
-}
-
-/// Nothing to share: frees the fleet's mint lock after a failed mint without storing a token.
-fn expired_token() -> crate::state::redis::SharedToken {
-    crate::state::redis::SharedToken {
-        access: Secret::new(""),
-        refresh: None,
-        minted_at: UNIX_EPOCH,
-        expires_at: UNIX_EPOCH,
     }
 }
 

@@ -394,7 +394,15 @@ fn eight_race_one_create() {
     assert_eq!(created, 1, "exactly one carry-over for the fleet: {answers:?}");
     assert_eq!(ids.len(), 1, "every process uses the new id: {ids:?}");
     assert!(!ids.contains(&conv));
-    assert!(answers.iter().all(|a| a["moved_to"].as_str() == ids.iter().next().map(String::as_str)));
+    // A process that heard of the carry-over before its own call sends it to the new id directly (as a process
+    // does once it has a mapping); the others report the move.
+    let new_id = ids.iter().next().unwrap().as_str();
+    for a in &answers {
+        assert!(a["moved_to"].is_null() || a["moved_to"] == new_id, "{a}");
+    }
+    let reported = answers.iter().filter(|a| a["moved_to"] == new_id).count();
+    println!("   {reported} of 8 calls reported conversation_moved, the others were already mapped");
+    assert!(reported >= 1);
 }
 
 fn jwt_config(mock: &BlockingMockServer, redis: &RedisServer, prefix: &str, share: bool) -> Value {

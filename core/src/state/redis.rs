@@ -672,7 +672,16 @@ impl RedisStore {
                 .query_async(&mut conn)
                 .await;
             match won {
-                Ok(Some(_)) => return Claim::Won,
+                // The previous winner may have stored its result and freed the claim between the read above and
+                // this claim: look again before carrying it over a second time.
+                Ok(Some(_)) => match self.carried_in(&mut conn, &conv_key).await {
+                    Ok(Some(c)) => {
+                        self.release(from).await;
+                        return Claim::Done(c);
+                    }
+                    Ok(None) => return Claim::Won,
+                    Err(()) => return Claim::Unavailable,
+                },
                 Ok(None) => {}
                 Err(_) => return self.unavailable(),
             }
@@ -782,7 +791,16 @@ impl RedisStore {
             .query_async(&mut conn)
             .await;
         match won {
-            Ok(Some(_)) => return TokenStep::Mint { locked: true },
+            // The previous minter may have stored its token and freed the lock since the read above.
+            Ok(Some(_)) => {
+                return match self.read_token(&mut conn, &key).await {
+                    Ok(Some(t)) if usable(&t) => {
+                        self.token_minted(id, &unstored(), true).await;
+                        TokenStep::Adopt(t)
+                    }
+                    _ => TokenStep::Mint { locked: true },
+                };
+            }
             Ok(None) => {}
             Err(_) => {
                 self.metrics.state_error();
@@ -850,6 +868,16 @@ impl RedisStore {
         if pipe.query_async::<()>(&mut conn).await.is_err() {
             self.metrics.state_error();
         }
+    }
+}
+
+/// Nothing to store: frees a mint lock only.
+pub(crate) fn unstored() -> SharedToken {
+    SharedToken {
+        access: Secret::new(""),
+        refresh: None,
+        minted_at: UNIX_EPOCH,
+        expires_at: UNIX_EPOCH,
     }
 }
 
