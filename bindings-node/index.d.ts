@@ -51,6 +51,12 @@ export interface Config {
   max_event_bytes?: number
   /** Largest whole answer in bytes, retries of one call counted together (default 256 MiB). */
   max_response_bytes?: number
+  /**
+   * Share the mode, learned routes, bindings, carry-overs (and, opt-in, tokens) with every process on one Redis
+   * (docs/FLEET.md). `share_tokens` puts bearer tokens in Redis. Default: the in-process store, or
+   * `COZE_FALLBACK_REDIS_URL`.
+   */
+  state?: { redis_url?: string; key_prefix?: string; share_tokens?: boolean }
   [field: string]: unknown
 }
 
