@@ -40,7 +40,9 @@ pub fn run(args: DemoArgs, processes: usize) -> CliResult {
     if ok {
         Ok(())
     } else {
-        Err(CliError::Failed("the fleet demo saw failed calls or a process that did not follow".into()))
+        Err(CliError::Failed(
+            "the fleet demo saw failed calls or a process that did not follow".into(),
+        ))
     }
 }
 
@@ -75,7 +77,9 @@ fn redis_for(args: &DemoArgs) -> CliResult<(String, Option<OwnRedis>)> {
     let until = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > until {
-            return Err(CliError::Failed("redis-server did not start within 10 s".into()));
+            return Err(CliError::Failed(
+                "redis-server did not start within 10 s".into(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -114,7 +118,11 @@ async fn fleet_demo(mock: &MockServer, url: &str, n: usize, per_phase: usize) ->
     }
     let paths: Vec<String> = info.bots.iter().map(|b| format!("/v1/bots/{b}")).collect();
     let control = mock.control();
-    let count = |who: &str| control.stats()["requests"]["by_credential"][who].as_u64().unwrap_or(0);
+    let count = |who: &str| {
+        control.stats()["requests"]["by_credential"][who]
+            .as_u64()
+            .unwrap_or(0)
+    };
     let mut phases = Vec::new();
     let mut failed_total = 0;
     for phase in ["before_move", "after_move", "cut_over"] {
@@ -141,7 +149,8 @@ async fn fleet_demo(mock: &MockServer, url: &str, n: usize, per_phase: usize) ->
             for w in &mut fleet {
                 all &= w.read()?["seen"] == true;
             }
-            cut_over = json!({"all_followed": all, "took_ms": started.elapsed().as_millis() as u64});
+            cut_over =
+                json!({"all_followed": all, "took_ms": started.elapsed().as_millis() as u64});
         }
         let (p0, e0) = (count("personal"), count("enterprise"));
         let mut calls = Vec::new();
@@ -182,16 +191,29 @@ fn print_summary(s: &Value) {
         "fleet demo: {} processes on one Redis, one mock Coze, {} calls per process per phase over {} bots",
         s["processes"], s["calls_per_process_per_phase"], s["resources"]
     );
-    println!("{:<12} {:>8} {:>16} {:>18} {:>7}", "phase", "calls", "mock: personal", "mock: enterprise", "failed");
+    println!(
+        "{:<12} {:>8} {:>16} {:>18} {:>7}",
+        "phase", "calls", "mock: personal", "mock: enterprise", "failed"
+    );
     for p in s["phases"].as_array().into_iter().flatten() {
-        let calls: u64 = p["calls"].as_array().into_iter().flatten().map(|c| c["ok"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0)).sum();
-        let failed: u64 = p["calls"].as_array().into_iter().flatten().map(|c| c["failed"].as_u64().unwrap_or(0)).sum();
+        let calls: u64 = p["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["ok"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0))
+            .sum();
+        let failed: u64 = p["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["failed"].as_u64().unwrap_or(0))
+            .sum();
         println!(
             "{:<12} {:>8} {:>16} {:>18} {:>7}",
             p["phase"].as_str().unwrap_or(""),
             calls,
-            p["mock_personal"],
-            p["mock_enterprise"],
+            p["mock_personal"].as_u64().unwrap_or(0),
+            p["mock_enterprise"].as_u64().unwrap_or(0),
             failed
         );
     }
@@ -284,16 +306,20 @@ pub fn worker(config: &str) -> CliResult {
                 json!({"up": client.metrics()["state"]["up"]})
             }
             "run" => {
-                let paths: Vec<String> = serde_json::from_value(cmd["paths"].clone()).unwrap_or_default();
+                let paths: Vec<String> =
+                    serde_json::from_value(cmd["paths"].clone()).unwrap_or_default();
                 let n = cmd["n"].as_u64().unwrap_or(0) as usize;
                 let (mut ok, mut failed, mut enterprise, mut attempts) = (0u64, 0u64, 0u64, 0u64);
                 for i in 0..n {
-                    let Some(path) = paths.get(i % paths.len().max(1)) else { break };
+                    let Some(path) = paths.get(i % paths.len().max(1)) else {
+                        break;
+                    };
                     match block_on(client.request(Request::get(path.as_str()))) {
                         Ok(r) => {
                             ok += 1;
                             attempts += u64::from(r.attempts);
-                            enterprise += u64::from(r.credential == cozefallback::CredentialKind::Enterprise);
+                            enterprise +=
+                                u64::from(r.credential == cozefallback::CredentialKind::Enterprise);
                         }
                         Err(_) => failed += 1,
                     }

@@ -1292,7 +1292,8 @@ fn mode_prints_and_sets_the_fleet_mode_on_redis() {
     let (code, stdout, stderr) = run(bin().args(["mode", "--redis-url", &url]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("no fleet mode is stored"), "{stdout}");
-    let (code, stdout, stderr) = run(bin().args(["mode", "set", "enterprise_only", "--redis-url", &url]));
+    let (code, stdout, stderr) =
+        run(bin().args(["mode", "set", "enterprise_only", "--redis-url", &url]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("enterprise_only"), "{stdout}");
     // The environment variable names the Redis too; --json gives one object.
@@ -1327,11 +1328,13 @@ fn mode_never_prints_the_redis_password_and_fails_fast_when_redis_is_away() {
     assert!(stderr.contains("redis://:***@"), "{stderr}");
     assert!(!stderr.contains("wrongsecret"), "{stderr}");
     let right = format!("redis://:hunter2secret@127.0.0.1:{}/0", redis.port);
-    let (code, stdout, stderr) = run(bin().args(["mode", "set", "personal_only", "--redis-url", &right]));
+    let (code, stdout, stderr) =
+        run(bin().args(["mode", "set", "personal_only", "--redis-url", &right]));
     assert_eq!(code, 0, "{stderr}");
     assert!(!stdout.contains("hunter2secret") && !stderr.contains("hunter2secret"));
     let started = Instant::now();
-    let (code, _, stderr) = run(bin().args(["mode", "--redis-url", "redis://:pw1234@127.0.0.1:1/0"]));
+    let (code, _, stderr) =
+        run(bin().args(["mode", "--redis-url", "redis://:pw1234@127.0.0.1:1/0"]));
     assert_eq!(code, 1);
     assert!(started.elapsed() < Duration::from_secs(10), "{stderr}");
     assert!(!stderr.contains("pw1234"), "{stderr}");
@@ -1360,10 +1363,16 @@ fn demo_processes_shows_a_fleet_wide_cut_over_on_one_redis() {
     assert_eq!(s["failed_total"], 0, "{s}");
     let resources = s["resources"].as_u64().unwrap();
     let extra = s["extra_round_trips_after_move"].as_u64().unwrap();
-    assert_eq!(extra, resources, "one extra round trip per resource for the fleet: {s}");
+    assert_eq!(
+        extra, resources,
+        "one extra round trip per resource for the fleet: {s}"
+    );
     assert_eq!(s["cut_over"]["all_followed"], true, "{s}");
     let cut = &s["phases"][2];
-    assert_eq!(cut["mock_personal"], 0, "after the cut-over no call uses the old credential: {s}");
+    assert_eq!(
+        cut["mock_personal"], 0,
+        "after the cut-over no call uses the old credential: {s}"
+    );
     assert_eq!(
         cut["mock_enterprise"].as_u64().unwrap(),
         4 * s["calls_per_process_per_phase"].as_u64().unwrap()

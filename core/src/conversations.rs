@@ -766,8 +766,12 @@ impl crate::client::Inner {
             return;
         }
         self.conversations.insert(from, &carried.to);
-        self.router
-            .apply_shared("conversation_id", &carried.to, carried.credential, CONVERSATION_BINDING);
+        self.router.apply_shared(
+            "conversation_id",
+            &carried.to,
+            carried.credential,
+            CONVERSATION_BINDING,
+        );
     }
 }
 

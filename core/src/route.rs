@@ -104,9 +104,9 @@ impl Router {
     /// Whether `key` already routes to `credential` for more than half of `ttl`.
     fn holds_fresh(&self, key: &ResourceKey, credential: CredentialKind, ttl: Duration) -> bool {
         self.shared.is_some()
-            && lock(&self.routes).get(key).is_some_and(|r| {
-                r.credential == credential && r.until > Instant::now() + ttl / 2
-            })
+            && lock(&self.routes)
+                .get(key)
+                .is_some_and(|r| r.credential == credential && r.until > Instant::now() + ttl / 2)
     }
 
     /// The credential remembered for the first of `keys` that has a live route.

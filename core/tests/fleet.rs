@@ -25,13 +25,34 @@ fn main() {
         return;
     }
     let tests: Vec<(&str, fn())> = vec![
-        ("after_the_move_the_fleet_pays_one_round_trip_per_resource", fleet_pays_once),
-        ("set_mode_in_one_process_is_in_force_in_all_within_1s", mode_propagates),
-        ("eight_processes_racing_on_a_stranded_conversation_create_one", eight_race_one_create),
-        ("share_tokens_mints_once_per_target_for_the_fleet", share_tokens_mint_once),
-        ("redis_killed_during_a_soak_fails_no_request_and_reconciles_the_mode", redis_killed_soak),
-        ("a_redis_password_never_shows_and_a_wrong_one_is_no_hang", password_redaction),
-        ("a_forked_child_joins_the_fleet_on_its_own_connection", forked_child_joins),
+        (
+            "after_the_move_the_fleet_pays_one_round_trip_per_resource",
+            fleet_pays_once,
+        ),
+        (
+            "set_mode_in_one_process_is_in_force_in_all_within_1s",
+            mode_propagates,
+        ),
+        (
+            "eight_processes_racing_on_a_stranded_conversation_create_one",
+            eight_race_one_create,
+        ),
+        (
+            "share_tokens_mints_once_per_target_for_the_fleet",
+            share_tokens_mint_once,
+        ),
+        (
+            "redis_killed_during_a_soak_fails_no_request_and_reconciles_the_mode",
+            redis_killed_soak,
+        ),
+        (
+            "a_redis_password_never_shows_and_a_wrong_one_is_no_hang",
+            password_redaction,
+        ),
+        (
+            "a_forked_child_joins_the_fleet_on_its_own_connection",
+            forked_child_joins,
+        ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -55,7 +76,10 @@ fn main() {
         match std::panic::catch_unwind(test) {
             Ok(()) => {
                 passed += 1;
-                println!("test {name} ... ok ({:.1} s)", started.elapsed().as_secs_f64());
+                println!(
+                    "test {name} ... ok ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
             }
             Err(_) => {
                 println!("test {name} ... FAILED");
@@ -117,7 +141,8 @@ fn worker(config: &str) {
             }
             "wait_mode" => {
                 let want = cmd["mode"].as_str().unwrap();
-                let until = Instant::now() + Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap());
+                let until =
+                    Instant::now() + Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap());
                 let mut seen = Value::Null;
                 while Instant::now() < until {
                     if client.mode().as_str() == want {
@@ -201,14 +226,24 @@ fn fork_child(client: &Client, cmd: &Value) -> Value {
     // SAFETY: the child only uses the client (fork-aware, docs/RUNTIME.md) and leaves with _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let served = cozefallback::runtime().block_on(client.request(Request::get(path))).is_ok();
+        let served = cozefallback::runtime()
+            .block_on(client.request(Request::get(path)))
+            .is_ok();
         let until = Instant::now() + Duration::from_secs(5);
         while client.mode().as_str() != want && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(2));
         }
         let seen = client.mode().as_str() == want;
         std::thread::sleep(Duration::from_millis(300)); // its learned route reaches Redis
-        unsafe { libc::_exit(if served && seen { 0 } else if served { 3 } else { 4 }) };
+        unsafe {
+            libc::_exit(if served && seen {
+                0
+            } else if served {
+                3
+            } else {
+                4
+            })
+        };
     }
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
@@ -216,7 +251,10 @@ fn fork_child(client: &Client, cmd: &Value) -> Value {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 // ---------------------------------------------------------------- the test side
@@ -297,13 +335,19 @@ fn pat_config(mock: &BlockingMockServer, redis: &RedisServer, prefix: &str) -> V
 fn fleet(n: usize, config: &Value) -> Vec<Worker> {
     let mut ws: Vec<Worker> = (0..n).map(|_| Worker::start(config)).collect();
     for w in &mut ws {
-        assert_eq!(w.call(json!({"op": "ready"}))["up"], json!(true), "the worker connected to Redis");
+        assert_eq!(
+            w.call(json!({"op": "ready"}))["up"],
+            json!(true),
+            "the worker connected to Redis"
+        );
     }
     ws
 }
 
 fn requests_by(mock: &BlockingMockServer, credential: &str) -> u64 {
-    mock.control().stats()["requests"]["by_credential"][credential].as_u64().unwrap()
+    mock.control().stats()["requests"]["by_credential"][credential]
+        .as_u64()
+        .unwrap()
 }
 
 fn fleet_pays_once() {
@@ -312,7 +356,10 @@ fn fleet_pays_once() {
     let bots = mock.info().bots.clone();
     let mut ws = fleet(4, &pat_config(&mock, &redis, "once:"));
     mock.control().set_moved(true);
-    let (p0, e0) = (requests_by(&mock, "personal"), requests_by(&mock, "enterprise"));
+    let (p0, e0) = (
+        requests_by(&mock, "personal"),
+        requests_by(&mock, "enterprise"),
+    );
     let per_bot = 5;
     // The first process meets the move and learns; then the others call the same bots.
     for (i, w) in ws.iter_mut().enumerate() {
@@ -334,7 +381,11 @@ fn fleet_pays_once() {
         bots.len()
     );
     assert_eq!(served, calls);
-    assert_eq!(extra, bots.len() as u64, "one extra round trip per resource for the whole fleet");
+    assert_eq!(
+        extra,
+        bots.len() as u64,
+        "one extra round trip per resource for the whole fleet"
+    );
 }
 
 fn mode_propagates() {
@@ -351,19 +402,31 @@ fn mode_propagates() {
         .unwrap();
     let mut lags = Vec::new();
     for w in &mut ws[1..] {
-        let seen = w.read()["seen_ms"].as_u64().expect("the mode reached every process");
+        let seen = w.read()["seen_ms"]
+            .as_u64()
+            .expect("the mode reached every process");
         lags.push(seen.saturating_sub(set_at));
     }
     let worst = *lags.iter().max().unwrap();
-    println!("set_mode propagation to {} processes: {lags:?} ms (worst {worst} ms)", lags.len());
+    println!(
+        "set_mode propagation to {} processes: {lags:?} ms (worst {worst} ms)",
+        lags.len()
+    );
     assert!(worst < 1000, "set_mode took {worst} ms to reach the fleet");
     let lag = ws[1].call(json!({"op": "metrics"}))["state"]["mode_lag_ms"].clone();
-    assert!(lag.as_u64().is_some_and(|l| l < 1000), "mode lag metric: {lag}");
+    assert!(
+        lag.as_u64().is_some_and(|l| l < 1000),
+        "mode lag metric: {lag}"
+    );
     // A process that starts now adopts the fleet's mode over its configured personal_first.
     let late = Worker::start(&config);
     assert_eq!(late.built["mode"], "enterprise_only", "{}", late.built);
     // The CLI-visible stored value.
-    assert!(redis.command(&["GET", "mode:mode"]).contains("enterprise_only"));
+    assert!(
+        redis
+            .command(&["GET", "mode:mode"])
+            .contains("enterprise_only")
+    );
 }
 
 fn eight_race_one_create() {
@@ -372,10 +435,15 @@ fn eight_race_one_create() {
     let bot = mock.info().bots[0].clone();
     let mut ws = fleet(8, &pat_config(&mock, &redis, "race:"));
     let first = ws[0].call(json!({"op": "chat", "bot": bot}));
-    let conv = first["conversation_id"].as_str().expect("a personal conversation").to_string();
+    let conv = first["conversation_id"]
+        .as_str()
+        .expect("a personal conversation")
+        .to_string();
     mock.control().set_moved(true);
     let creates = |m: &BlockingMockServer| {
-        m.control().stats()["requests"]["by_path"]["/v1/conversation/create"].as_u64().unwrap_or(0)
+        m.control().stats()["requests"]["by_path"]["/v1/conversation/create"]
+            .as_u64()
+            .unwrap_or(0)
     };
     let before = creates(&mock);
     for w in &mut ws {
@@ -383,7 +451,9 @@ fn eight_race_one_create() {
     }
     let answers: Vec<Value> = ws.iter_mut().map(Worker::read).collect();
     let created = creates(&mock) - before;
-    println!("8 processes on one stranded conversation: {created} conversation(s) created at the mock");
+    println!(
+        "8 processes on one stranded conversation: {created} conversation(s) created at the mock"
+    );
     let ids: std::collections::HashSet<String> = answers
         .iter()
         .map(|a| {
@@ -391,7 +461,10 @@ fn eight_race_one_create() {
             a["conversation_id"].as_str().unwrap().to_string()
         })
         .collect();
-    assert_eq!(created, 1, "exactly one carry-over for the fleet: {answers:?}");
+    assert_eq!(
+        created, 1,
+        "exactly one carry-over for the fleet: {answers:?}"
+    );
     assert_eq!(ids.len(), 1, "every process uses the new id: {ids:?}");
     assert!(!ids.contains(&conv));
     // A process that heard of the carry-over before its own call sends it to the new id directly (as a process
@@ -401,7 +474,9 @@ fn eight_race_one_create() {
         assert!(a["moved_to"].is_null() || a["moved_to"] == new_id, "{a}");
     }
     let reported = answers.iter().filter(|a| a["moved_to"] == new_id).count();
-    println!("   {reported} of 8 calls reported conversation_moved, the others were already mapped");
+    println!(
+        "   {reported} of 8 calls reported conversation_moved, the others were already mapped"
+    );
     assert!(reported >= 1);
 }
 
@@ -419,7 +494,11 @@ fn jwt_config(mock: &BlockingMockServer, redis: &RedisServer, prefix: &str, shar
 fn share_tokens_mint_once() {
     let redis = RedisServer::start();
     let mock = mock();
-    let mints = |m: &BlockingMockServer| m.control().stats()["token_mints"]["enterprise"].as_u64().unwrap();
+    let mints = |m: &BlockingMockServer| {
+        m.control().stats()["token_mints"]["enterprise"]
+            .as_u64()
+            .unwrap()
+    };
     for (share, want) in [(true, 1), (false, 4)] {
         let prefix = format!("tok-{share}:");
         let mut ws = fleet(4, &jwt_config(&mock, &redis, &prefix, share));
@@ -442,8 +521,14 @@ fn share_tokens_mint_once() {
     }
     let keys = redis.command(&["KEYS", "tok-true:token:*"]);
     assert!(keys.contains("tok-true:token:"), "{keys}");
-    let ttl = redis.command(&["PTTL", keys.lines().find(|l| l.starts_with("tok-true:")).unwrap()]);
-    assert!(ttl.trim_start_matches(':').trim().parse::<i64>().unwrap() > 0, "the key expires with the token: {ttl}");
+    let ttl = redis.command(&[
+        "PTTL",
+        keys.lines().find(|l| l.starts_with("tok-true:")).unwrap(),
+    ]);
+    assert!(
+        ttl.trim_start_matches(':').trim().parse::<i64>().unwrap() > 0,
+        "the key expires with the token: {ttl}"
+    );
 }
 
 fn redis_killed_soak() {
@@ -454,7 +539,10 @@ fn redis_killed_soak() {
     let mut ws = fleet(4, &pat_config(&mock, &redis, "soak:"));
     mock.control().set_moved(true);
     for w in &mut ws {
-        assert_eq!(w.call(json!({"op": "soak_start", "paths": paths}))["started"], true);
+        assert_eq!(
+            w.call(json!({"op": "soak_start", "paths": paths}))["started"],
+            true
+        );
     }
     std::thread::sleep(Duration::from_millis(800));
     redis.kill();
@@ -471,8 +559,12 @@ fn redis_killed_soak() {
         assert_eq!(w.call(json!({"op": "ready"}))["up"], true, "reconnected");
     }
     for w in &mut ws {
-        let seen = w.call(json!({"op": "wait_mode", "mode": "enterprise_first", "timeout_ms": 3000}));
-        assert!(seen["seen_ms"].is_u64(), "the outage's mode reached every process: {seen}");
+        let seen =
+            w.call(json!({"op": "wait_mode", "mode": "enterprise_first", "timeout_ms": 3000}));
+        assert!(
+            seen["seen_ms"].is_u64(),
+            "the outage's mode reached every process: {seen}"
+        );
     }
     std::thread::sleep(Duration::from_millis(500));
     let mut total = 0;
@@ -481,10 +573,19 @@ fn redis_killed_soak() {
         assert_eq!(r["failed"], 0, "worker {i}: {r}");
         total += r["ok"].as_u64().unwrap();
         let state = w.call(json!({"op": "metrics"}))["state"].clone();
-        assert!(state["errors_total"].as_u64().unwrap() > 0, "the outage was counted: {state}");
+        assert!(
+            state["errors_total"].as_u64().unwrap() > 0,
+            "the outage was counted: {state}"
+        );
     }
-    println!("soak across a Redis restart: {total} requests, 0 failed; the mode set during the outage won");
-    assert!(redis.command(&["GET", "soak:mode"]).contains("enterprise_first"));
+    println!(
+        "soak across a Redis restart: {total} requests, 0 failed; the mode set during the outage won"
+    );
+    assert!(
+        redis
+            .command(&["GET", "soak:mode"])
+            .contains("enterprise_first")
+    );
 }
 
 fn password_redaction() {
@@ -499,21 +600,37 @@ fn password_redaction() {
     // Debug of the config.
     let parsed = cozefallback::Config::from_json(&config(url("s3cretpass")).to_string()).unwrap();
     let shown = format!("{parsed:?}");
-    assert!(!shown.contains("s3cretpass") && shown.contains("***"), "{shown}");
+    assert!(
+        !shown.contains("s3cretpass") && shown.contains("***"),
+        "{shown}"
+    );
     // A bad scheme is a ConfigError at build that names the field and hides the password.
-    let bad = Client::from_json(&config("http://:s3cretpass@127.0.0.1:1/0".into()).to_string()).unwrap_err();
-    assert_eq!(bad.kind(), cozefallback::ErrorKind::Config);
-    assert!(bad.to_string().contains("state.redis_url") && !bad.to_string().contains("s3cretpass"), "{bad}");
-    let bad_db = Client::from_json(&config(format!("redis://:s3cretpass@127.0.0.1:{}/x", redis.port)).to_string())
+    let bad = Client::from_json(&config("http://:s3cretpass@127.0.0.1:1/0".into()).to_string())
         .unwrap_err();
-    assert!(!format!("{bad_db} {bad_db:?}").contains("s3cretpass"), "{bad_db:?}");
+    assert_eq!(bad.kind(), cozefallback::ErrorKind::Config);
+    assert!(
+        bad.to_string().contains("state.redis_url") && !bad.to_string().contains("s3cretpass"),
+        "{bad}"
+    );
+    let bad_db = Client::from_json(
+        &config(format!("redis://:s3cretpass@127.0.0.1:{}/x", redis.port)).to_string(),
+    )
+    .unwrap_err();
+    assert!(
+        !format!("{bad_db} {bad_db:?}").contains("s3cretpass"),
+        "{bad_db:?}"
+    );
     // The right password connects.
     let mut good = Worker::start(&config(url("s3cretpass")));
     assert_eq!(good.call(json!({"op": "ready"}))["up"], true);
     // A wrong one: the client builds fast, serves locally, and says so in its metrics (never a hang).
     let started = Instant::now();
     let mut wrong = Worker::start(&config(url("wrongpass")));
-    assert!(started.elapsed() < Duration::from_secs(5), "building took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "building took {:?}",
+        started.elapsed()
+    );
     let m = wrong.call(json!({"op": "metrics"}));
     assert_eq!(m["state"]["up"], false, "{m}");
     assert!(m["state"]["errors_total"].as_u64().unwrap() > 0, "{m}");
@@ -521,7 +638,10 @@ fn password_redaction() {
     assert_eq!(r["ok"], 1, "served without Redis: {r}");
     let d = wrong.call(json!({"op": "debug"}));
     for text in [m.to_string(), d.to_string()] {
-        assert!(!text.contains("wrongpass") && !text.contains("s3cretpass"), "{text}");
+        assert!(
+            !text.contains("wrongpass") && !text.contains("s3cretpass"),
+            "{text}"
+        );
     }
 }
 
@@ -536,10 +656,17 @@ fn forked_child_joins() {
     std::thread::sleep(Duration::from_millis(700));
     ws[1].call(json!({"op": "set_mode", "mode": "enterprise_only"}));
     let child = ws[0].read();
-    assert_eq!(child["child_exit"], 0, "the child served its call and followed the fleet's mode: {child}");
+    assert_eq!(
+        child["child_exit"], 0,
+        "the child served its call and followed the fleet's mode: {child}"
+    );
     // The route the child learned reached the other process: it pays no extra round trip.
     ws[1].call(json!({"op": "set_mode", "mode": "personal_first"}));
     let r = ws[1].call(json!({"op": "get", "path": format!("/v1/bots/{bot}"), "n": 3}));
     assert_eq!(r["failed"], 0, "{r}");
-    assert_eq!(requests_by(&mock, "personal") - p0, 1, "one extra round trip: the child's");
+    assert_eq!(
+        requests_by(&mock, "personal") - p0,
+        1,
+        "one extra round trip: the child's"
+    );
 }

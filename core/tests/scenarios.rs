@@ -634,9 +634,16 @@ fn with_redis_store(config: &str, url: &str, path: &Path, restart: u32) -> Strin
     };
     if !map.contains_key("state") {
         let name = path.file_stem().unwrap_or_default().to_string_lossy();
-        let dir = path.parent().and_then(|p| p.file_name()).unwrap_or_default().to_string_lossy();
+        let dir = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .unwrap_or_default()
+            .to_string_lossy();
         let prefix = format!("scenario:{dir}:{name}:{restart}:");
-        map.insert("state".into(), json!({"redis_url": url, "key_prefix": prefix}));
+        map.insert(
+            "state".into(),
+            json!({"redis_url": url, "key_prefix": prefix}),
+        );
     }
     Value::Object(map).to_string()
 }
@@ -657,9 +664,17 @@ async fn every_scenario_passes_with_the_redis_state_store() {
     let redis = redis_server::RedisServer::start();
     run_folder(scenario_dir(), 40, Some(&redis.url())).await;
     run_folder(scenario_dir().join("conversations"), 10, Some(&redis.url())).await;
-    let keys: u64 = redis.command(&["DBSIZE"]).trim().trim_start_matches(':').parse().unwrap();
+    let keys: u64 = redis
+        .command(&["DBSIZE"])
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
     println!("keys in Redis after the scenarios: {keys}");
-    assert!(keys > 0, "the scenarios' clients wrote their learned state to Redis");
+    assert!(
+        keys > 0,
+        "the scenarios' clients wrote their learned state to Redis"
+    );
 }
 
 async fn run_folder(dir: PathBuf, at_least: usize, redis: Option<&str>) {

@@ -112,7 +112,10 @@ impl RedisUrl {
     pub fn check(&self, field: &str) -> Result<()> {
         let shown = self.to_string();
         let url = url::Url::parse(self.expose()).map_err(|e| {
-            Error::config(field, format!("{shown} is not a URL ({e}); expected redis://host:6379/0"))
+            Error::config(
+                field,
+                format!("{shown} is not a URL ({e}); expected redis://host:6379/0"),
+            )
         })?;
         if !matches!(url.scheme(), "redis" | "rediss") {
             return Err(Error::config(
@@ -134,7 +137,10 @@ impl RedisUrl {
             ));
         }
         ::redis::Client::open(self.expose()).map_err(|e| {
-            Error::config(field, format!("{shown} is not usable: {}", scrub(&e.to_string(), self)))
+            Error::config(
+                field,
+                format!("{shown} is not usable: {}", scrub(&e.to_string(), self)),
+            )
         })?;
         Ok(())
     }

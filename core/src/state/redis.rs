@@ -181,9 +181,16 @@ impl Here {
 }
 
 impl RedisStore {
-    pub(crate) fn new(url: RedisUrl, cfg: &StateConfig, metrics: Arc<Metrics>) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        url: RedisUrl,
+        cfg: &StateConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>> {
         let client = ::redis::Client::open(url.expose()).map_err(|e| {
-            Error::config("state.redis_url", format!("{url} is not usable: {}", scrub(&e.to_string(), &url)))
+            Error::config(
+                "state.redis_url",
+                format!("{url} is not usable: {}", scrub(&e.to_string(), &url)),
+            )
         })?;
         metrics.state_store_configured();
         Ok(Arc::new(RedisStore {
@@ -341,7 +348,8 @@ impl RedisStore {
             .set_response_timeout(Some(COMMAND_TIMEOUT));
         let mut conn = bounded(
             CONNECT_TIMEOUT * 2,
-            self.client.get_multiplexed_async_connection_with_config(&config),
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
         )
         .await?;
         let mut pubsub = bounded(CONNECT_TIMEOUT * 2, self.client.get_async_pubsub()).await?;
@@ -620,7 +628,8 @@ impl RedisStore {
                 for k in &keys {
                     pipe.cmd("GET").arg(k).cmd("PTTL").arg(k);
                 }
-                let values: Vec<RValue> = pipe.query_async(conn).await.map_err(|e| e.to_string())?;
+                let values: Vec<RValue> =
+                    pipe.query_async(conn).await.map_err(|e| e.to_string())?;
                 for (k, pair) in keys.iter().zip(values.chunks(2)) {
                     if let [v, ttl] = pair
                         && let (Ok(v), Ok(ttl)) = (
@@ -863,7 +872,9 @@ impl RedisStore {
                 .ignore();
         }
         if locked {
-            pipe.cmd("DEL").arg(self.key(&format!("mint:{id}"))).ignore();
+            pipe.cmd("DEL")
+                .arg(self.key(&format!("mint:{id}")))
+                .ignore();
         }
         if pipe.query_async::<()>(&mut conn).await.is_err() {
             self.metrics.state_error();
@@ -936,7 +947,10 @@ async fn operator_connection(cfg: &StateConfig) -> Result<(MultiplexedConnection
     let url = cfg.effective_url().ok_or_else(|| {
         Error::config(
             "state.redis_url",
-            format!("no Redis to ask: set state.redis_url or {}", super::REDIS_URL_ENV),
+            format!(
+                "no Redis to ask: set state.redis_url or {}",
+                super::REDIS_URL_ENV
+            ),
         )
     })?;
     url.check("state.redis_url")?;
@@ -945,14 +959,20 @@ async fn operator_connection(cfg: &StateConfig) -> Result<(MultiplexedConnection
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(COMMAND_TIMEOUT));
-    let conn = bounded(CONNECT_TIMEOUT * 2, client.get_multiplexed_async_connection_with_config(&config))
-        .await
-        .map_err(|e| unreachable_error(&url, &e))?;
+    let conn = bounded(
+        CONNECT_TIMEOUT * 2,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    .map_err(|e| unreachable_error(&url, &e))?;
     Ok((conn, url))
 }
 
 fn unreachable_error(url: &RedisUrl, e: &str) -> Error {
-    Error::transport(format!("the Redis state store at {url} did not answer: {}", scrub(e, url)))
+    Error::transport(format!(
+        "the Redis state store at {url} did not answer: {}",
+        scrub(e, url)
+    ))
 }
 
 /// The mode the fleet on `cfg`'s Redis and key prefix is in, and when it was set; `None` when no process or
@@ -964,10 +984,12 @@ pub(crate) async fn read_fleet_mode(cfg: &StateConfig) -> Result<Option<super::F
         .query_async(&mut conn)
         .await
         .map_err(|e| unreachable_error(&url, &e.to_string()))?;
-    Ok(v.as_deref().and_then(ModeStamp::decode).map(|s| super::FleetMode {
-        mode: s.mode,
-        set_at_unix_ms: s.at_ms,
-    }))
+    Ok(v.as_deref()
+        .and_then(ModeStamp::decode)
+        .map(|s| super::FleetMode {
+            mode: s.mode,
+            set_at_unix_ms: s.at_ms,
+        }))
 }
 
 /// Sets the fleet's mode (newest wins, as for `Client::set_mode`) and tells every process at once.
@@ -1028,7 +1050,10 @@ mod tests {
             expires_at: now + Duration::from_secs(left),
         };
         assert!(is_fresh(&token(900, 800)));
-        assert!(!is_fresh(&token(900, 70)), "inside 75 s of a 900 s token's end");
+        assert!(
+            !is_fresh(&token(900, 70)),
+            "inside 75 s of a 900 s token's end"
+        );
         assert!(!is_fresh(&token(900, 0)));
         assert!(is_fresh(&token(100, 80)));
         assert!(!is_fresh(&token(100, 20)));

@@ -65,7 +65,9 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): install it (apt-get install -y redis-server)")
+                panic!(
+                    "cannot start redis-server ({e}): install it (apt-get install -y redis-server)"
+                )
             });
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(10);
@@ -75,7 +77,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not answer within 10 s", self.port);
+        panic!(
+            "redis-server on port {} did not answer within 10 s",
+            self.port
+        );
     }
 
     /// Whether it answers (PONG, or NOAUTH when it wants a password).

@@ -62,7 +62,16 @@ fn start_redis() -> (String, OwnRedis) {
         .unwrap()
         .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server on PATH (or pass --redis-url)");
@@ -82,10 +91,16 @@ async fn hot_path(mock: &MockServer, url: &str, rounds: usize) {
     for i in 0..rounds + 200 {
         // Interleaved so machine noise hits both alike; the first 200 warm up (and learn the route).
         let t = Instant::now();
-        local.request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap();
+        local
+            .request(Request::get(format!("/v1/bots/{bot}")))
+            .await
+            .unwrap();
         let x = t.elapsed();
         let t = Instant::now();
-        shared.request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap();
+        shared
+            .request(Request::get(format!("/v1/bots/{bot}")))
+            .await
+            .unwrap();
         let y = t.elapsed();
         if i >= 200 {
             a.push(x);
@@ -96,7 +111,9 @@ async fn hot_path(mock: &MockServer, url: &str, rounds: usize) {
     b.sort();
     let (pa, pb) = (percentile(&a, 0.5), percentile(&b, 0.5));
     let ratio = pb.as_secs_f64() / pa.as_secs_f64();
-    println!("1. hot path after the move (sticky route), {rounds} sequential GETs each, interleaved");
+    println!(
+        "1. hot path after the move (sticky route), {rounds} sequential GETs each, interleaved"
+    );
     println!(
         "   p50 in-process {pa:?}   redis {pb:?}   ratio {ratio:.3} ({:+.1}%)   goal <= 5% slower: {}",
         (ratio - 1.0) * 100.0,
@@ -113,17 +130,26 @@ async fn extra_round_trips(mock: &MockServer, url: Option<&str>, members: usize)
     mock.control().reset();
     mock.control().set_moved(true);
     let bots = mock.info().bots.clone();
-    let personal = || mock.control().stats()["requests"]["by_credential"]["personal"].as_u64().unwrap();
+    let personal = || {
+        mock.control().stats()["requests"]["by_credential"]["personal"]
+            .as_u64()
+            .unwrap()
+    };
     // One member meets the move first; then every member calls every bot, all at once.
     for bot in &bots {
-        fleet[0].request(Request::get(format!("/v1/bots/{bot}"))).await.unwrap();
+        fleet[0]
+            .request(Request::get(format!("/v1/bots/{bot}")))
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut calls = Vec::new();
     for c in &fleet {
         for bot in &bots {
             let (c, path) = (c.clone(), format!("/v1/bots/{bot}"));
-            calls.push(tokio::spawn(async move { c.request(Request::get(path)).await.map(|_| ()) }));
+            calls.push(tokio::spawn(async move {
+                c.request(Request::get(path)).await.map(|_| ())
+            }));
         }
     }
     for call in calls {
@@ -141,7 +167,11 @@ async fn propagation(mock: &MockServer, url: &str, members: usize, rounds: usize
         .collect();
     let mut took = Vec::new();
     for i in 0..rounds {
-        let mode = if i % 2 == 0 { Mode::EnterpriseFirst } else { Mode::PersonalFirst };
+        let mode = if i % 2 == 0 {
+            Mode::EnterpriseFirst
+        } else {
+            Mode::PersonalFirst
+        };
         let t = Instant::now();
         fleet[i % members].set_mode(mode).unwrap();
         while fleet.iter().any(|c| c.mode() != mode) {
