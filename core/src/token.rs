@@ -198,7 +198,7 @@ impl Credential {
     }
 
     /// The fleet's fresh token, adopted into the local cache; else mint (holding the fleet's lock if `locked`).
-    async fn from_fleet(&self) -> std::result::Result<Token, bool> {
+    async fn fleet_token(&self) -> std::result::Result<Token, bool> {
         let Some(store) = &self.shared else {
             return Err(false);
         };
@@ -262,7 +262,7 @@ impl Credential {
         if let Some(t) = self.cached(|c| now < c.refresh_at) {
             return Ok(t); // another caller refreshed while we waited
         }
-        let locked = match self.from_fleet().await {
+        let locked = match self.fleet_token().await {
             Ok(t) => return Ok(t),
             Err(locked) => locked,
         };
