@@ -53,6 +53,10 @@ fn main() {
             "a_forked_child_joins_the_fleet_on_its_own_connection",
             forked_child_joins,
         ),
+        (
+            "rediss_connects_with_a_trusted_ca_and_refuses_an_unknown_one",
+            rediss_tls,
+        ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -269,7 +273,15 @@ struct Worker {
 
 impl Worker {
     fn start(config: &Value) -> Worker {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        Worker::start_with_env(config, &[])
+    }
+    fn start_with_env(config: &Value, env: &[(&str, &str)]) -> Worker {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.env_remove("SSL_CERT_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .env(WORKER, config.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -669,4 +681,40 @@ fn forked_child_joins() {
         1,
         "one extra round trip: the child's"
     );
+}
+
+fn rediss_tls() {
+    let redis = RedisServer::with_tls();
+    let mock = mock();
+    let config = pat_config(&mock, &redis, "tls:");
+    assert!(
+        config["state"]["redis_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("rediss://")
+    );
+    let ca = redis.tls_dir.as_ref().unwrap().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let mut a = Worker::start_with_env(&config, &[("SSL_CERT_FILE", ca)]);
+    let mut b = Worker::start_with_env(&config, &[("SSL_CERT_FILE", ca)]);
+    for w in [&mut a, &mut b] {
+        assert_eq!(
+            w.call(json!({"op": "ready"}))["up"],
+            true,
+            "connected over TLS"
+        );
+    }
+    b.send(json!({"op": "wait_mode", "mode": "enterprise_first", "timeout_ms": 2000}));
+    a.call(json!({"op": "set_mode", "mode": "enterprise_first"}));
+    assert!(b.read()["seen_ms"].is_u64(), "the mode travelled over TLS");
+    // A certificate from a CA the process does not trust: no connection, local service, no hang.
+    let started = Instant::now();
+    let mut untrusted = Worker::start(&config);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let m = untrusted.call(json!({"op": "metrics"}));
+    assert_eq!(m["state"]["up"], false, "{m}");
+    assert!(m["state"]["errors_total"].as_u64().unwrap() > 0, "{m}");
+    let r = untrusted
+        .call(json!({"op": "get", "path": format!("/v1/bots/{}", mock.info().bots[0]), "n": 1}));
+    assert_eq!(r["ok"], 1, "{r}");
 }

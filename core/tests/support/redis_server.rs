@@ -15,6 +15,8 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     password: Option<String>,
+    /// With TLS: the folder holding `ca.pem` (trust it to connect) and the server's certificate and key.
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
@@ -28,19 +30,105 @@ impl RedisServer {
         RedisServer::start_with(free_port(), Some(password.to_string()))
     }
 
-    fn start_with(port: u16, password: Option<String>) -> RedisServer {
+    /// Starts one that speaks TLS only (`rediss://`), with a CA and a server certificate for 127.0.0.1 made by
+    /// the `openssl` command in a fresh folder.
+    pub fn with_tls() -> RedisServer {
+        let dir = std::env::temp_dir().join(format!(
+            "cozefallback-redis-tls-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let ok = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run openssl ({e}): install it (apt-get install -y openssl)")
+                });
+            assert!(ok.success(), "openssl {args:?} failed");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cozefallback test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            dir.join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
         let mut s = RedisServer {
-            port,
+            port: free_port(),
             child: None,
-            password,
+            password: None,
+            tls_dir: Some(dir),
         };
         s.restart();
         s
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    fn start_with(port: u16, password: Option<String>) -> RedisServer {
+        let mut s = RedisServer {
+            port,
+            child: None,
+            password,
+            tls_dir: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// `redis://127.0.0.1:PORT/0` (`rediss://` with TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls_dir.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// Kills the server (its data is gone: nothing is saved).
@@ -55,8 +143,25 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]);
+        match &self.tls_dir {
+            None => cmd.args(["--port", &self.port.to_string()]),
+            Some(d) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &self.port.to_string(),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(d.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(d.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(d.join("ca.pem")),
+        };
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
         }
@@ -83,8 +188,11 @@ impl RedisServer {
         );
     }
 
-    /// Whether it answers (PONG, or NOAUTH when it wants a password).
+    /// Whether it answers (PONG, or NOAUTH when it wants a password; with TLS, whether it accepts connections).
     fn ping(&self) -> bool {
+        if self.tls_dir.is_some() {
+            return TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -114,6 +222,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(d) = &self.tls_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
