@@ -1379,3 +1379,39 @@ fn demo_processes_shows_a_fleet_wide_cut_over_on_one_redis() {
     );
     assert_bad_input(&["demo", "--processes", "1"], &[], "--processes");
 }
+
+#[test]
+fn a_process_that_starts_adopts_the_fleet_mode_and_logs_it() {
+    let redis = redis_server::RedisServer::with_password("fleetpw123");
+    let url = format!("redis://:fleetpw123@127.0.0.1:{}/0", redis.port);
+    let (code, _, stderr) =
+        run(bin().args(["mode", "set", "enterprise_only", "--redis-url", &url]));
+    assert_eq!(code, 0, "{stderr}");
+    let m = mock();
+    m.control().set_moved(true); // the workspace moved: the enterprise credential reaches the bot
+    let info = m.info();
+    let mut env = pat_env(&info);
+    env.push(("COZE_FALLBACK_REDIS_URL", url.clone()));
+    env.push(("COZE_FALLBACK_MODE", "personal_first".into()));
+    let bot_path = format!("/v1/bots/{}", info.bots[0]);
+    let (code, stdout, stderr) = run(with_env(&env).args(["call", "GET", &bot_path, "-v"]));
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    assert!(
+        stderr.contains("adopted the fleet's routing mode"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("enterprise_only"), "{stderr}");
+    assert!(
+        stderr.contains("enterprise"),
+        "served by the enterprise credential: {stderr}"
+    );
+    assert!(
+        !stderr.contains("fleetpw123") && !stdout.contains("fleetpw123"),
+        "{stderr}"
+    );
+    assert_eq!(
+        m.control().stats()["requests"]["by_credential"]["personal"],
+        0,
+        "the fleet's enterprise_only won over the configured personal_first"
+    );
+}

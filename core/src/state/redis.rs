@@ -402,7 +402,7 @@ impl RedisStore {
             // is newer than the stored one; otherwise the stored one is adopted.
             Some(s) if s.at_ms > local_at => {
                 self.here().mode_dirty.store(false, Ordering::Release);
-                self.adopt_mode(&inner, s, "the fleet's mode in Redis");
+                self.adopt_mode(&inner, s, "the fleet's mode in Redis", false);
             }
             _ if local_at > 0 => self.here().mode_dirty.store(true, Ordering::Release),
             _ => {}
@@ -433,14 +433,15 @@ impl RedisStore {
         if let Some(s) = self.stored_mode(conn).await? {
             let local_at = lock(&self.local_mode).as_ref().map_or(0, |l| l.at_ms);
             if s.at_ms > local_at {
-                self.adopt_mode(inner, s, "the periodic re-read of the fleet's mode");
+                self.adopt_mode(inner, s, "the periodic re-read of the fleet's mode", true);
             }
         }
         Ok(())
     }
 
     /// Puts a mode from the fleet in force here (refused if it needs a credential this process lacks).
-    fn adopt_mode(&self, inner: &Arc<Inner>, stamp: ModeStamp, via: &str) {
+    /// `live`: a change happening now, whose lag is measured (not a stored mode read on connecting).
+    fn adopt_mode(&self, inner: &Arc<Inner>, stamp: ModeStamp, via: &str, live: bool) {
         let before = inner.current_mode();
         if let Err(e) = inner.apply_fleet_mode(stamp.mode) {
             tracing::warn!(mode = %stamp.mode, error = %e, "the fleet's mode cannot apply to this process; keeping its own");
@@ -448,7 +449,7 @@ impl RedisStore {
             return;
         }
         let lag = unix_ms().saturating_sub(stamp.at_ms);
-        if stamp.at_ms > 0 {
+        if live && stamp.at_ms > 0 {
             self.metrics.state_mode_lag(Duration::from_millis(lag));
         }
         if before != stamp.mode {
@@ -539,7 +540,12 @@ impl RedisStore {
                 if let Some(stamp) = ev["v"].as_str().and_then(ModeStamp::decode) {
                     let local_at = lock(&self.local_mode).as_ref().map_or(0, |l| l.at_ms);
                     if stamp.at_ms >= local_at {
-                        self.adopt_mode(inner, stamp, "a mode change published by another process");
+                        self.adopt_mode(
+                            inner,
+                            stamp,
+                            "a mode change published by another process",
+                            true,
+                        );
                     }
                 }
             }
