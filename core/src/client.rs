@@ -209,6 +209,9 @@ impl Client {
 
     /// The routing mode in force.
     pub fn mode(&self) -> Mode {
+        if let Some(store) = self.inner.state.redis() {
+            store.ensure_driver(); // a forked child follows the fleet too
+        }
         Mode::from_index(self.inner.mode.load(Ordering::Relaxed))
     }
 
@@ -224,6 +227,7 @@ impl Client {
         self.inner.config.check_mode(mode)?;
         self.inner.mode.store(mode.index(), Ordering::Relaxed);
         if let Some(store) = self.inner.state.redis() {
+            store.ensure_driver();
             store.mode_set(mode); // the fleet follows within a second (docs/FLEET.md)
         }
         tracing::info!(mode = %mode, "routing mode changed");
