@@ -16,6 +16,13 @@ started=$SECONDS
 suites=0
 section() { suites=$((suites + 1)); printf '\n=== %s (%ds)\n' "$1" $((SECONDS - started)); }
 
+# The fleet tests (core/tests/fleet.rs, the scenarios on the Redis store) start a real redis-server of their own
+# (the rediss:// test makes its certificates with openssl).
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+    section "installing redis-server and openssl (the fleet tests start a Redis on a loopback port)"
+    apt-get update -qq && apt-get install -y -qq redis-server openssl >/dev/null
+fi
+
 section "rust: format"
 cargo fmt --all -- --check
 
