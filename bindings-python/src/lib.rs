@@ -362,13 +362,17 @@ impl NativeClient {
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         log::refresh(py);
-        let _rt = cozefallback::runtime().enter();
-        let built = match config.cast::<pyo3::types::PyString>() {
-            Ok(text) => Client::from_json(&text.to_cow()?),
-            Err(_) => {
-                convert::config_to_json(config).and_then(|v| Client::from_json(&v.to_string()))
-            }
+        let text = match config.cast::<pyo3::types::PyString>() {
+            Ok(text) => text.to_cow()?.into_owned(),
+            Err(_) => convert::config_to_json(config)
+                .map(|v| v.to_string())
+                .map_err(|e| errors::to_pyerr(py, &e))?,
         };
+        // Building may take a bounded first look at a configured Redis store: other threads keep the GIL.
+        let built = py.detach(|| {
+            let _rt = cozefallback::runtime().enter();
+            Client::from_json(&text)
+        });
         let client = built.map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeClient {
             client: RwLock::new(Some(client)),
@@ -379,8 +383,12 @@ impl NativeClient {
     #[staticmethod]
     fn from_env(py: Python<'_>) -> PyResult<Self> {
         log::refresh(py);
-        let _rt = cozefallback::runtime().enter();
-        let client = Client::from_env().map_err(|e| errors::to_pyerr(py, &e))?;
+        let client = py
+            .detach(|| {
+                let _rt = cozefallback::runtime().enter();
+                Client::from_env()
+            })
+            .map_err(|e| errors::to_pyerr(py, &e))?;
         Ok(NativeClient {
             client: RwLock::new(Some(client)),
         })
