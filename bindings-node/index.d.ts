@@ -53,6 +53,12 @@ export interface Config {
   max_response_bytes?: number
   /** What to do with a conversation stranded by the move to the enterprise edition (docs/CONVERSATIONS.md). */
   conversations?: ConversationsConfig
+  /**
+   * Share the mode, learned routes, bindings, carry-overs (and, opt-in, tokens) with every process on one Redis
+   * (docs/FLEET.md). `share_tokens` puts bearer tokens in Redis. Default: the in-process store, or
+   * `COZE_FALLBACK_REDIS_URL`.
+   */
+  state?: { redis_url?: string; key_prefix?: string; share_tokens?: boolean }
   [field: string]: unknown
 }
 

@@ -16,6 +16,12 @@ started=$SECONDS
 suites=0
 section() { suites=$((suites + 1)); printf '\n=== %s (%ds)\n' "$1" $((SECONDS - started)); }
 
+# The fleet tests (core/tests/fleet.rs, the scenarios on the Redis store) start a real redis-server of their own.
+if ! command -v redis-server >/dev/null 2>&1; then
+    section "installing redis-server (the fleet tests start one on a loopback port)"
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
+
 section "rust: format"
 cargo fmt --all -- --check
 

@@ -8,9 +8,11 @@ mod call;
 mod check;
 mod common;
 mod demo;
+mod fleetdemo;
 mod logging;
 mod metrics;
 mod mockcmd;
+mod modecmd;
 
 use std::path::PathBuf;
 
@@ -47,6 +49,37 @@ enum Cmd {
     Call(CallArgs),
     /// Probe resources through the fallback client and serve its Prometheus metrics on loopback.
     Metrics(MetricsArgs),
+    /// Print the fleet's shared routing mode (Redis state store); `mode set MODE` sets it for every process.
+    Mode(ModeArgs),
+}
+
+#[derive(Args)]
+pub struct ModeArgs {
+    #[command(subcommand)]
+    pub action: Option<ModeAction>,
+    /// The fleet's Redis, redis://[user:password@]host:port/db or rediss:// (default: COZE_FALLBACK_REDIS_URL, or
+    /// the state section of --config).
+    #[arg(long, value_name = "URL", global = true)]
+    pub redis_url: Option<String>,
+    /// The fleet's key prefix (default: the config's, else cozefallback:).
+    #[arg(long, value_name = "PREFIX", global = true)]
+    pub key_prefix: Option<String>,
+    /// A JSON config file whose `state` section names the Redis.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ModeAction {
+    /// Set the mode of every process on the Redis and prefix: personal_first, enterprise_first, personal_only,
+    /// enterprise_only.
+    Set {
+        /// The new mode.
+        mode: String,
+    },
 }
 
 #[derive(Args)]
@@ -73,6 +106,13 @@ pub struct DemoArgs {
     /// Keep serving --metrics-addr for this many seconds after the demo ends.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub linger: u64,
+    /// Run a fleet of N processes sharing their state on one Redis instead: the move costs one extra round trip
+    /// per resource for the whole fleet, and `mode set enterprise_only` cuts every process over (docs/FLEET.md).
+    #[arg(long, value_name = "N")]
+    pub processes: Option<usize>,
+    /// The fleet demo's Redis (default: COZE_FALLBACK_REDIS_URL, else a redis-server of its own from PATH).
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -233,11 +273,16 @@ fn main() {
     };
     logging::init(cli.verbose);
     let result = match cli.cmd {
-        Cmd::Demo(a) => demo::run(a),
+        Cmd::Demo(a) => match (std::env::var(fleetdemo::WORKER_ENV), a.processes) {
+            (Ok(config), _) => fleetdemo::worker(&config),
+            (_, Some(n)) => fleetdemo::run(a, n),
+            _ => demo::run(a),
+        },
         Cmd::Mock(a) => mockcmd::run(a),
         Cmd::Check(a) => check::run(a),
         Cmd::Call(a) => call::run(a),
         Cmd::Metrics(a) => metrics::run(a),
+        Cmd::Mode(a) => modecmd::run(a),
     };
     match result {
         Ok(()) => {}

@@ -1281,3 +1281,101 @@ fn mock_tls_serves_https_and_exports_its_ca() {
     assert_ne!(code, 0, "{stdout}");
     assert!(stderr.contains("TLS handshake"), "{stderr}");
 }
+
+#[path = "../../core/tests/support/redis_server.rs"]
+mod redis_server;
+
+#[test]
+fn mode_prints_and_sets_the_fleet_mode_on_redis() {
+    let redis = redis_server::RedisServer::start();
+    let url = redis.url();
+    let (code, stdout, stderr) = run(bin().args(["mode", "--redis-url", &url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("no fleet mode is stored"), "{stdout}");
+    let (code, stdout, stderr) =
+        run(bin().args(["mode", "set", "enterprise_only", "--redis-url", &url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("enterprise_only"), "{stdout}");
+    // The environment variable names the Redis too; --json gives one object.
+    let (code, stdout, stderr) = run(bin()
+        .args(["mode", "--json"])
+        .env("COZE_FALLBACK_REDIS_URL", &url));
+    assert_eq!(code, 0, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["mode"], "enterprise_only");
+    assert!(v["set_at_unix_ms"].as_u64().unwrap() > 0);
+    // A client built on this Redis starts in the fleet's mode, over its configured one.
+    let cfg = serde_json::json!({"personal": {"type": "pat", "token": SECRET_PAT},
+        "enterprise": {"type": "pat", "token": SECRET_PAT}, "mode": "personal_first",
+        "state": {"redis_url": url}});
+    let client = cozefallback_client(&cfg.to_string());
+    assert_eq!(client.mode().as_str(), "enterprise_only");
+    assert_bad_input(
+        &["mode", "set", "sideways", "--redis-url", &url],
+        &[],
+        "unknown mode",
+    );
+    assert_bad_input(&["mode", "--redis-url", "http://:pw@x"], &[], "redis://");
+    assert_bad_input(&["mode"], &[], "COZE_FALLBACK_REDIS_URL");
+}
+
+#[test]
+fn mode_never_prints_the_redis_password_and_fails_fast_when_redis_is_away() {
+    let redis = redis_server::RedisServer::with_password("hunter2secret");
+    let wrong = format!("redis://:wrongsecret@127.0.0.1:{}/0", redis.port);
+    let (code, stdout, stderr) = run(bin().args(["mode", "--redis-url", &wrong]));
+    assert_eq!(code, 1, "{stdout} {stderr}");
+    assert!(stderr.contains("redis://:***@"), "{stderr}");
+    assert!(!stderr.contains("wrongsecret"), "{stderr}");
+    let right = format!("redis://:hunter2secret@127.0.0.1:{}/0", redis.port);
+    let (code, stdout, stderr) =
+        run(bin().args(["mode", "set", "personal_only", "--redis-url", &right]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("hunter2secret") && !stderr.contains("hunter2secret"));
+    let started = Instant::now();
+    let (code, _, stderr) =
+        run(bin().args(["mode", "--redis-url", "redis://:pw1234@127.0.0.1:1/0"]));
+    assert_eq!(code, 1);
+    assert!(started.elapsed() < Duration::from_secs(10), "{stderr}");
+    assert!(!stderr.contains("pw1234"), "{stderr}");
+}
+
+fn cozefallback_client(config: &str) -> cozefallback::Client {
+    cozefallback::Client::from_json(config).unwrap()
+}
+
+#[test]
+fn demo_processes_shows_a_fleet_wide_cut_over_on_one_redis() {
+    let redis = redis_server::RedisServer::start();
+    let (code, stdout, stderr) = run(bin().args([
+        "demo",
+        "--processes",
+        "4",
+        "--requests",
+        "60",
+        "--json",
+        "--redis-url",
+        &redis.url(),
+    ]));
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let s: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(s["processes"], 4);
+    assert_eq!(s["failed_total"], 0, "{s}");
+    let resources = s["resources"].as_u64().unwrap();
+    let extra = s["extra_round_trips_after_move"].as_u64().unwrap();
+    assert_eq!(
+        extra, resources,
+        "one extra round trip per resource for the fleet: {s}"
+    );
+    assert_eq!(s["cut_over"]["all_followed"], true, "{s}");
+    let cut = &s["phases"][2];
+    assert_eq!(
+        cut["mock_personal"], 0,
+        "after the cut-over no call uses the old credential: {s}"
+    );
+    assert_eq!(
+        cut["mock_enterprise"].as_u64().unwrap(),
+        4 * s["calls_per_process_per_phase"].as_u64().unwrap()
+    );
+    assert_bad_input(&["demo", "--processes", "1"], &[], "--processes");
+}

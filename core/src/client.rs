@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     fallback_codes: HashSet<i64>,
     hook: ForkMutex<Option<RefreshHook>>,
     closer: Closer,
+    /// Where learned state lives: this process, or a fleet's Redis (docs/FLEET.md).
+    pub(crate) state: crate::state::StateStore,
 }
 
 /// Up to two credentials in the order they are tried (no allocation on the hot path).
@@ -143,17 +145,26 @@ impl Client {
                 .map(|c| Credential::new(kind, c, &base))
                 .transpose()
         };
-        let credentials = [
+        let mut credentials = [
             build(CredentialKind::Personal, &config.personal)?,
             build(CredentialKind::Enterprise, &config.enterprise)?,
         ];
+        let state = crate::state::StateStore::build(&config.state, metrics.clone())?;
+        let shared = state.redis().cloned();
+        if let Some(store) = shared.as_ref().filter(|s| s.share_tokens) {
+            for cred in credentials.iter_mut().flatten() {
+                cred.share_through(store.clone());
+            }
+        }
         let fallback_codes = config.fallback_codes().into_keys().collect();
         let budget = RetryBudget::new(config.retry.budget_per_10_requests);
-        let router = Router::new(
+        let router = Router::shared(
             Duration::from_secs(config.fallback.sticky_ttl_secs),
             config.fallback.sticky,
+            shared.clone(),
         );
-        Ok(Client {
+        let configured = config.mode;
+        let client = Client {
             inner: Arc::new(Inner {
                 mode: AtomicU8::new(config.mode.index()),
                 config,
@@ -167,8 +178,13 @@ impl Client {
                 conversations: Conversations::default(),
                 hook: fork_mutex(None),
                 closer: Closer::new(),
+                state,
             }),
-        })
+        };
+        if let Some(store) = shared {
+            store.start(Arc::downgrade(&client.inner), configured);
+        }
+        Ok(client)
     }
 
     /// Parses the JSON schema and builds a client.
@@ -207,6 +223,9 @@ impl Client {
     pub fn set_mode(&self, mode: Mode) -> Result<()> {
         self.inner.config.check_mode(mode)?;
         self.inner.mode.store(mode.index(), Ordering::Relaxed);
+        if let Some(store) = self.inner.state.redis() {
+            store.mode_set(mode); // the fleet follows within a second (docs/FLEET.md)
+        }
         tracing::info!(mode = %mode, "routing mode changed");
         Ok(())
     }
@@ -851,6 +870,20 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+impl Inner {
+    /// The routing mode in force in this process.
+    pub(crate) fn current_mode(&self) -> Mode {
+        Mode::from_index(self.mode.load(Ordering::Relaxed))
+    }
+
+    /// A mode the fleet chose (from the state store); refused if it needs a credential this process lacks.
+    pub(crate) fn apply_fleet_mode(&self, mode: Mode) -> Result<()> {
+        self.config.check_mode(mode)?;
+        self.mode.store(mode.index(), Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Client {

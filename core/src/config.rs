@@ -76,6 +76,9 @@ pub struct Config {
     /// `wss://ws.coze.cn`).
     #[serde(default)]
     pub ws_base_url: Option<String>,
+    /// Where learned state lives: in the process (default), or shared by a fleet on Redis (docs/FLEET.md).
+    #[serde(default)]
+    pub state: crate::StateConfig,
 }
 
 /// One credential: a personal access token, a JWT app, or an OBO user token.
@@ -310,6 +313,7 @@ impl Default for Config {
             max_event_bytes: default_max_event_bytes(),
             max_response_bytes: default_max_response_bytes(),
             ws_base_url: None,
+            state: crate::StateConfig::default(),
         }
     }
 }
@@ -344,6 +348,7 @@ impl Config {
     /// | `COZE_PERSONAL_ACCOUNT_ID` | the JWT personal target (workspace owner UID) |
     /// | `COZE_ENTERPRISE_ID` | the JWT enterprise target |
     /// | `COZE_FALLBACK_MODE` | optional mode |
+    /// | `COZE_FALLBACK_REDIS_URL` | optional: share state with a fleet on Redis (`state.redis_url`) |
     ///
     /// A PAT wins over a JWT target for the same side.
     pub fn from_env() -> Result<Config> {
@@ -377,6 +382,7 @@ impl Config {
         }
         self.check_mode(self.mode)?;
         self.conversations.validate()?;
+        self.state.validate()?;
         let t = &self.timeouts;
         for (field, value) in [
             ("timeouts.connect_ms", t.connect_ms),

@@ -338,6 +338,9 @@ pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Config> {
             .parse()
             .map_err(|e| rename_to_variable(e, "COZE_FALLBACK_MODE"))?;
     }
+    if let Some(url) = get(crate::REDIS_URL_ENV) {
+        config.state.redis_url = Some(crate::RedisUrl::new(url));
+    }
     if config.personal.is_none() && config.enterprise.is_none() {
         return Err(Error::config(
             "environment",
@@ -364,6 +367,7 @@ fn variable_of(field: &str) -> Option<&'static str> {
     Some(match (side, key) {
         ("", "base_url") => "COZE_API_BASE",
         ("", "mode") => "COZE_FALLBACK_MODE",
+        ("state", "redis_url") => crate::REDIS_URL_ENV,
         ("personal", "token") => "COZE_API_TOKEN",
         ("enterprise", "token") => "COZE_API_TOKEN_ENTERPRISE",
         (_, "client_id") => CLIENT_ID,

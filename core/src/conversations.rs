@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result, Stranded};
 use crate::request::{Body, Request};
 use crate::route::ResourceKey;
 use crate::runtime::ForkMutex;
+use crate::state::redis::{Carried, Claim};
 use crate::token::lock;
 
 /// The most messages a carry-over copies (one `message/list` page).
@@ -546,14 +547,50 @@ impl Client {
             let sent = self.run_calls(rewrite(&req, &new), want, None).await;
             return sent.inspect_err(|e| spend(spent, e.attempts()));
         }
+        // A fleet carries a conversation over once: claim it in Redis, or take the winner's result.
+        let store = self.inner.state.redis().cloned();
+        let mut claimed = false;
+        if let Some(store) = &store {
+            // The claim outlives a crashed winner by at most a minute (or the call's shorter deadline).
+            let hold = req
+                .timeout
+                .unwrap_or_else(|| self.inner.config.total_timeout())
+                .min(MAX_CLAIM);
+            match store.claim_carry(conv, hold).await {
+                Claim::Won => claimed = true,
+                Claim::Done(c) => {
+                    self.inner.apply_shared_carry(conv, &c);
+                    let moved = ConversationMoved {
+                        from: conv.to_string(),
+                        to: c.to,
+                        messages_copied: c.messages_copied,
+                    };
+                    *slot = Some(moved.clone());
+                    drop(slot);
+                    return self.send_moved(&req, want, moved, spent).await;
+                }
+                Claim::Unavailable => {}
+            }
+        }
         let moved = match self.copy_conversation(chat, strand, spent).await {
             Ok(m) => m,
             Err(e) => {
                 self.inner.metrics.conversation_carry_failed();
                 convs.end_flight(conv);
+                if let (Some(store), true) = (&store, claimed) {
+                    store.release(conv).await;
+                }
                 return Err(e);
             }
         };
+        if let Some(store) = &store {
+            let carried = Carried {
+                to: moved.to.clone(),
+                messages_copied: moved.messages_copied,
+                credential: target,
+            };
+            store.carried(conv, &carried).await;
+        }
         convs.insert(conv, &moved.to);
         self.inner.router.bind_conversation(&moved.to, target);
         self.inner
@@ -721,6 +758,28 @@ impl Client {
         Ok(id)
     }
 }
+
+impl crate::client::Inner {
+    /// A carry-over another process of the fleet made: calls naming `from` use its new conversation here too.
+    pub(crate) fn apply_shared_carry(&self, from: &str, carried: &Carried) {
+        if self.conversations.mapped(from).as_deref() == Some(carried.to.as_str()) {
+            return;
+        }
+        self.conversations.insert(from, &carried.to);
+        self.router.apply_shared(
+            "conversation_id",
+            &carried.to,
+            carried.credential,
+            CONVERSATION_BINDING,
+        );
+    }
+}
+
+/// The longest a fleet-wide carry-over claim is held (a carry-over takes a few round trips).
+const MAX_CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a binding learned from the fleet is kept (as long as a local one).
+const CONVERSATION_BINDING: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// Adds the attempts of the failed first try to the answer of the call sent again.
 fn with_attempts(answer: Answer, tried: u32) -> Answer {

@@ -43,6 +43,7 @@ mod request;
 mod route;
 mod runtime;
 mod sse;
+mod state;
 mod tls;
 mod token;
 mod urls;
@@ -69,6 +70,7 @@ pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
 pub use runtime::{ensure_not_forked, fork_generation, runtime};
 pub use sse::{DEFAULT_MAX_EVENT_BYTES, Event, SseParser};
+pub use state::{FleetMode, REDIS_URL_ENV, RedisUrl, StateConfig, fleet_mode, set_fleet_mode};
 pub use tls::TlsConfig;
 pub use token::{RefreshHook, TokenRefresh};
 

@@ -49,6 +49,12 @@ pub(crate) struct Metrics {
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// The shared state store (docs/FLEET.md): configured, connected, its errors, the last mode change's lag.
+    state_redis: std::sync::atomic::AtomicBool,
+    state_up: std::sync::atomic::AtomicBool,
+    state_errors: AtomicU64,
+    /// Milliseconds between a mode change elsewhere in the fleet and its adoption here (+1; 0 = none yet).
+    state_mode_lag_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -105,6 +111,34 @@ impl Metrics {
         self.conversation_carry_failures.fetch_add(1, Relaxed);
     }
 
+    /// This client shares its state on Redis.
+    pub(crate) fn state_store_configured(&self) {
+        self.state_redis.store(true, Relaxed);
+    }
+    /// The Redis store connected (`true`) or lost its connection.
+    pub(crate) fn state_up(&self, up: bool) {
+        self.state_up.store(up, Relaxed);
+    }
+    /// A Redis command or connection failed (the call it served went on locally).
+    pub(crate) fn state_error(&self) {
+        self.state_errors.fetch_add(1, Relaxed);
+    }
+    /// A mode set elsewhere in the fleet took `lag` to be in force here.
+    pub(crate) fn state_mode_lag(&self, lag: Duration) {
+        self.state_mode_lag_ms
+            .store(lag.as_millis() as u64 + 1, Relaxed);
+    }
+
+    fn state_json(&self) -> serde_json::Value {
+        let lag = self.state_mode_lag_ms.load(Relaxed);
+        serde_json::json!({
+            "store": if self.state_redis.load(Relaxed) { "redis" } else { "in_process" },
+            "up": self.state_up.load(Relaxed),
+            "errors_total": self.state_errors.load(Relaxed),
+            "mode_lag_ms": if lag == 0 { serde_json::Value::Null } else { (lag - 1).into() },
+        })
+    }
+
     pub(crate) fn snapshot(&self, mode: &str) -> serde_json::Value {
         let mut requests = serde_json::Map::new();
         let mut total = 0;
@@ -141,6 +175,7 @@ impl Metrics {
             "conversations_carried_over_total": self.conversations_carried.load(Relaxed),
             "conversation_carry_over_failures_total": self.conversation_carry_failures.load(Relaxed),
             "conversation_messages_copied_total": self.conversation_messages_copied.load(Relaxed),
+            "state": self.state_json(),
             "latency_seconds": {
                 "count": count,
                 "sum": self.latency_sum_micros.load(Relaxed) as f64 / 1e6,
@@ -281,6 +316,44 @@ impl Metrics {
                 "cozefallback_mode{{mode=\"{m}\"}} {}",
                 u8::from(m == mode)
             );
+        }
+        if self.state_redis.load(Relaxed) {
+            family(
+                &mut out,
+                "state_up",
+                "gauge",
+                "Whether the Redis state store is connected (1) or not (0).",
+            );
+            let _ = writeln!(
+                out,
+                "cozefallback_state_up {}",
+                u8::from(self.state_up.load(Relaxed))
+            );
+            family(
+                &mut out,
+                "state_errors_total",
+                "counter",
+                "Failed Redis connections and commands (the calls they served went on from local state).",
+            );
+            let _ = writeln!(
+                out,
+                "cozefallback_state_errors_total {}",
+                self.state_errors.load(Relaxed)
+            );
+            let lag = self.state_mode_lag_ms.load(Relaxed);
+            if lag > 0 {
+                family(
+                    &mut out,
+                    "state_mode_lag_seconds",
+                    "gauge",
+                    "Time between the last fleet mode change and its adoption in this process.",
+                );
+                let _ = writeln!(
+                    out,
+                    "cozefallback_state_mode_lag_seconds {}",
+                    (lag - 1) as f64 / 1e3
+                );
+            }
         }
         family(
             &mut out,

@@ -6,10 +6,12 @@
 //! credential that created them, because Coze conversations belong to their creator.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::credential::CredentialKind;
 use crate::runtime::{ForkMutex, fork_mutex};
+use crate::state::RedisStore;
 use crate::token::lock;
 
 /// Request fields that name a resource, in the order a route is looked up (the most specific first).
@@ -44,19 +46,74 @@ pub(crate) struct Router {
     ttl: Duration,
     enabled: bool,
     routes: ForkMutex<HashMap<ResourceKey, Route>>,
+    /// With a Redis state store: what this process learns is queued for the fleet (never awaited here).
+    shared: Option<Arc<RedisStore>>,
 }
 
 impl Router {
+    #[cfg(test)]
     pub(crate) fn new(ttl: Duration, enabled: bool) -> Self {
+        Router::shared(ttl, enabled, None)
+    }
+
+    /// A router whose learned routes and bindings also reach the fleet through `store`.
+    pub(crate) fn shared(ttl: Duration, enabled: bool, store: Option<Arc<RedisStore>>) -> Self {
         Router {
             ttl,
             enabled,
             routes: fork_mutex(HashMap::new()),
+            shared: store,
         }
+    }
+
+    /// A route another process learned (from the store): kept locally, not published again.
+    pub(crate) fn apply_shared(
+        &self,
+        field: &str,
+        id: &str,
+        credential: CredentialKind,
+        ttl: Duration,
+    ) {
+        let Some(field) = RESOURCE_FIELDS.iter().copied().find(|f| *f == field) else {
+            return;
+        };
+        if field != "conversation_id" && !self.enabled {
+            return;
+        }
+        let key = ResourceKey {
+            field,
+            id: id.to_string(),
+        };
+        let route = Route {
+            credential,
+            until: Instant::now() + ttl,
+        };
+        self.insert(std::iter::once((key, route)));
+    }
+
+    /// Queues a route for the fleet unless the local table already holds it fresh (a repeated binding of a
+    /// busy conversation costs no Redis write).
+    fn publish(&self, key: &ResourceKey, credential: CredentialKind, ttl: Duration, fresh: bool) {
+        if let Some(store) = &self.shared
+            && !fresh
+        {
+            store.route_learned(key.field, &key.id, credential, ttl);
+        }
+    }
+
+    /// Whether `key` already routes to `credential` for more than half of `ttl`.
+    fn holds_fresh(&self, key: &ResourceKey, credential: CredentialKind, ttl: Duration) -> bool {
+        self.shared.is_some()
+            && lock(&self.routes)
+                .get(key)
+                .is_some_and(|r| r.credential == credential && r.until > Instant::now() + ttl / 2)
     }
 
     /// The credential remembered for the first of `keys` that has a live route.
     pub(crate) fn lookup(&self, keys: &[ResourceKey]) -> Option<CredentialKind> {
+        if let Some(store) = &self.shared {
+            store.ensure_driver(); // a forked child starts its own (one atomic load otherwise)
+        }
         if keys.is_empty() {
             return None;
         }
@@ -81,6 +138,9 @@ impl Router {
                 .filter(|k| k.field != "conversation_id")
                 .map(|k| (k.clone(), Route { credential, until })),
         );
+        for k in keys.iter().filter(|k| k.field != "conversation_id") {
+            self.publish(k, credential, self.ttl, false);
+        }
     }
 
     /// A conversation was created by `credential`: keep it there.
@@ -89,6 +149,8 @@ impl Router {
             field: "conversation_id",
             id: id.to_string(),
         };
+        let fresh = self.holds_fresh(&key, credential, CONVERSATION_TTL);
+        self.publish(&key, credential, CONVERSATION_TTL, fresh);
         self.insert(std::iter::once((
             key,
             Route {

@@ -104,6 +104,12 @@ pub(crate) struct Credential {
     refresh_lock: ForkLocal<tokio::sync::Mutex<()>>,
     next_generation: std::sync::atomic::AtomicU64,
     pub(crate) authorize_url: Option<String>,
+    /// Who this credential is, as a hash (the key of its shared token; never an id or secret in clear).
+    share_id: String,
+    /// With `state.share_tokens`: the fleet's token store.
+    shared: Option<Arc<crate::state::RedisStore>>,
+    /// The last token rejected here, so a shared copy of it is not adopted again.
+    rejected: ForkMutex<Option<Secret>>,
 }
 
 impl Credential {
@@ -113,6 +119,7 @@ impl Credential {
         base: &url::Url,
     ) -> Result<Self> {
         let side = kind.as_str();
+        let share_id = share_id(kind, cfg, base);
         let mut authorize_url = None;
         let mut initial = None;
         let source = match cfg {
@@ -177,7 +184,41 @@ impl Credential {
             }),
             next_generation: std::sync::atomic::AtomicU64::new(2),
             authorize_url,
+            share_id,
+            shared: None,
+            rejected: fork_mutex(None),
         })
+    }
+
+    /// Shares this credential's minted tokens with the fleet (`state.share_tokens`); PATs are not shared.
+    pub(crate) fn share_through(&mut self, store: Arc<crate::state::RedisStore>) {
+        if !matches!(self.source, Source::Pat(_)) {
+            self.shared = Some(store);
+        }
+    }
+
+    /// The fleet's fresh token, adopted into the local cache; else mint (holding the fleet's lock if `locked`).
+    async fn from_fleet(&self) -> std::result::Result<Token, bool> {
+        let Some(store) = &self.shared else {
+            return Err(false);
+        };
+        let rejected = lock(&self.rejected).clone();
+        match store.token_step(&self.share_id, rejected.as_ref()).await {
+            crate::state::redis::TokenStep::Adopt(t) => {
+                let generation = self
+                    .next_generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let cached = Cached::new(t.access, t.minted_at, t.expires_at, generation);
+                let token = cached.handle();
+                *lock(&self.cache) = Some(cached);
+                if let (Source::Oauth { refresh_token, .. }, Some(r)) = (&self.source, t.refresh) {
+                    *lock(refresh_token) = Some(r);
+                }
+                tracing::debug!(credential = %self.kind, "adopted the fleet's access token");
+                Ok(token)
+            }
+            crate::state::redis::TokenStep::Mint { locked } => Err(locked),
+        }
     }
 
     /// Whether this credential's token is minted or refreshed (so a rejection can be cured by a new one).
@@ -221,9 +262,22 @@ impl Credential {
         if let Some(t) = self.cached(|c| now < c.refresh_at) {
             return Ok(t); // another caller refreshed while we waited
         }
+        let locked = match self.from_fleet().await {
+            Ok(t) => return Ok(t),
+            Err(locked) => locked,
+        };
         match self.exchange(http).await {
             Ok(minted) => {
                 http.metrics.token_mint(self.kind);
+                if let Some(store) = &self.shared {
+                    let shared = crate::state::redis::SharedToken {
+                        access: minted.access_token.clone(),
+                        refresh: minted.refresh_token.clone(),
+                        minted_at: SystemTime::now(),
+                        expires_at: minted.expires_at,
+                    };
+                    store.token_minted(&self.share_id, &shared, locked).await;
+                }
                 let generation = self
                     .next_generation
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -259,6 +313,11 @@ impl Credential {
             }
             Err(err) => {
                 http.metrics.token_refresh_failure(self.kind);
+                if let (Some(store), true) = (&self.shared, locked) {
+                    store
+                        .token_minted(&self.share_id, &crate::state::redis::unstored(), true)
+                        .await;
+                }
                 let mut cache = lock(&self.cache);
                 if let Some(c) = cache.as_mut().filter(|c| now < c.usable_until) {
                     // Keep serving the valid token; try again in a second rather than on every call.
@@ -274,7 +333,10 @@ impl Credential {
     /// Drops the cached token if it is still the one that was rejected.
     pub(crate) fn invalidate(&self, generation: u64) {
         let mut cache = lock(&self.cache);
-        if cache.as_ref().is_some_and(|c| c.generation == generation) {
+        if let Some(c) = cache.as_ref().filter(|c| c.generation == generation) {
+            if self.shared.is_some() {
+                *lock(&self.rejected) = Some(c.token.clone());
+            }
             *cache = None;
         }
     }
@@ -366,6 +428,29 @@ impl std::fmt::Debug for Cached {
             .field("generation", &self.generation)
             .finish()
     }
+}
+
+/// A hash naming the token a credential mints: the same app and target in every process give the same id.
+fn share_id(kind: CredentialKind, cfg: &CredentialConfig, base: &url::Url) -> String {
+    use sha2::{Digest, Sha256};
+    let who = match cfg {
+        CredentialConfig::Pat { .. } => String::new(),
+        CredentialConfig::Jwt {
+            client_id,
+            public_key_id,
+            account_id,
+            enterprise_id,
+            session_name,
+            ttl_secs,
+            scope,
+            ..
+        } => format!(
+            "jwt|{client_id}|{public_key_id}|{account_id:?}|{enterprise_id:?}|{session_name:?}|{ttl_secs:?}|{scope:?}"
+        ),
+        CredentialConfig::Oauth { client_id, .. } => format!("obo|{client_id}"),
+    };
+    let digest = Sha256::digest(format!("{base}|{}|{who}", kind.as_str()).as_bytes());
+    hex::encode(&digest[..16])
 }
 
 /// Locks a std mutex, recovering from poisoning (a panic elsewhere must not wedge the client).

@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 use cozefallback::{Body, Client, ConversationMoved, Error, Event, Multipart, Request, Response};
 use serde_json::{Value, json};
 
+/// A real redis-server for the run with the Redis state store.
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
 /// The `websocket` step and the runner of `tests/scenarios/websocket/`.
 #[path = "scenarios/ws.rs"]
 mod ws;
@@ -441,6 +445,7 @@ async fn run_scenario(
     path: &Path,
     control: &MockControl,
     vars: &HashMap<String, String>,
+    redis: Option<&str>,
 ) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let scenario: Value =
@@ -464,7 +469,12 @@ async fn run_scenario(
         control.set_state(m.clone())?;
     }
     let mut vars = vars.clone();
-    let config = substitute(&scenario["config"].to_string(), &vars);
+    let plain_config = substitute(&scenario["config"].to_string(), &vars);
+    let mut config = plain_config.clone();
+    if let Some(url) = redis {
+        config = with_redis_store(&plain_config, url, path, 0);
+    }
+    let mut restarts = 0;
     let client = Client::from_json(&config);
     if let Some(want) = scenario.get("expect_config_error") {
         check_keys(want, &["message_contains"], "expect_config_error")?;
@@ -538,8 +548,14 @@ async fn run_scenario(
                 .map_conversation(&id("from"), &id("to"))
                 .map_err(|e| at(e.to_string()))?;
         } else if step.get("new_client") == Some(&json!(true)) {
-            // A fresh client knows no conversation binding (an app restart).
-            client = Client::from_json(&config).map_err(|e| at(e.to_string()))?;
+            // A fresh client knows no conversation binding (an app restart). On the Redis store the fleet would
+            // remember (core/tests/fleet.rs covers that), so the restarted client gets a prefix of its own.
+            restarts += 1;
+            let fresh = match redis {
+                Some(url) => with_redis_store(&plain_config, url, path, restarts),
+                None => config.clone(),
+            };
+            client = Client::from_json(&fresh).map_err(|e| at(e.to_string()))?;
             install_hook(&client);
         } else if let Some(m) = step.get("mock") {
             control.set_state(m.clone()).map_err(at)?;
@@ -610,17 +626,58 @@ async fn run_scenario(
     Ok(())
 }
 
+/// The scenario's config with a `state` section on `url`, under a key prefix of its own (scenarios are
+/// independent: one's learned routes must not reach the next).
+fn with_redis_store(config: &str, url: &str, path: &Path, restart: u32) -> String {
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(config) else {
+        return config.to_string(); // a config error scenario: left as it is
+    };
+    if !map.contains_key("state") {
+        let name = path.file_stem().unwrap_or_default().to_string_lossy();
+        let dir = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .unwrap_or_default()
+            .to_string_lossy();
+        let prefix = format!("scenario:{dir}:{name}:{restart}:");
+        map.insert(
+            "state".into(),
+            json!({"redis_url": url, "key_prefix": prefix}),
+        );
+    }
+    Value::Object(map).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_conformance_scenario_passes() {
-    run_folder(scenario_dir(), 40).await;
+    run_folder(scenario_dir(), 40, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_conversation_scenario_passes() {
-    run_folder(scenario_dir().join("conversations"), 10).await;
+    run_folder(scenario_dir().join("conversations"), 10, None).await;
 }
 
-async fn run_folder(dir: PathBuf, at_least: usize) {
+/// The same scenarios with the Redis state store on (docs/FLEET.md): sharing state changes no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_scenario_passes_with_the_redis_state_store() {
+    let redis = redis_server::RedisServer::start();
+    run_folder(scenario_dir(), 40, Some(&redis.url())).await;
+    run_folder(scenario_dir().join("conversations"), 10, Some(&redis.url())).await;
+    let keys: u64 = redis
+        .command(&["DBSIZE"])
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
+    println!("keys in Redis after the scenarios: {keys}");
+    assert!(
+        keys > 0,
+        "the scenarios' clients wrote their learned state to Redis"
+    );
+}
+
+async fn run_folder(dir: PathBuf, at_least: usize, redis: Option<&str>) {
     let mock = MockServer::start(MockOptions::default())
         .await
         .expect("start the mock");
@@ -641,7 +698,7 @@ async fn run_folder(dir: PathBuf, at_least: usize) {
     let (mut passed, mut failed) = (0, Vec::new());
     for file in &files {
         let name = file.file_stem().unwrap().to_string_lossy().to_string();
-        match run_scenario(file, &control, &vars).await {
+        match run_scenario(file, &control, &vars, redis).await {
             Ok(()) => {
                 passed += 1;
                 println!("ok   {name}");

@@ -257,7 +257,7 @@ async fn every_websocket_scenario_passes() {
     let mut failed = Vec::new();
     for file in &files {
         let name = file.file_stem().unwrap().to_string_lossy().to_string();
-        match run_scenario(file, &control, &vars).await {
+        match run_scenario(file, &control, &vars, None).await {
             Ok(()) => println!("ok   {name}"),
             Err(e) => {
                 println!("FAIL {name}: {e}");
