@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Python package's test command, from a clean clone: builds the mock, makes a fresh venv, runs exactly
 # `pip install ./bindings-python` (from the repository root) into it, installs the test tools, then runs pytest:
-# every conformance scenario through Client and AsyncClient, the API tests, the cozepy drop-in, mypy --strict on
-# examples/python and the examples themselves. Exits non-zero on any failure.
+# every conformance scenario through Client and AsyncClient, the API tests, the cozepy drop-in, a fleet of processes
+# on a real redis-server (tests/test_fleet.py), mypy --strict on examples/python and the examples themselves.
+# Exits non-zero on any failure.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,6 +15,14 @@ export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile=dev}"
 PYTHON="${PYTHON:-python3}"
+
+# tests/test_fleet.py starts a real redis-server of its own on a loopback port (as scripts/test-all.sh, this
+# installs it when missing; if it cannot be installed, those tests fail saying so).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing redis-server (the fleet tests start one on a loopback port)"
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null ||
+    echo "could not install redis-server: tests/test_fleet.py will fail"
+fi
 
 echo "== building the mock"
 cargo build -p coze-mock
