@@ -3,6 +3,7 @@ package cozefallback
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 )
 
 // Config mirrors the shared JSON configuration schema (the same document configures the client from C, Go,
@@ -26,6 +27,46 @@ type Config struct {
 	MaxResponseBytes uint64 `json:"max_response_bytes,omitempty"`
 	// Deprecated: MaxBodyBytes is the old name of MaxRequestBytes; set only one of them.
 	MaxBodyBytes uint64 `json:"max_body_bytes,omitempty"`
+	// WSBaseURL is the WebSocket base of the realtime APIs (default: derived from BaseURL,
+	// https://api.coze.cn -> wss://ws.coze.cn).
+	WSBaseURL string `json:"ws_base_url,omitempty"`
+	// Conversations says what a chat naming a conversation stranded by the move does (docs/CONVERSATIONS.md).
+	Conversations *ConversationsConfig `json:"conversations,omitempty"`
+	// State shares the routing state of a fleet of clients in Redis.
+	State *StateConfig `json:"state,omitempty"`
+}
+
+// ConversationsConfig is the `conversations` section: OnStranded is "carry_over" (default: copy the latest
+// CarryOverMessages messages, 0 to 50, default 20, into a new conversation), "new" (the same, copying nothing)
+// or "error" (fail with ConversationStranded).
+//
+//	cfg.Conversations = &cozefallback.ConversationsConfig{OnStranded: "carry_over", CarryOverMessages: cozefallback.Ptr[uint32](5)}
+type ConversationsConfig struct {
+	OnStranded        string  `json:"on_stranded,omitempty"`
+	CarryOverMessages *uint32 `json:"carry_over_messages,omitempty"`
+}
+
+// StateConfig is the `state` section: the Redis store a fleet of clients shares routes (and, with ShareTokens,
+// minted access tokens) through, under keys starting with KeyPrefix.
+//
+//	cfg.State = &cozefallback.StateConfig{RedisURL: "redis://:pw@redis:6379/0", KeyPrefix: "cozefallback:"}
+type StateConfig struct {
+	RedisURL    string `json:"redis_url,omitempty"`
+	KeyPrefix   string `json:"key_prefix,omitempty"`
+	ShareTokens bool   `json:"share_tokens,omitempty"`
+}
+
+// Format prints the state section with the Redis URL's user information masked, for every verb, so a logged
+// config never shows the Redis password.
+func (s StateConfig) Format(f fmt.State, _ rune) {
+	shown := s.RedisURL
+	if u, err := url.Parse(s.RedisURL); err == nil && u.User != nil {
+		u.User = url.User("***")
+		shown = u.String()
+	} else if err != nil && shown != "" {
+		shown = "***"
+	}
+	fmt.Fprintf(f, "StateConfig{RedisURL:%s KeyPrefix:%s ShareTokens:%t}", shown, s.KeyPrefix, s.ShareTokens)
 }
 
 // Credential is one credential. Type is "pat" (Token), "jwt" (ClientID, PrivateKey or PrivateKeyFile,

@@ -47,6 +47,8 @@ enum Cmd {
     Call(CallArgs),
     /// Probe resources through the fallback client and serve its Prometheus metrics on loopback.
     Metrics(MetricsArgs),
+    /// Print the JSON Schema of the config document (for editors and validators), then exit.
+    ConfigSchema,
 }
 
 #[derive(Args)]
@@ -238,6 +240,11 @@ fn main() {
         Cmd::Check(a) => check::run(a),
         Cmd::Call(a) => call::run(a),
         Cmd::Metrics(a) => metrics::run(a),
+        Cmd::ConfigSchema => {
+            // The core's text as checked in, so `cozefallback config-schema > config.schema.json` is that file.
+            print!("{}", cozefallback::CONFIG_SCHEMA);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => {}

@@ -1281,3 +1281,21 @@ fn mock_tls_serves_https_and_exports_its_ca() {
     assert_ne!(code, 0, "{stdout}");
     assert!(stderr.contains("TLS handshake"), "{stderr}");
 }
+
+#[test]
+fn config_schema_prints_the_cores_schema() {
+    let (code, stdout, stderr) = run(bin().arg("config-schema"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("the schema is JSON");
+    assert_eq!(printed, cozefallback::Config::json_schema());
+    let on_disk = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/config.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(stdout, on_disk, "byte for byte the checked-in file");
+    for field in ["base_url", "personal", "mode", "conversations", "state"] {
+        assert!(printed["properties"].get(field).is_some(), "{field}");
+    }
+}
