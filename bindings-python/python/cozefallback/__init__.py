@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncClient, AsyncEventStream, Client, EventStream
+from ._config import ConfigDict, Credential
 from ._errors import (
     ApiError,
     AuthError,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "AsyncClient",
+    "ConfigDict",
+    "Credential",
     "Response",
     "Event",
     "EventStream",

@@ -4,6 +4,8 @@ import asyncio
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, final
 
+from ._config import ConfigDict
+
 __version__: str
 
 _Aio = Optional[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]]
@@ -89,7 +91,7 @@ class NativeWebSocket:
 
 @final
 class NativeClient:
-    def __init__(self, config: Union[str, Mapping[str, Any]]) -> None: ...
+    def __init__(self, config: Union[str, ConfigDict, Mapping[str, Any]]) -> None: ...
     @staticmethod
     def from_env() -> "NativeClient": ...
     def request(
