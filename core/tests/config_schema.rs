@@ -79,9 +79,9 @@ fn credential_variants(root: &Value) -> Vec<(String, &Value)> {
         .collect()
 }
 
-/// A value of the property's type that the parser must take (the default when there is one).
+/// A value of the property's type that the parser must take (the default or first example when there is one).
 fn sample(prop: &Value) -> Value {
-    if let Some(d) = prop.get("default") {
+    if let Some(d) = prop.get("default").or_else(|| prop.pointer("/examples/0")) {
         return d.clone();
     }
     if let Some(e) = prop.get("enum") {
