@@ -3,6 +3,7 @@ package cozefallback
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 )
 
 // Config mirrors the shared JSON configuration schema (the same document configures the client from C, Go,
@@ -26,8 +27,37 @@ type Config struct {
 	MaxResponseBytes uint64 `json:"max_response_bytes,omitempty"`
 	// Deprecated: MaxBodyBytes is the old name of MaxRequestBytes; set only one of them.
 	MaxBodyBytes uint64 `json:"max_body_bytes,omitempty"`
-	// Conversations says what happens to a chat naming a conversation stranded by the move.
+	// WSBaseURL is the WebSocket base of the realtime APIs (default: derived from BaseURL,
+	// https://api.coze.cn -> wss://ws.coze.cn).
+	WSBaseURL string `json:"ws_base_url,omitempty"`
+	// Conversations says what a chat naming a conversation stranded by the move does (docs/CONVERSATIONS.md).
 	Conversations *ConversationsConfig `json:"conversations,omitempty"`
+	// State shares the routing state of a fleet of clients in Redis (docs/FLEET.md).
+	State *StateConfig `json:"state,omitempty"`
+}
+
+// StateConfig is the `state` section: the Redis store a fleet of clients shares its mode, routes, conversation
+// bindings and carry-overs (and, with ShareTokens, minted access tokens) through, under keys starting with
+// KeyPrefix.
+//
+//	cfg.State = &cozefallback.StateConfig{RedisURL: "redis://:pw@redis:6379/0", KeyPrefix: "cozefallback:"}
+type StateConfig struct {
+	RedisURL    string `json:"redis_url,omitempty"`
+	KeyPrefix   string `json:"key_prefix,omitempty"`
+	ShareTokens bool   `json:"share_tokens,omitempty"`
+}
+
+// Format prints the state section with the Redis URL's user information masked, for every verb, so a logged
+// config never shows the Redis password.
+func (s StateConfig) Format(f fmt.State, _ rune) {
+	shown := s.RedisURL
+	if u, err := url.Parse(s.RedisURL); err == nil && u.User != nil {
+		u.User = url.User("***")
+		shown = u.String()
+	} else if err != nil && shown != "" {
+		shown = "***"
+	}
+	fmt.Fprintf(f, "StateConfig{RedisURL:%s KeyPrefix:%s ShareTokens:%t}", shown, s.KeyPrefix, s.ShareTokens)
 }
 
 // ConversationsConfig is the "conversations" section: what a chat naming a conversation that belongs to the

@@ -28,6 +28,8 @@ export type CredentialConfig =
       access_token: string
       refresh_token?: string
       expires_at?: number
+      /** The redirect URI registered for the app, used to build the re-authorization URL. */
+      redirect_uri?: string
     }
 
 /** The shared configuration schema (unknown fields are refused by the core, naming the field). */
@@ -36,9 +38,9 @@ export interface Config {
   personal?: CredentialConfig
   enterprise?: CredentialConfig
   mode?: Mode
-  fallback?: Record<string, unknown>
-  retry?: Record<string, unknown>
-  timeouts?: Record<string, unknown>
+  fallback?: FallbackConfig
+  retry?: RetryConfig
+  timeouts?: TimeoutConfig
   /** Extra trusted CA certificates (a PEM file), added to the system's; `SSL_CERT_FILE` is honoured as well. */
   tls?: { ca_file?: string }
   /** Permit http:// to a non-loopback host (tokens in clear text). */
@@ -58,8 +60,58 @@ export interface Config {
    * (docs/FLEET.md). `share_tokens` puts bearer tokens in Redis. Default: the in-process store, or
    * `COZE_FALLBACK_REDIS_URL`.
    */
-  state?: { redis_url?: string; key_prefix?: string; share_tokens?: boolean }
+  state?: StateConfig
+  /** The WebSocket base of the realtime APIs (default: derived from base_url, https://api.coze.cn -> wss://ws.coze.cn). */
+  ws_base_url?: string
   [field: string]: unknown
+}
+
+/** `fallback` of the configuration schema: what makes a request switch credential. */
+export interface FallbackConfig {
+  /** Authentication and permission codes (default 4100, 4101). */
+  codes?: number[]
+  /** "Resource does not exist" codes (default 4200, 4001, 4002, 4005, 4006, 4015, 4314). */
+  not_found_codes?: number[]
+  /** How long a resource stays with the credential that last served it, in seconds (default 3600). */
+  sticky_ttl_secs?: number
+  /** Remember per-resource routes at all (default true). */
+  sticky?: boolean
+}
+
+/** `retry` of the configuration schema: retries of transient failures. */
+export interface RetryConfig {
+  /** Retries per credential attempt, 0 to 10 (default 2). */
+  max_retries?: number
+  /** Also retry POSTs on failures after the request was sent (default false). */
+  non_idempotent?: boolean
+  /** First backoff step in milliseconds (default 100). */
+  base_delay_ms?: number
+  /** Cap of one backoff step in milliseconds (default 5000). */
+  max_delay_ms?: number
+  /** Retries allowed per 10 requests, on top of a reserve of 10 (default 2). */
+  budget_per_10_requests?: number
+}
+
+/** `timeouts` of the configuration schema, in milliseconds. */
+export interface TimeoutConfig {
+  /** TCP + TLS connect (default 5000). */
+  connect_ms?: number
+  /** From sending to the response head (default 60000). */
+  first_byte_ms?: number
+  /** Longest silence between two stream chunks (default 60000). */
+  idle_ms?: number
+  /** Overall deadline of one call, fallback and retries included (default 600000). */
+  total_ms?: number
+}
+
+/** `state` of the configuration schema: the Redis store a fleet of clients shares routes through. */
+export interface StateConfig {
+  /** redis:// or rediss:// URL (its password is never logged). */
+  redis_url?: string
+  /** Prefix of every key the client writes. */
+  key_prefix?: string
+  /** Also share minted access tokens through the store. */
+  share_tokens?: boolean
 }
 
 /** `conversations` of the configuration schema. */

@@ -2,7 +2,8 @@
 # The Python package's test command, from a clean clone: builds the mock, makes a fresh venv, runs exactly
 # `pip install ./bindings-python` (from the repository root) into it, installs the test tools, then runs pytest:
 # every conformance scenario through Client and AsyncClient, the API tests, the cozepy drop-in, a fleet of processes
-# on a real redis-server (tests/test_fleet.py), mypy --strict on examples/python and the examples themselves.
+# on a real redis-server (tests/test_fleet.py), mypy --strict on examples/python and the examples themselves;
+# mypy's stubtest checks _native.pyi against the built module first.
 # Exits non-zero on any failure.
 set -euo pipefail
 
@@ -38,6 +39,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "== pip install ./bindings-python"
 pip install ./bindings-python
 pip install pytest httpx cozepy mypy gunicorn
+
+echo "== stubtest: _native.pyi against the built native module"
+# mypy's stubtest imports cozefallback._native and fails on any name, signature or type the stub gets wrong;
+# stubtest-allowlist.txt lists only the differences a stub cannot express, each with its reason.
+python -m mypy.stubtest cozefallback._native --allowlist "$HERE/stubtest-allowlist.txt"
 
 echo "== pytest"
 cd "$HERE"

@@ -51,6 +51,8 @@ enum Cmd {
     Metrics(MetricsArgs),
     /// Print the fleet's shared routing mode (Redis state store); `mode set MODE` sets it for every process.
     Mode(ModeArgs),
+    /// Print the JSON Schema of the config document (for editors and validators), then exit.
+    ConfigSchema,
 }
 
 #[derive(Args)]
@@ -283,6 +285,11 @@ fn main() {
         Cmd::Call(a) => call::run(a),
         Cmd::Metrics(a) => metrics::run(a),
         Cmd::Mode(a) => modecmd::run(a),
+        Cmd::ConfigSchema => {
+            // The core's text as checked in, so `cozefallback config-schema > config.schema.json` is that file.
+            print!("{}", cozefallback::CONFIG_SCHEMA);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => {}

@@ -1415,3 +1415,21 @@ fn a_process_that_starts_adopts_the_fleet_mode_and_logs_it() {
         "the fleet's enterprise_only won over the configured personal_first"
     );
 }
+
+#[test]
+fn config_schema_prints_the_cores_schema() {
+    let (code, stdout, stderr) = run(bin().arg("config-schema"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("the schema is JSON");
+    assert_eq!(printed, cozefallback::Config::json_schema());
+    let on_disk = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/config.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(stdout, on_disk, "byte for byte the checked-in file");
+    for field in ["base_url", "personal", "mode", "conversations", "state"] {
+        assert!(printed["properties"].get(field).is_some(), "{field}");
+    }
+}

@@ -14,6 +14,9 @@ use crate::credential::Mode;
 use crate::error::{Error, Result};
 use crate::redact::Secret;
 
+/// The text of `core/config.schema.json`: the JSON Schema of [`Config`] (see [`Config::json_schema`]).
+pub const CONFIG_SCHEMA: &str = include_str!("../config.schema.json");
+
 /// The Coze host the official SDKs default to.
 pub const DEFAULT_BASE_URL: &str = "https://api.coze.com";
 
@@ -332,6 +335,18 @@ impl Config {
     pub fn from_json(text: &str) -> Result<Config> {
         refuse_both_names(text)?;
         crate::config_parse::from_text(text)
+    }
+
+    /// The JSON Schema (draft 2020-12) of the config document, as checked in at `core/config.schema.json`.
+    ///
+    /// Every binding's config type is tested against it; `cozefallback config-schema` prints it.
+    ///
+    /// ```
+    /// let schema = cozefallback::Config::json_schema();
+    /// assert_eq!(schema["properties"]["mode"]["default"], "personal_first");
+    /// ```
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::from_str(CONFIG_SCHEMA).expect("core/config.schema.json is valid JSON (tested)")
     }
 
     /// Parses a `serde_json::Value` (a binding's dict or object converted to JSON).

@@ -55,7 +55,8 @@ pub use classify::{Outcome, classify, code_hint};
 pub use client::ws::{BlockingWebSocket, WebSocketSession, WsEvent};
 pub use client::{Client, EventStream, Reply};
 pub use config::{
-    Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig, TimeoutConfig,
+    CONFIG_SCHEMA, Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig,
+    TimeoutConfig,
 };
 pub use conversations::{
     ConversationHook, ConversationMoved, ConversationsConfig, MAX_CARRY_OVER_MESSAGES, OnStranded,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncClient, AsyncEventStream, Client, EventStream
 from ._conversations import ConversationHook, ConversationMoved
+from ._config import ConfigDict, Credential
 from ._errors import (
     ApiError,
     AuthError,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "AsyncClient",
+    "ConfigDict",
+    "Credential",
     "Response",
     "Event",
     "EventStream",

@@ -10,13 +10,14 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, S
 
 from . import _aio, _native
 from ._conversations import ConversationHook, ConversationMoved
+from ._config import ConfigDict
 from ._native import Event, Response
 from ._websocket import AsyncWebSocketSession, WebSocketSession
 
 __all__ = ["Client", "AsyncClient", "EventStream", "AsyncEventStream", "Config", "FileInput", "Mode", "ConversationHook"]
 
-Config = Union[Mapping[str, Any], str]
-"""A config dict in the shared schema, or the same as a JSON string."""
+Config = Union[ConfigDict, Mapping[str, Any], str]
+"""A config dict in the shared schema (typed as :class:`ConfigDict`), or the same as a JSON string."""
 
 Mode = str
 """"personal_first", "enterprise_first", "personal_only" or "enterprise_only"."""

@@ -5,6 +5,21 @@ import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, final
 
 from ._conversations import ConversationMoved
+from ._config import ConfigDict
+
+__all__ = [
+    "__version__",
+    "NativeClient",
+    "NativeStream",
+    "NativeWebSocket",
+    "NativeOAuthApp",
+    "Response",
+    "Event",
+    "Pending",
+    "_refresh_log_level",
+    "redact",
+    "_shutdown",
+]
 
 __version__: str
 
@@ -42,7 +57,7 @@ class Response:
 class Event:
     """One server-sent event."""
 
-    def __init__(self, event: str, data: str, id: Optional[str] = None) -> None: ...
+    def __new__(cls, event: str, data: str, id: Optional[str] = None) -> "Event": ...
     @property
     def event(self) -> str: ...
     @property
@@ -96,7 +111,7 @@ class NativeWebSocket:
 
 @final
 class NativeClient:
-    def __init__(self, config: Union[str, Mapping[str, Any]]) -> None: ...
+    def __new__(cls, config: Union[str, ConfigDict, Mapping[str, Any]]) -> "NativeClient": ...
     @staticmethod
     def from_env() -> "NativeClient": ...
     def request(
@@ -133,15 +148,15 @@ class NativeClient:
 
 @final
 class NativeOAuthApp:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         base_url: str,
         client_id: str,
         client_secret: Optional[str] = None,
         *,
         allow_insecure_http: bool = False,
         ca_file: Optional[Union[str, "os.PathLike[str]"]] = None,
-    ) -> None: ...
+    ) -> "NativeOAuthApp": ...
     def authorize_url(
         self, redirect_uri: str, workspace_id: Optional[str] = None, pkce: bool = True
     ) -> Tuple[str, str, Optional[str]]: ...
