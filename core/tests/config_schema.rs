@@ -413,6 +413,16 @@ fn the_stated_defaults_are_the_parsers() {
             json!(parsed.conversations.on_stranded.as_str()),
         ),
         (
+            "state.key_prefix",
+            p["state"]["properties"]["key_prefix"]["default"].clone(),
+            json!(parsed.state.key_prefix),
+        ),
+        (
+            "state.share_tokens",
+            p["state"]["properties"]["share_tokens"]["default"].clone(),
+            json!(parsed.state.share_tokens),
+        ),
+        (
             "conversations.carry_over_messages",
             p["conversations"]["properties"]["carry_over_messages"]["default"].clone(),
             json!(parsed.conversations.carry_over_messages),
