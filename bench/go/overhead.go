@@ -7,6 +7,10 @@
 //     no client timeout (as the Transport's doc shows) and with coze-go's default 5 s timeout;
 //  3. Client.Do with the same body.
 //
+// Two diagnostics split the cost of 3: Client.Do with a context already cancelled (the Go side builds the C
+// request and frees it; nothing is sent) and Client.Do of a URL on another host (refused inside the core's
+// blocking call before any I/O: the fixed cost of one blocking call, its thread handoffs and the error).
+//
 // After the first call the client is sticky to the enterprise credential, so every way is one round trip.
 // BENCH_CPUPROFILE=file writes a CPU profile of the Transport way alone (run after the timed rounds).
 package main
@@ -17,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime/pprof"
@@ -84,6 +89,8 @@ func overhead(client *cozefallback.Client, base, enterprise string, n, rounds in
 	direct := &http.Client{Timeout: 5 * time.Second} // coze-go's default client
 	viaTransport := &http.Client{Transport: &cozefallback.Transport{Client: client}}
 	viaTransportTimeout := &http.Client{Transport: &cozefallback.Transport{Client: client}, Timeout: 5 * time.Second}
+	dead, kill := context.WithCancel(ctx)
+	kill()
 	ways := []*way{
 		{name: "net/http direct", call: func() error { return cozeGoChat(ctx, direct, url, enterprise, body) }},
 		{name: "Transport", call: func() error { return cozeGoChat(ctx, viaTransport, url, "unused", body) }},
@@ -95,14 +102,35 @@ func overhead(client *cozefallback.Client, base, enterprise string, n, rounds in
 			}
 			return decodeAnswer(bytes.NewReader(resp.Body))
 		}},
+		{name: "diagnostic: Client.Do with the context cancelled (build only)", call: func() error {
+			_, err := client.Do(dead, &cozefallback.Request{Method: "POST", Path: "/v3/chat", Body: body, ContentType: "application/json"})
+			if err == nil {
+				return fmt.Errorf("sent")
+			}
+			return nil
+		}},
+		{name: "diagnostic: Client.Do refused before any I/O", call: func() error {
+			_, err := client.Do(ctx, &cozefallback.Request{Method: "POST", Path: "http://127.0.0.2:1/v3/chat", Body: body, ContentType: "application/json"})
+			if err == nil {
+				return fmt.Errorf("sent")
+			}
+			return nil
+		}},
 	}
+	rng := rand.New(rand.NewPCG(1, 2))
 	run := func(n int) {
 		for _, w := range ways {
 			w.d = w.d[:0]
 		}
+		order := make([]int, len(ways))
+		for i := range order {
+			order[i] = i
+		}
 		for i := 0; i < n; i++ {
-			for j := range ways {
-				w := ways[(i+j)%len(ways)] // rotate the order: no way always follows another
+			// A new order every time: no way always runs first or always follows the same other way.
+			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+			for _, j := range order {
+				w := ways[j]
 				t := time.Now()
 				if err := w.call(); err != nil {
 					fmt.Fprintf(os.Stderr, "%s: request failed: %v\n", w.name, err)
@@ -131,7 +159,7 @@ func overhead(client *cozefallback.Client, base, enterprise string, n, rounds in
 	}
 	fmt.Println("ratio to net/http direct, median of rounds:")
 	for k, w := range ways[1:] {
-		fmt.Printf("  %-30s p50 %.3fx  mean %.3fx\n", w.name, median(p50r[k+1]), median(meanr[k+1]))
+		fmt.Printf("  %-66s p50 %.3fx  mean %.3fx\n", w.name, median(p50r[k+1]), median(meanr[k+1]))
 	}
 	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
