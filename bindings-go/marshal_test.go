@@ -18,8 +18,8 @@ import (
 // one-crossing read, checked on the wire against a plain Go server.
 type echoed struct {
 	Method, Path, Auth, ContentType, Body string
-	Query                               url.Values
-	Header                              http.Header
+	Query                                 url.Values
+	Header                                http.Header
 }
 
 func echoServer(t *testing.T, extraHeaders int) *httptest.Server {
