@@ -130,6 +130,8 @@ type Request struct {
 	Timeout time.Duration
 	// RetryNonIdempotent, when set, overrides retry.non_idempotent of the config for this request.
 	RetryNonIdempotent *bool
+
+	dropHopHeaders bool // the Transport's request: Header still holds what the client sets itself
 }
 
 // Response is a successful answer.
@@ -147,97 +149,6 @@ type Response struct {
 
 // JSON decodes the body into v.
 func (r *Response) JSON(v any) error { return json.Unmarshal(r.Body, v) }
-
-// build makes the C request; the caller frees it.
-func (r *Request) build(ctx context.Context) (*C.cozefallback_request, error) {
-	if r == nil {
-		return nil, &InvalidArgumentError{Msg: "cozefallback: nil request"}
-	}
-	method := r.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	cm, cp := C.CString(method), C.CString(r.Path)
-	defer C.free(unsafe.Pointer(cm))
-	defer C.free(unsafe.Pointer(cp))
-	var req *C.cozefallback_request
-	var cerr *C.cozefallback_error
-	if C.cozefallback_request_new(cm, cp, &req, &cerr) != C.COZEFALLBACK_STATUS_OK {
-		defer C.cozefallback_error_free(cerr)
-		return nil, convertError(cerr, nil)
-	}
-	fail := func(cerr *C.cozefallback_error) error {
-		defer C.cozefallback_error_free(cerr)
-		C.cozefallback_request_free(req)
-		return convertError(cerr, nil)
-	}
-	for k, vs := range r.Query {
-		for _, v := range vs {
-			ck, cv := C.CString(k), C.CString(v)
-			st := C.cozefallback_request_add_query(req, ck, cv, &cerr)
-			C.free(unsafe.Pointer(ck))
-			C.free(unsafe.Pointer(cv))
-			if st != C.COZEFALLBACK_STATUS_OK {
-				return nil, fail(cerr)
-			}
-		}
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			ck, cv := C.CString(k), C.CString(v)
-			st := C.cozefallback_request_add_header(req, ck, cv, &cerr)
-			C.free(unsafe.Pointer(ck))
-			C.free(unsafe.Pointer(cv))
-			if st != C.COZEFALLBACK_STATUS_OK {
-				return nil, fail(cerr)
-			}
-		}
-	}
-	body, ctype := r.Body, r.ContentType
-	if r.JSON != nil {
-		b, err := json.Marshal(r.JSON)
-		if err != nil {
-			C.cozefallback_request_free(req)
-			return nil, &InvalidArgumentError{Msg: fmt.Sprintf("cozefallback: cannot encode the JSON body: %v", err)}
-		}
-		body, ctype = b, "application/json"
-	}
-	if body != nil || ctype != "" {
-		var ct *C.char
-		if ctype != "" {
-			ct = C.CString(ctype)
-			defer C.free(unsafe.Pointer(ct))
-		}
-		var data *C.uint8_t
-		if len(body) > 0 {
-			data = (*C.uint8_t)(unsafe.Pointer(&body[0]))
-		}
-		if C.cozefallback_request_set_body(req, data, C.size_t(len(body)), ct, &cerr) != C.COZEFALLBACK_STATUS_OK {
-			return nil, fail(cerr)
-		}
-	}
-	timeout, err := r.timeout(ctx)
-	if err != nil {
-		C.cozefallback_request_free(req)
-		return nil, err
-	}
-	if timeout > 0 {
-		ms := timeout.Milliseconds()
-		if ms == 0 {
-			ms = 1
-		}
-		// The core range-checks the value (at most MaxTimeout); its refusal names the value.
-		if C.cozefallback_request_set_timeout_ms(req, C.uint64_t(ms), &cerr) != C.COZEFALLBACK_STATUS_OK {
-			defer C.cozefallback_error_free(cerr)
-			C.cozefallback_request_free(req)
-			return nil, &InvalidArgumentError{Msg: "cozefallback: Request.Timeout: " + goString(C.cozefallback_error_message(cerr))}
-		}
-	}
-	if r.RetryNonIdempotent != nil {
-		C.cozefallback_request_set_retry_non_idempotent(req, C.bool(*r.RetryNonIdempotent), nil)
-	}
-	return req, nil
-}
 
 // MaxTimeout is the longest Request.Timeout the library accepts (one day); a longer one is an
 // *InvalidArgumentError. A context deadline further away than this is left to the context's cancellation.
@@ -275,19 +186,16 @@ func watch(ctx context.Context) (tok *C.cozefallback_cancel_token, stop func(), 
 		return nil, func() {}, nil
 	}
 	C.cozefallback_cancel_token_new(&tok, nil)
-	quit := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case <-done:
-			C.cozefallback_cancel_token_cancel(tok, nil)
-		case <-quit:
-		}
-	}()
+	// No goroutine per call: the context runs the cancel only if it ends while the call is in flight.
+	fired := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() {
+		C.cozefallback_cancel_token_cancel(tok, nil)
+		close(fired)
+	})
 	return tok, func() {
-		close(quit)
-		<-exited
+		if !stopAfter() {
+			<-fired // the cancel has started: let it finish before the token is freed
+		}
 		C.cozefallback_cancel_token_free(tok)
 	}, nil
 }
@@ -298,32 +206,6 @@ func contextError(ctx context.Context) error {
 		return &TimeoutError{Msg: "the context deadline passed before the call", cause: err}
 	}
 	return &CancelledError{Msg: "the context was cancelled before the call", cause: err}
-}
-
-func toResponse(resp *C.cozefallback_response) *Response {
-	var n C.size_t
-	data := C.cozefallback_response_body(resp, &n)
-	r := &Response{
-		StatusCode: int(C.cozefallback_response_status(resp)),
-		Body:       C.GoBytes(unsafe.Pointer(data), C.int(n)),
-		Credential: goString(C.cozefallback_response_credential(resp)),
-		Attempts:   int(C.cozefallback_response_attempts(resp)),
-		LogID:      goString(C.cozefallback_response_logid(resp)),
-
-		ConversationMoved: responseMoved(resp),
-	}
-	r.Header = responseHeaders(resp)
-	return r
-}
-
-func responseHeaders(resp *C.cozefallback_response) http.Header {
-	count := int(C.cozefallback_response_header_count(resp))
-	h := make(http.Header, count)
-	for i := 0; i < count; i++ {
-		name := goString(C.cozefallback_response_header_name(resp, C.size_t(i)))
-		h.Add(name, goString(C.cozefallback_response_header_value(resp, C.size_t(i))))
-	}
-	return h
 }
 
 // Do sends a request through the fallback. Any Coze error comes back as an error (*APIError, *AuthError,

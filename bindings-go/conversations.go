@@ -44,13 +44,6 @@ func conversationMoved(moved C.bool, from, to *C.char, copied C.uint32_t) *Conve
 	return &ConversationMoved{From: goString(from), To: goString(to), MessagesCopied: int(copied)}
 }
 
-func responseMoved(resp *C.cozefallback_response) *ConversationMoved {
-	var from, to *C.char
-	var copied C.uint32_t
-	moved := C.cozefallback_response_conversation_moved(resp, &from, &to, &copied)
-	return conversationMoved(moved, from, to, copied)
-}
-
 func streamMoved(sp *C.cozefallback_stream) *ConversationMoved {
 	var from, to *C.char
 	var copied C.uint32_t

@@ -172,7 +172,7 @@ step "Go: examples/go/pat against the unpacked SDK through PKG_CONFIG_PATH, stat
 GO_DIR="$WORK/go"
 mkdir -p "$GO_DIR/cozefallback-go" "$GO_DIR/examples"
 # The Go package as a user gets it: its own files only (no ../include, no ../target beside it).
-cp bindings-go/go.mod bindings-go/*.go "$GO_DIR/cozefallback-go/"
+cp bindings-go/go.mod bindings-go/*.go bindings-go/*.c bindings-go/*.h "$GO_DIR/cozefallback-go/"
 cp -r examples/go/pat "$GO_DIR/examples/"
 cat > "$GO_DIR/examples/go.mod" <<EOF
 module distcheck

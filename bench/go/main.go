@@ -5,7 +5,11 @@
 // (request.go: json.Marshal, http.Client.Do, decode {code,msg,data}). The baseline here is that same path
 // written with net/http directly, with the migration guide's retry around it (see README.md for why).
 //
-// Env: COZE_API_BASE, COZE_API_TOKEN, COZE_API_TOKEN_ENTERPRISE, BENCH_BOT, BENCH_N, BENCH_ROUNDS.
+// A second part (overhead.go) measures what the layers cost against net/http on the same one round trip.
+//
+// Env: COZE_API_BASE, COZE_API_TOKEN, COZE_API_TOKEN_ENTERPRISE, BENCH_BOT, BENCH_N, BENCH_ROUNDS,
+// BENCH_PART ("guide", "overhead", or both when unset; the overhead part takes BENCH_OVERHEAD_N, default 2000),
+// BENCH_CPUPROFILE.
 package main
 
 import (
@@ -105,6 +109,17 @@ func main() {
 	defer client.Close()
 	hc := &http.Client{Timeout: 5 * time.Second} // coze-go's default client
 	ctx := context.Background()
+	part := os.Getenv("BENCH_PART")
+	if part == "" || part == "overhead" {
+		on, _ := strconv.Atoi(os.Getenv("BENCH_OVERHEAD_N"))
+		if on == 0 {
+			on = 2000
+		}
+		overhead(client, base, enterprise, on, rounds)
+	}
+	if part != "" && part != "guide" {
+		return
+	}
 	viaLib := func() error { _, err := client.PostJSON(ctx, "/v3/chat", chatBody()); return err }
 	viaSeed := func() error { return seedChat(ctx, hc, base, personal, enterprise) }
 	measure(100, viaLib)
