@@ -99,13 +99,6 @@ extern "C" {
 // Ownership: a static string; do not free. Thread safety: any thread. Errors: none.
 const char *cozefallback_version(void);
 
-// The stable name of a status value ("ok", "config", "api", "auth", "reauth_required", "transport",
-// "timeout", "stream_interrupted", "cancelled", "invalid_argument", "internal", "conversation_stranded"), or
-// "unknown".
-//
-// Ownership: a static string; do not free. Thread safety: any thread. Errors: none.
-const char *cozefallback_status_name(int32_t status);
-
 // Frees a string returned by this library (metrics). NULL-safe.
 //
 // Ownership: takes back `s`, which must come from this library and not be freed twice.
@@ -212,6 +205,23 @@ enum cozefallback_status cozefallback_client_upload_bytes(const struct cozefallb
                                                           const struct cozefallback_cancel_token *cancel,
                                                           struct cozefallback_response **out,
                                                           struct cozefallback_error **err);
+
+// Sends a request and takes whichever answer the server gives: an event stream when it answers
+// `text/event-stream` (with the fallback of `cozefallback_stream_open`), else a whole answer (as
+// `cozefallback_client_send`). For HTTP-client adapters that cannot know in advance whether a call streams.
+//
+// On success exactly one of `*out_response` and `*out_stream` is set (the other is NULL).
+// Ownership: borrows the arguments for the call; the caller frees what it gets with
+// `cozefallback_response_free` or `cozefallback_stream_free`. Thread safety: any thread.
+// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
+// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
+// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
+enum cozefallback_status cozefallback_client_send_any(const struct cozefallback_client *client,
+                                                      const struct cozefallback_request *request,
+                                                      const struct cozefallback_cancel_token *cancel,
+                                                      struct cozefallback_response **out_response,
+                                                      struct cozefallback_stream **out_stream,
+                                                      struct cozefallback_error **err);
 
 // Starts a request: `method` ("GET", "POST", ...) and `path` below the base URL ("/v3/chat", optionally with a
 // query string). A full URL is accepted only when it points at the configured base.
@@ -349,23 +359,6 @@ enum cozefallback_status cozefallback_stream_open(const struct cozefallback_clie
                                                   struct cozefallback_stream **out,
                                                   struct cozefallback_error **err);
 
-// Sends a request and takes whichever answer the server gives: an event stream when it answers
-// `text/event-stream` (with the fallback of `cozefallback_stream_open`), else a whole answer (as
-// `cozefallback_client_send`). For HTTP-client adapters that cannot know in advance whether a call streams.
-//
-// On success exactly one of `*out_response` and `*out_stream` is set (the other is NULL).
-// Ownership: borrows the arguments for the call; the caller frees what it gets with
-// `cozefallback_response_free` or `cozefallback_stream_free`. Thread safety: any thread.
-// Errors: API, AUTH, REAUTH_REQUIRED, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT, CONVERSATION_STRANDED
-// (a chat naming a conversation or file only the other credential reaches, with `conversations.on_stranded`
-// "error" or a file id; `cozefallback_error_conversation_id` and the accessors next to it say which).
-enum cozefallback_status cozefallback_client_send_any(const struct cozefallback_client *client,
-                                                      const struct cozefallback_request *request,
-                                                      const struct cozefallback_cancel_token *cancel,
-                                                      struct cozefallback_response **out_response,
-                                                      struct cozefallback_stream **out_stream,
-                                                      struct cozefallback_error **err);
-
 // Waits for the next event. On success `*out` is the event, or NULL at the end of the stream (and at every
 // later call). A broken stream gives STREAM_INTERRUPTED with `cozefallback_error_events_delivered`.
 //
@@ -454,6 +447,13 @@ bool cozefallback_cancel_token_is_cancelled(const struct cozefallback_cancel_tok
 //
 // Ownership: takes `token`; no call may still be using it. Thread safety: call once. Errors: none.
 void cozefallback_cancel_token_free(struct cozefallback_cancel_token *token);
+
+// The stable name of a status value ("ok", "config", "api", "auth", "reauth_required", "transport",
+// "timeout", "stream_interrupted", "cancelled", "invalid_argument", "internal", "conversation_stranded"), or
+// "unknown".
+//
+// Ownership: a static string; do not free. Thread safety: any thread. Errors: none.
+const char *cozefallback_status_name(int32_t status);
 
 // The kind of the error, the same value the failing call returned (INVALID_ARGUMENT for a NULL handle).
 //
