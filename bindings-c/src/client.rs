@@ -165,6 +165,21 @@ pub unsafe extern "C" fn cozefallback_client_send(
     })
 }
 
+/// The same call as `cozefallback_client_send`, under the name the core and the other languages use
+/// (`Client::request`). An alias: both spellings stay, with the same arguments, ownership and errors.
+///
+/// Example: `st = cozefallback_client_request(client, req, NULL, &resp, &err);`
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cozefallback_client_request(
+    client: *const cozefallback_client,
+    request: *const cozefallback_request,
+    cancel: *const cozefallback_cancel_token,
+    out: *mut *mut cozefallback_response,
+    err: *mut *mut cozefallback_error,
+) -> cozefallback_status {
+    unsafe { cozefallback_client_send(client, request, cancel, out, err) }
+}
+
 /// Uploads a file from disk as multipart/form-data (one part named `file`, file name = the path's last
 /// component) to `api_path` (Coze: "/v1/files/upload"). The content is buffered so a fallback can replay it.
 ///
@@ -280,6 +295,24 @@ mod tests {
         let s = unsafe { cozefallback_client_new(ptr::null(), &mut client, &mut err) };
         assert_eq!(s, cozefallback_status::InvalidArgument);
         assert!(client.is_null());
+        unsafe { cozefallback_error_free(err) };
+    }
+
+    #[test]
+    fn the_request_alias_checks_its_arguments_like_send() {
+        let mut err: *mut cozefallback_error = ptr::null_mut();
+        let mut resp: *mut cozefallback_response = ptr::null_mut();
+        let s = unsafe {
+            cozefallback_client_request(ptr::null(), ptr::null(), ptr::null(), &mut resp, &mut err)
+        };
+        assert_eq!(s, cozefallback_status::InvalidArgument);
+        assert!(resp.is_null() && !err.is_null());
+        let message =
+            unsafe { std::ffi::CStr::from_ptr(crate::error::cozefallback_error_message(err)) };
+        assert!(
+            message.to_string_lossy().contains("`client` is NULL"),
+            "{message:?}"
+        );
         unsafe { cozefallback_error_free(err) };
     }
 }

@@ -38,7 +38,10 @@ pub enum cozefallback_status {
     /// A NULL pointer, a string that is not UTF-8, a number out of range (a `timeout_ms` above
     /// `cozefallback_max_timeout_ms()`), or another malformed argument; the message names the parameter.
     InvalidArgument = 9,
-    /// A bug: a panic was caught inside the library (never an abort).
+    /// A bug: a panic was caught inside the library (never an abort), or another internal error. Its name is
+    /// "internal"; `COZEFALLBACK_STATUS_INTERNAL` (defined above) is the same value under that name.
+    // The alias is a macro written by bindings-c/cbindgen.toml (`after_includes`): cbindgen cannot spell a
+    // constant that names an enum variant.
     Panic = 10,
     /// A chat named a conversation (or a file) that only the other credential reaches, and
     /// `conversations.on_stranded` is "error"; the message says what to do.
