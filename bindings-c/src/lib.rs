@@ -13,7 +13,7 @@
 //! - [`cancel`] holds `cozefallback_cancel_token`;
 //! - [`error`] holds `cozefallback_status`, `cozefallback_error` and the `guard` every fallible export runs in;
 //! - [`conversations`] holds the carry-over of conversations started before the move;
-//! - [`ws`] holds `cozefallback_websocket`, the realtime sessions;
+//! - [`ws`] holds `cozefallback_websocket`, the realtime sessions.
 //!
 //! Shared conventions, followed by every module: a fallible export runs its body in `error::guard` and
 //! returns its status; an accessor runs in `ffi::access` and returns 0, false or NULL for a NULL handle; every
