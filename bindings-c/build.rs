@@ -11,9 +11,7 @@ const SONAME: &str = "libcozefallback.so.0";
 fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    println!("cargo:rerun-if-changed=src/lib.rs");
-    println!("cargo:rerun-if-changed=src/ws.rs");
-    println!("cargo:rerun-if-changed=src/conversations.rs");
+    println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let config =
         cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use cozefallback::{ConversationHook, ConversationMoved};
 
-use super::{
-    access, arg_ref, arg_str, cozefallback_client, cozefallback_error, cozefallback_response,
-    cozefallback_status, cozefallback_stream, credential_cstr, cstring, guard, opt_ptr,
-};
+use super::client::cozefallback_client;
+use super::error::{cozefallback_error, cozefallback_status, guard};
+use super::ffi::{access, arg_ref, arg_str, credential_cstr, cstring, opt_ptr};
+use super::response::cozefallback_response;
+use super::stream::cozefallback_stream;
 
 /// A carry-over as C strings, kept in the response or stream that reports it.
 pub(crate) struct MovedC {

@@ -6,10 +6,11 @@ use std::ptr;
 
 use cozefallback::{BlockingWebSocket, Error, WsEvent};
 
-use super::{
-    access, arg_bytes, arg_out, arg_ref, arg_str, cancel_of, cozefallback_cancel_token,
-    cozefallback_client, cozefallback_error, cozefallback_status, credential_cstr, cstring,
-    free_box, guard, invalid, put,
+use super::cancel::{cancel_of, cozefallback_cancel_token};
+use super::client::cozefallback_client;
+use super::error::{cozefallback_error, cozefallback_status, guard};
+use super::ffi::{
+    access, arg_bytes, arg_out, arg_ref, arg_str, credential_cstr, cstring, free_box, invalid, put,
 };
 
 /// An open WebSocket session of the realtime APIs. Opaque. `send` and `next` may be called from different

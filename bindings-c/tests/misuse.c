@@ -112,6 +112,10 @@ static void test_nulls(void) {
     CHECK(is_invalid(cozefallback_client_send(NULL, req, NULL, &resp, &err), err) && !resp, "send(NULL client)");
     CHECK(is_invalid(cozefallback_client_send(client, NULL, NULL, &resp, &err), err), "send(NULL request)");
     CHECK(is_invalid(cozefallback_client_send(client, req, NULL, NULL, &err), err), "send(NULL out)");
+    /* The alias named as in the core (`Client::request`) checks its arguments the same way. */
+    CHECK(is_invalid(cozefallback_client_request(NULL, req, NULL, &resp, &err), err) && !resp, "request(NULL client)");
+    CHECK(is_invalid(cozefallback_client_request(client, NULL, NULL, &resp, &err), err), "request(NULL request)");
+    CHECK(is_invalid(cozefallback_client_request(client, req, NULL, NULL, &err), err), "request(NULL out)");
     CHECK(is_invalid(cozefallback_client_upload_file(NULL, "/v1/files/upload", "/etc/hostname", NULL, &resp, &err), err),
           "upload_file(NULL client)");
     CHECK(is_invalid(cozefallback_client_upload_file(client, NULL, "/etc/hostname", NULL, &resp, &err), err),
@@ -175,6 +179,9 @@ static void test_nulls(void) {
               !strcmp(cozefallback_status_name(COZEFALLBACK_STATUS_CONVERSATION_STRANDED), "conversation_stranded") &&
               !strcmp(cozefallback_status_name(12345), "unknown"),
           "status_name");
+    CHECK(COZEFALLBACK_STATUS_INTERNAL == COZEFALLBACK_STATUS_PANIC &&
+              !strcmp(cozefallback_status_name(COZEFALLBACK_STATUS_INTERNAL), "internal"),
+          "COZEFALLBACK_STATUS_INTERNAL is the panic status, named \"internal\"");
 
     /* Every free is NULL-safe. */
     cozefallback_client_free(NULL);
@@ -215,6 +222,10 @@ static void test_use_after_error(void) {
     st = cozefallback_client_send(client, bad, NULL, &resp, &err);
     CHECK(st == COZEFALLBACK_STATUS_API, "the failed request can be sent again");
     cozefallback_error_free(err);
+    st = cozefallback_client_request(client, bad, NULL, &resp, &err);
+    CHECK(st == COZEFALLBACK_STATUS_API && !resp && cozefallback_error_code(err) == 4200,
+          "cozefallback_client_request (the alias of send) gives the same error (status %d)", st);
+    cozefallback_error_free(err);
     st = cozefallback_client_send(client, good, NULL, &resp, &err);
     CHECK(st == COZEFALLBACK_STATUS_OK && resp && !err && cozefallback_response_status(resp) == 200,
           "the client works after an error");
@@ -227,6 +238,11 @@ static void test_use_after_error(void) {
     CHECK(cozefallback_response_header_count(resp) > 0 && cozefallback_response_header_name(resp, 0) &&
               !cozefallback_response_header_name(resp, 10000),
           "header iteration");
+    cozefallback_response_free(resp);
+    st = cozefallback_client_request(client, good, NULL, &resp, &err);
+    CHECK(st == COZEFALLBACK_STATUS_OK && resp && !err && cozefallback_response_status(resp) == 200 &&
+              !strcmp(cozefallback_response_credential(resp), "personal"),
+          "cozefallback_client_request (the alias of send) answers like send (status %d)", st);
     cozefallback_response_free(resp);
 
     /* A stream that fails at open, then a stream read to its end and past it. */
