@@ -19,12 +19,13 @@ use crate::decide::{
     Action, AttemptState, EXPIRY_WINDOW, Observed, Purpose, TOKEN_RECHECK_AGE, decide,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{BodyError, ByteCap, Http, Prepared, header_str, is_connect_error, unix_now};
+use crate::http::{BodyError, ByteCap, Http, Prepared, header_str, is_connect_error};
 use crate::metrics::Metrics;
 use crate::request::{Body, Request, Response};
 use crate::route::{ResourceKey, Router, conversation_in_answer, resource_keys};
 use crate::runtime::{ForkMutex, fork_mutex};
-use crate::token::{Credential, RefreshHook, Token, lock};
+use crate::token::{Credential, RefreshHook, Token};
+use crate::util::{lock, unix_now};
 
 // The event stream: a child module, so that it reads the client's limits and closer.
 #[path = "stream.rs"]

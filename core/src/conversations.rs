@@ -20,7 +20,7 @@ use crate::request::{Body, Request};
 use crate::route::ResourceKey;
 use crate::runtime::ForkMutex;
 use crate::state::redis::{Carried, Claim};
-use crate::token::lock;
+use crate::util::lock;
 
 /// The most messages a carry-over copies (one `message/list` page).
 pub const MAX_CARRY_OVER_MESSAGES: u32 = 50;

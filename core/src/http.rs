@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rand::Rng;
@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::redact::Secret;
 use crate::runtime::ForkLocal;
 use crate::token::Minted;
+use crate::util::unix_now;
 
 /// A request ready to send, as many times as needed.
 #[derive(Debug, Clone)]
@@ -388,13 +389,6 @@ fn parse_minted(body: &[u8], logid: Option<String>) -> Result<Minted> {
             .filter(|t| !t.is_empty())
             .map(Secret::new),
     })
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

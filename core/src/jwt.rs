@@ -1,12 +1,11 @@
 //! Signing the single-use RS256 JWTs that a JWT app exchanges for access tokens (docs/PROTOCOL.md, "JWT apps").
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use crate::config::CredentialConfig;
 use crate::error::{Error, Result};
+use crate::util::unix_now;
 
 /// The grant type of the JWT exchange.
 pub(crate) const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -220,13 +219,6 @@ fn new_jti() -> String {
     let mut jti = [0u8; 32];
     crate::runtime::fill_unique(&mut jti);
     hex::encode(jti)
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// `aud` claim: the API host without scheme, with `:port` when the base URL names one.

@@ -49,6 +49,7 @@ mod state;
 mod tls;
 mod token;
 mod urls;
+mod util;
 
 pub use blocking::{BlockingClient, BlockingStream, CancelToken, block_on};
 pub use classify::{Outcome, classify, code_hint};

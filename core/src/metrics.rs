@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::credential::CredentialKind;
 use crate::runtime::ForkMutex;
-use crate::token::lock;
+use crate::util::lock;
 
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

@@ -9,9 +9,10 @@ use sha2::Digest;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, unix_now};
+use crate::http::Http;
 use crate::metrics::Metrics;
 use crate::redact::Secret;
+use crate::util::unix_now;
 
 /// Tokens handed back by an OAuth exchange.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::credential::CredentialKind;
 use crate::runtime::{ForkMutex, fork_mutex};
 use crate::state::RedisStore;
-use crate::token::lock;
+use crate::util::lock;
 
 /// Request fields that name a resource, in the order a route is looked up (the most specific first).
 const RESOURCE_FIELDS: [&str; 7] = [

@@ -4,7 +4,7 @@
 //! min(60 s, 20% of the lifetime) with jitter, keeps serving a still-valid token while a refresh fails, and drops
 //! a rejected token only if it is still the cached one.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
@@ -16,6 +16,7 @@ use crate::http::Http;
 use crate::jwt::{JWT_GRANT, JwtSigner};
 use crate::redact::Secret;
 use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
+use crate::util::lock;
 
 /// A bearer token with the cache generation it came from (0 for PATs).
 #[derive(Clone, Debug)]
@@ -451,9 +452,4 @@ fn share_id(kind: CredentialKind, cfg: &CredentialConfig, base: &url::Url) -> St
     };
     let digest = Sha256::digest(format!("{base}|{}|{who}", kind.as_str()).as_bytes());
     hex::encode(&digest[..16])
-}
-
-/// Locks a std mutex, recovering from poisoning (a panic elsewhere must not wedge the client).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::redact::Secret;
 use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
-use crate::token::lock;
+use crate::util::lock;
 
 /// Connecting (TCP, TLS, AUTH, SELECT) gives up after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -32,7 +32,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::is_connect_error;
 use crate::route::{ResourceKey, resource_keys};
 use crate::runtime::fork_generation;
-use crate::token::{Token, lock};
+use crate::token::Token;
+use crate::util::lock;
 use connect::Ws;
 
 /// Close codes that end a session normally: 1000 normal, 1001 going away, 1005 none given (Coze closes so).
