@@ -35,6 +35,7 @@ mod conversations;
 mod credential;
 mod decide;
 mod error;
+mod forms;
 mod http;
 mod jwt;
 mod limits;
@@ -64,6 +65,7 @@ pub use conversations::{
 };
 pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, FailedResponse, Result};
+pub use forms::{ERROR_JSON_KEYS, ResponseMeta};
 pub use limits::{
     MAX_POLL_INTERVAL_SECS, MAX_STICKY_TTL_SECS, MAX_TIMEOUT, MAX_UNIX_TIME, device_code_numbers,
     device_seconds, timeout_from_millis, timeout_from_secs, timeout_from_whole_millis,
