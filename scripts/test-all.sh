@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the project from a clean clone: Rust (fmt, clippy, unit, conformance, CLI), then the C and Go,
+# Runs every test of the project from a clean clone: Rust (fmt, clippy, rustdoc, unit, conformance, CLI), then the C and Go,
 # Python and Node bindings, each through its own test.sh, then the release artifacts (scripts/dist-check.sh).
 # Installs what it needs (venv, npm packages, Go modules).
 set -euo pipefail
