@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the project from a clean clone: Rust (fmt, clippy, unit, conformance, CLI), then the C and Go,
+# Runs every test of the project from a clean clone: Rust (fmt, clippy, rustdoc, unit, conformance, CLI), then the C and Go,
 # Python and Node bindings, each through its own test.sh, then the release artifacts (scripts/dist-check.sh).
 # Installs what it needs (venv, npm packages, Go modules).
 set -euo pipefail
@@ -28,6 +28,15 @@ cargo fmt --all -- --check
 
 section "rust: clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The C bridge's library and the CLI's binary are both named `cozefallback`, like the core's library, and
+# rustdoc writes every crate to target/doc/<name>/: documented in one run they overwrite each other (cargo
+# refuses the C bridge outright). So each is documented on its own first, and the rest of the workspace last,
+# which leaves the core's pages in target/doc/cozefallback.
+section "rust: docs (rustdoc warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p cozefallback-c
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p cozefallback-cli
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --exclude cozefallback-c --exclude cozefallback-cli
 
 section "rust: build the mock and the CLI"
 cargo build --locked -p coze-mock -p cozefallback-cli

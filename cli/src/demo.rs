@@ -33,7 +33,55 @@ use crate::common::{
 const PHASES: [&str; 3] = ["before_move", "after_move", "settled"];
 const UPLOAD: &[u8] = b"hello from the cozefallback demo\n";
 
+/// `cozefallback demo`: the traffic on the fallback client, then (with `--compare-guide`) on the guide's recipe;
+/// fails when a request failed.
 pub fn run(args: DemoArgs) -> CliResult {
+    let metrics_addr = check_demo_args(&args)?;
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    block_on(async move {
+        let mock = start_mock().await?;
+        let info = mock.info();
+        let client = Client::from_json(&config_json(&info, args.pat, Side::Both).to_string())
+            .map_err(core_err)?;
+        let server = match metrics_addr {
+            Some(addr) => Some(start_metrics_server(addr, &client).await?),
+            None => None,
+        };
+        if !args.json {
+            print_header(&args);
+        }
+        let recipe = Arc::new(Recipe::Fallback(client));
+        let bar = progress_bar(show_progress, args.requests, "cozefallback");
+        let main = traffic(recipe, &mock, &info, &args, bar).await;
+        let mut summary = main.summary;
+        summary["credentials"] = if args.pat { "pat" } else { "jwt" }.into();
+        summary["concurrency"] = args.concurrency.into();
+        if args.compare_seed {
+            summary["seed"] = run_guide_recipe(&args, show_progress).await?;
+        }
+        if args.json {
+            println!("{summary}");
+        } else {
+            print_report(&summary);
+        }
+        let _ = std::io::stdout().flush();
+        if let Some(task) = server {
+            linger_then_stop(task, args.linger).await;
+        }
+        drop(mock);
+        let failed = summary["failed"].as_u64().unwrap_or(0);
+        if failed > 0 {
+            return Err(CliError::Failed(format!(
+                "{failed} of {} requests failed",
+                args.requests
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// Refuses flag values the demo cannot run with; answers the `--metrics-addr` to serve on, if any.
+fn check_demo_args(args: &DemoArgs) -> CliResult<Option<std::net::SocketAddr>> {
     if args.concurrency == 0 || args.concurrency > 4096 {
         return Err(CliError::Usage(format!(
             "--concurrency {} must be between 1 and 4096",
@@ -46,96 +94,63 @@ pub fn run(args: DemoArgs) -> CliResult {
             args.requests
         )));
     }
-    let metrics_addr = args
-        .metrics_addr
+    args.metrics_addr
         .as_deref()
         .map(|a| parse_loopback("--metrics-addr", a))
-        .transpose()?;
-    let show_progress = !args.json && std::io::stderr().is_terminal();
-    block_on(async move {
-        let mock = start_mock().await?;
-        let info = mock.info();
-        let client = Client::from_json(&config_json(&info, args.pat, Side::Both).to_string())
+        .transpose()
+}
+
+/// Serves `client`'s Prometheus metrics on `addr` until the task is aborted.
+async fn start_metrics_server(
+    addr: std::net::SocketAddr,
+    client: &Client,
+) -> CliResult<tokio::task::JoinHandle<()>> {
+    let listener = bind_metrics("--metrics-addr", addr).await?;
+    let c = client.clone();
+    let task = tokio::spawn(serve_metrics(
+        listener,
+        Arc::new(move || c.metrics_prometheus()),
+    ));
+    eprintln!("cozefallback demo: metrics at http://{addr}/metrics");
+    Ok(task)
+}
+
+/// The same traffic on a fresh mock, coded the way Coze's migration guide writes it (two clients, retry on
+/// 4100/4101); answers its summary.
+async fn run_guide_recipe(args: &DemoArgs, show_progress: bool) -> CliResult<Value> {
+    let seed_mock = start_mock().await?;
+    let seed_info = seed_mock.info();
+    let personal =
+        Client::from_json(&config_json(&seed_info, args.pat, Side::Personal).to_string())
             .map_err(core_err)?;
-        let mut server = None;
-        if let Some(addr) = metrics_addr {
-            let listener = bind_metrics("--metrics-addr", addr).await?;
-            let c = client.clone();
-            server = Some(tokio::spawn(serve_metrics(
-                listener,
-                Arc::new(move || c.metrics_prometheus()),
-            )));
-            eprintln!("cozefallback demo: metrics at http://{addr}/metrics");
-        }
-        if !args.json {
-            print_header(&args);
-        }
-        let recipe = Arc::new(Recipe::Fallback(client));
-        let main = traffic(
-            recipe,
-            &mock,
-            &info,
-            &args,
-            progress_bar(show_progress, args.requests, "cozefallback"),
-        )
-        .await;
-        let mut summary = main.summary;
-        summary["credentials"] = if args.pat { "pat" } else { "jwt" }.into();
-        summary["concurrency"] = args.concurrency.into();
-        if args.compare_seed {
-            let seed_mock = start_mock().await?;
-            let seed_info = seed_mock.info();
-            let personal =
-                Client::from_json(&config_json(&seed_info, args.pat, Side::Personal).to_string())
-                    .map_err(core_err)?;
-            let enterprise =
-                Client::from_json(&config_json(&seed_info, args.pat, Side::Enterprise).to_string())
-                    .map_err(core_err)?;
-            let recipe = Arc::new(Recipe::Seed {
-                personal,
-                enterprise,
-                fallbacks: Mutex::new(BTreeMap::new()),
-            });
-            if !args.json {
-                println!();
-                println!(
-                    "the same traffic, coded the way Coze's migration guide shows (two clients; on"
-                );
-                println!(
-                    "4100/4101 from the personal one, the same request again with the enterprise one;"
-                );
-                println!("no cut-over switch):");
-            }
-            let bar = progress_bar(show_progress, args.requests, "guide recipe");
-            let seed = traffic(recipe, &seed_mock, &seed_info, &args, bar).await;
-            summary["seed"] = seed.summary;
-        }
-        if args.json {
-            println!("{summary}");
-        } else {
-            print_report(&summary);
-        }
-        let _ = std::io::stdout().flush();
-        if let Some(task) = server {
-            if args.linger > 0 {
-                eprintln!(
-                    "cozefallback demo: still serving metrics for {} s",
-                    args.linger
-                );
-                tokio::time::sleep(Duration::from_secs(args.linger)).await;
-            }
-            task.abort();
-        }
-        drop(mock);
-        let failed = summary["failed"].as_u64().unwrap_or(0);
-        if failed > 0 {
-            return Err(CliError::Failed(format!(
-                "{failed} of {} requests failed",
-                args.requests
-            )));
-        }
-        Ok(())
-    })
+    let enterprise =
+        Client::from_json(&config_json(&seed_info, args.pat, Side::Enterprise).to_string())
+            .map_err(core_err)?;
+    let recipe = Arc::new(Recipe::Seed {
+        personal,
+        enterprise,
+        fallbacks: Mutex::new(BTreeMap::new()),
+    });
+    if !args.json {
+        println!();
+        println!("the same traffic, coded the way Coze's migration guide shows (two clients; on");
+        println!(
+            "4100/4101 from the personal one, the same request again with the enterprise one;"
+        );
+        println!("no cut-over switch):");
+    }
+    let bar = progress_bar(show_progress, args.requests, "guide recipe");
+    let seed = traffic(recipe, &seed_mock, &seed_info, args, bar).await;
+    Ok(seed.summary)
+}
+
+/// Keeps serving the metrics `linger` seconds more (`--linger`), then stops the server.
+async fn linger_then_stop(task: tokio::task::JoinHandle<()>, linger: u64) {
+    if linger > 0 {
+        eprintln!("cozefallback demo: still serving metrics for {linger} s");
+        tokio::time::sleep(Duration::from_secs(linger)).await;
+    }
+    task.abort();
 }
 
 async fn start_mock() -> CliResult<MockServer> {
@@ -618,6 +633,7 @@ fn step_line(step: usize, at: usize, n: usize) -> String {
     }
 }
 
+/// Runs the demo's traffic through `recipe` against `mock` and summarizes it, phase by phase.
 async fn traffic(
     recipe: Arc<Recipe>,
     mock: &MockServer,
@@ -645,84 +661,18 @@ async fn traffic(
         bar: bar.clone(),
         announce: !args.json && matches!(*recipe, Recipe::Fallback(_)),
     });
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency.min(n))
-        .map(|_| tokio::spawn(shared.clone().worker()))
-        .collect();
-    for w in workers {
-        let _ = w.await;
-    }
-    let elapsed = started.elapsed();
+    let elapsed = run_workers(&shared, args.concurrency.min(n)).await;
     bar.finish_and_clear();
-    let end = recipe.counters();
-    let stats = mock.control().stats();
-    let records = std::mem::take(&mut *shared.records.lock().expect("lock"));
-    let snaps = shared.snapshots.lock().expect("lock").clone();
-    let mut bounds: Vec<Counters> = snaps.into_iter().flatten().collect();
-    bounds.push(end);
-    let phase_counters = |p: usize| -> Counters {
-        let (Some(a), Some(b)) = (bounds.get(p), bounds.get(p + 1)) else {
-            return (BTreeMap::new(), [0, 0]);
-        };
-        let f =
-            b.0.iter()
-                .map(|(k, v)| (k.clone(), v - a.0.get(k).copied().unwrap_or(0)))
-                .filter(|(_, v)| *v > 0)
-                .collect();
-        (f, [b.1[0] - a.1[0], b.1[1] - a.1[1]])
-    };
-    let block = |recs: &[&Record], counters: Counters| -> Value {
-        let requests = recs.len();
-        let ok = recs.iter().filter(|r| r.ok).count();
-        let attempts: u64 = recs.iter().map(|r| u64::from(r.attempts)).sum();
-        let mut lat: Vec<f64> = recs.iter().map(|r| r.ms).collect();
-        lat.sort_by(|a, b| a.total_cmp(b));
-        let rtpr = if requests == 0 {
-            Value::Null
-        } else {
-            round(attempts as f64 / requests as f64, 4).into()
-        };
-        json!({
-            "requests": requests, "succeeded": ok, "failed": requests - ok,
-            "fallbacks": counters.0.values().sum::<u64>(), "fallbacks_by_reason": counters.0,
-            "round_trips": attempts, "round_trips_per_request": rtpr,
-            "token_mints": {"personal": counters.1[0], "enterprise": counters.1[1]},
-            "latency_ms": {"p50": round(percentile(&lat, 0.5), 3), "p99": round(percentile(&lat, 0.99), 3),
-                           "max": round(lat.last().copied().unwrap_or(0.0), 3)},
-        })
-    };
-    let mut phases = serde_json::Map::new();
-    for (p, name) in PHASES.iter().enumerate() {
-        let recs: Vec<&Record> = records.iter().filter(|r| r.phase == p).collect();
-        phases.insert(name.to_string(), block(&recs, phase_counters(p)));
-    }
-    let all: Vec<&Record> = records.iter().collect();
-    let total_counters = {
-        let a = &bounds[0];
-        let b = bounds.last().expect("end snapshot");
-        let f: BTreeMap<String, u64> =
-            b.0.iter()
-                .map(|(k, v)| (k.clone(), v - a.0.get(k).copied().unwrap_or(0)))
-                .filter(|(_, v)| *v > 0)
-                .collect();
-        (f, [b.1[0] - a.1[0], b.1[1] - a.1[1]])
-    };
-    let mut summary = block(&all, total_counters);
-    let mut rtpr = serde_json::Map::new();
-    for name in PHASES {
-        rtpr.insert(name.into(), phases[name]["round_trips_per_request"].clone());
-    }
-    rtpr.insert("overall".into(), summary["round_trips_per_request"].clone());
-    summary["round_trips_per_request"] = Value::Object(rtpr);
+    let mut summary = summarize_phases(&shared);
     summary["recipe"] = recipe.name().into();
-    summary["phases"] = Value::Object(phases);
     summary["phase_starts"] = json!({"before_move": 0, "after_move": n / 2, "settled": n * 9 / 10});
-    summary["operations"] = json!(*shared.ops.lock().expect("lock"));
+    let stats = mock.control().stats();
     summary["token_mints_server"] = stats["token_mints"].clone();
     summary["server_requests"] = stats["requests"]["total"].clone();
     summary["errors"] = json!(*shared.errors.lock().expect("lock"));
     summary["duration_ms"] = (elapsed.as_millis() as u64).into();
     let ops = shared.ops.lock().expect("lock");
+    summary["operations"] = json!(*ops);
     summary["chats_in_old_conversations"] = json!({
         "requests": ops.get("chat_in_old_conversation").copied().unwrap_or(0),
         "failed": shared.old_chats_failed.load(Ordering::Relaxed),
@@ -733,6 +683,79 @@ async fn traffic(
     });
     drop(ops);
     Run { summary }
+}
+
+/// Starts `workers` workers on the shared traffic and waits for all of them; answers how long they took.
+async fn run_workers(shared: &Arc<Shared>, workers: usize) -> Duration {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|_| tokio::spawn(shared.clone().worker()))
+        .collect();
+    for h in handles {
+        let _ = h.await;
+    }
+    started.elapsed()
+}
+
+/// The whole run's block (see [`results_block`]) with a `phases` object of one block per phase, and
+/// `round_trips_per_request` per phase and overall.
+fn summarize_phases(shared: &Shared) -> Value {
+    let records = std::mem::take(&mut *shared.records.lock().expect("lock"));
+    let snaps = shared.snapshots.lock().expect("lock").clone();
+    let mut bounds: Vec<Counters> = snaps.into_iter().flatten().collect();
+    bounds.push(shared.recipe.counters());
+    let mut phases = serde_json::Map::new();
+    for (p, name) in PHASES.iter().enumerate() {
+        let recs: Vec<&Record> = records.iter().filter(|r| r.phase == p).collect();
+        let counters = match (bounds.get(p), bounds.get(p + 1)) {
+            (Some(a), Some(b)) => counters_between(a, b),
+            _ => (BTreeMap::new(), [0, 0]),
+        };
+        phases.insert(name.to_string(), results_block(&recs, counters));
+    }
+    let all: Vec<&Record> = records.iter().collect();
+    let total = counters_between(&bounds[0], bounds.last().expect("end snapshot"));
+    let mut summary = results_block(&all, total);
+    let mut rtpr = serde_json::Map::new();
+    for name in PHASES {
+        rtpr.insert(name.into(), phases[name]["round_trips_per_request"].clone());
+    }
+    rtpr.insert("overall".into(), summary["round_trips_per_request"].clone());
+    summary["round_trips_per_request"] = Value::Object(rtpr);
+    summary["phases"] = Value::Object(phases);
+    summary
+}
+
+/// What the counters grew by from snapshot `a` to snapshot `b` (fallback reasons that did not grow left out).
+fn counters_between(a: &Counters, b: &Counters) -> Counters {
+    let fallbacks =
+        b.0.iter()
+            .map(|(k, v)| (k.clone(), v - a.0.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+    (fallbacks, [b.1[0] - a.1[0], b.1[1] - a.1[1]])
+}
+
+/// Requests, outcomes, fallbacks, round trips, token mints and latency of `recs`, as the summary shows them.
+fn results_block(recs: &[&Record], counters: Counters) -> Value {
+    let requests = recs.len();
+    let ok = recs.iter().filter(|r| r.ok).count();
+    let attempts: u64 = recs.iter().map(|r| u64::from(r.attempts)).sum();
+    let mut lat: Vec<f64> = recs.iter().map(|r| r.ms).collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let rtpr = if requests == 0 {
+        Value::Null
+    } else {
+        round(attempts as f64 / requests as f64, 4).into()
+    };
+    json!({
+        "requests": requests, "succeeded": ok, "failed": requests - ok,
+        "fallbacks": counters.0.values().sum::<u64>(), "fallbacks_by_reason": counters.0,
+        "round_trips": attempts, "round_trips_per_request": rtpr,
+        "token_mints": {"personal": counters.1[0], "enterprise": counters.1[1]},
+        "latency_ms": {"p50": round(percentile(&lat, 0.5), 3), "p99": round(percentile(&lat, 0.99), 3),
+                       "max": round(lat.last().copied().unwrap_or(0.0), 3)},
+    })
 }
 
 /// `text` cut to `width` characters, with an ellipsis when cut.

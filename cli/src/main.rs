@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 use common::CliError;
 
+/// The command line: global flags and one subcommand.
 #[derive(Parser)]
 #[command(
     name = "cozefallback",
@@ -37,6 +38,7 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The subcommands.
 #[derive(Subcommand)]
 enum Cmd {
     /// Replay the three steps of Coze's migration guide on an embedded mock Coze: before, move, cut-over.
@@ -55,12 +57,14 @@ enum Cmd {
     ConfigSchema,
 }
 
+/// `cozefallback mode`: the fleet's Redis and key prefix, and what to do with the mode there.
 #[derive(Args)]
 pub struct ModeArgs {
+    /// `set MODE`; without it, the mode is printed.
     #[command(subcommand)]
     pub action: Option<ModeAction>,
-    /// The fleet's Redis, redis://[user:password@]host:port/db or rediss:// (default: COZE_FALLBACK_REDIS_URL, or
-    /// the state section of --config).
+    /// The fleet's Redis, redis://host:port/db, redis://user:password@host:port/db or rediss://
+    /// (default: COZE_FALLBACK_REDIS_URL, or the state section of --config).
     #[arg(long, value_name = "URL", global = true)]
     pub redis_url: Option<String>,
     /// The fleet's key prefix (default: the config's, else cozefallback:).
@@ -74,6 +78,7 @@ pub struct ModeArgs {
     pub json: bool,
 }
 
+/// What `cozefallback mode` does besides printing the mode.
 #[derive(Subcommand)]
 pub enum ModeAction {
     /// Set the mode of every process on the Redis and prefix: personal_first, enterprise_first, personal_only,
@@ -84,6 +89,7 @@ pub enum ModeAction {
     },
 }
 
+/// `cozefallback demo`: credentials, traffic, output and the optional metrics server and fleet.
 #[derive(Args)]
 pub struct DemoArgs {
     /// Use personal access tokens instead of the JWT app (account -> enterprise).
@@ -117,6 +123,7 @@ pub struct DemoArgs {
     pub redis_url: Option<String>,
 }
 
+/// `cozefallback mock`: where the standalone mock listens and writes its keys.
 #[derive(Args)]
 pub struct MockArgs {
     /// TCP port on 127.0.0.1 (0 picks a free one).
@@ -165,10 +172,13 @@ pub enum Phase {
     After,
 }
 
+/// `cozefallback check`: the config, the resources to try and the phase to judge readiness for.
 #[derive(Args)]
 pub struct CheckArgs {
+    /// The client configuration.
     #[command(flatten)]
     pub cfg: ConfigArgs,
+    /// The resources to try each credential on.
     #[command(flatten)]
     pub res: ResourceArgs,
     /// Judge readiness for this phase of the move (default: inferred from who reaches the resources).
@@ -183,8 +193,10 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+/// `cozefallback call`: the config and the one request to send.
 #[derive(Args)]
 pub struct CallArgs {
+    /// The client configuration.
     #[command(flatten)]
     pub cfg: ConfigArgs,
     /// HTTP method (GET, POST, ...).
@@ -208,10 +220,13 @@ pub struct CallArgs {
     pub stream: bool,
 }
 
+/// `cozefallback metrics`: the config, the resources to probe and where to serve the metrics.
 #[derive(Args)]
 pub struct MetricsArgs {
+    /// The client configuration.
     #[command(flatten)]
     pub cfg: ConfigArgs,
+    /// The resources each probe round reaches.
     #[command(flatten)]
     pub res: ResourceArgs,
     /// Loopback address to serve http://ADDR/metrics on.

@@ -315,15 +315,7 @@ fn broken_bodies_and_shapes() {
 }
 
 #[test]
-fn token_renewal_once_per_credential() {
-    let forget = Action::Fallback {
-        reauth: false,
-        forget_token: true,
-    };
-    let obo_fallback = Action::Fallback {
-        reauth: true,
-        forget_token: false,
-    };
+fn token_invalid_renews_a_renewable_token_once() {
     let token_invalid = api(401, TOKEN_INVALID);
     check(&[
         (
@@ -356,6 +348,20 @@ fn token_renewal_once_per_credential() {
             &[Obo],
             Action::RenewToken,
         ),
+    ]);
+}
+
+#[test]
+fn no_access_forgets_an_old_token_and_renews_an_expiring_one_once() {
+    let forget = Action::Fallback {
+        reauth: false,
+        forget_token: true,
+    };
+    let obo_fallback = Action::Fallback {
+        reauth: true,
+        forget_token: false,
+    };
+    check(&[
         ("4100, JWT, fresh token", api(401, 4100), &[Jwt], FALLBACK),
         (
             "4100, JWT, old token: forget it",
@@ -400,6 +406,12 @@ fn token_renewal_once_per_credential() {
             &[Jwt, Old],
             FALLBACK,
         ),
+    ]);
+}
+
+#[test]
+fn oauth_token_errors_renew_a_renewable_token_once() {
+    check(&[
         (
             "OAuth invalid_token, JWT",
             oauth(401, "invalid_token"),

@@ -209,16 +209,24 @@ impl Metrics {
             .collect()
     }
 
+    /// Every metric in the Prometheus text format; `mode` is the routing mode in force.
     pub(crate) fn prometheus(&self, mode: &str) -> String {
         let mut out = String::new();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(
-                out,
-                "# HELP cozefallback_{name} {help}\n# TYPE cozefallback_{name} {kind}"
-            );
-        };
-        family(
-            &mut out,
+        self.write_requests(&mut out);
+        self.write_per_credential_counters(&mut out);
+        self.write_plain_counters(&mut out);
+        write_mode(&mut out, mode);
+        if self.state_redis.load(Relaxed) {
+            self.write_state_store(&mut out);
+        }
+        self.write_duration_histogram(&mut out);
+        out
+    }
+
+    /// `requests_total` by credential and outcome, and `fallbacks_total` by reason.
+    fn write_requests(&self, out: &mut String) {
+        write_family(
+            out,
             "requests_total",
             "counter",
             "Calls finished, by the credential of their last attempt and outcome.",
@@ -229,8 +237,8 @@ impl Metrics {
                 "cozefallback_requests_total{{credential=\"{cred}\",outcome=\"{outcome}\"}} {n}"
             );
         }
-        family(
-            &mut out,
+        write_family(
+            out,
             "fallbacks_total",
             "counter",
             "Switches to the other credential, by the Coze code that caused them.",
@@ -238,6 +246,10 @@ impl Metrics {
         for (code, n) in lock(&self.fallbacks).iter() {
             let _ = writeln!(out, "cozefallback_fallbacks_total{{reason=\"{code}\"}} {n}");
         }
+    }
+
+    /// The token counters, one sample per credential.
+    fn write_per_credential_counters(&self, out: &mut String) {
         for (name, help, values) in [
             (
                 "token_mints_total",
@@ -250,7 +262,7 @@ impl Metrics {
                 &self.token_refresh_failures,
             ),
         ] {
-            family(&mut out, name, "counter", help);
+            write_family(out, name, "counter", help);
             for c in [CredentialKind::Personal, CredentialKind::Enterprise] {
                 let _ = writeln!(
                     out,
@@ -259,6 +271,10 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The counters without labels.
+    fn write_plain_counters(&self, out: &mut String) {
         for (name, help, value) in [
             (
                 "retries_total",
@@ -296,67 +312,55 @@ impl Metrics {
                 &self.conversation_messages_copied,
             ),
         ] {
-            family(&mut out, name, "counter", help);
+            write_family(out, name, "counter", help);
             let _ = writeln!(out, "cozefallback_{name} {}", value.load(Relaxed));
         }
-        family(
-            &mut out,
-            "mode",
+    }
+
+    /// The Redis state store's health: up, errors and (once a fleet mode change was adopted) its lag.
+    fn write_state_store(&self, out: &mut String) {
+        write_family(
+            out,
+            "state_up",
             "gauge",
-            "The routing mode in force (1 for the current one).",
+            "Whether the Redis state store is connected (1) or not (0).",
         );
-        for m in [
-            "personal_first",
-            "enterprise_first",
-            "personal_only",
-            "enterprise_only",
-        ] {
-            let _ = writeln!(
+        let _ = writeln!(
+            out,
+            "cozefallback_state_up {}",
+            u8::from(self.state_up.load(Relaxed))
+        );
+        write_family(
+            out,
+            "state_errors_total",
+            "counter",
+            "Failed Redis connections and commands (the calls they served went on from local state).",
+        );
+        let _ = writeln!(
+            out,
+            "cozefallback_state_errors_total {}",
+            self.state_errors.load(Relaxed)
+        );
+        let lag = self.state_mode_lag_ms.load(Relaxed);
+        if lag > 0 {
+            write_family(
                 out,
-                "cozefallback_mode{{mode=\"{m}\"}} {}",
-                u8::from(m == mode)
-            );
-        }
-        if self.state_redis.load(Relaxed) {
-            family(
-                &mut out,
-                "state_up",
+                "state_mode_lag_seconds",
                 "gauge",
-                "Whether the Redis state store is connected (1) or not (0).",
+                "Time between the last fleet mode change and its adoption in this process.",
             );
             let _ = writeln!(
                 out,
-                "cozefallback_state_up {}",
-                u8::from(self.state_up.load(Relaxed))
+                "cozefallback_state_mode_lag_seconds {}",
+                (lag - 1) as f64 / 1e3
             );
-            family(
-                &mut out,
-                "state_errors_total",
-                "counter",
-                "Failed Redis connections and commands (the calls they served went on from local state).",
-            );
-            let _ = writeln!(
-                out,
-                "cozefallback_state_errors_total {}",
-                self.state_errors.load(Relaxed)
-            );
-            let lag = self.state_mode_lag_ms.load(Relaxed);
-            if lag > 0 {
-                family(
-                    &mut out,
-                    "state_mode_lag_seconds",
-                    "gauge",
-                    "Time between the last fleet mode change and its adoption in this process.",
-                );
-                let _ = writeln!(
-                    out,
-                    "cozefallback_state_mode_lag_seconds {}",
-                    (lag - 1) as f64 / 1e3
-                );
-            }
         }
-        family(
-            &mut out,
+    }
+
+    /// `request_duration_seconds`: cumulative buckets, sum and count.
+    fn write_duration_histogram(&self, out: &mut String) {
+        write_family(
+            out,
             "request_duration_seconds",
             "histogram",
             "Duration of whole calls, fallback and retries included.",
@@ -379,6 +383,35 @@ impl Metrics {
             self.latency_sum_micros.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "cozefallback_request_duration_seconds_count {count}");
-        out
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines that open metric family `cozefallback_{name}`.
+fn write_family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(
+        out,
+        "# HELP cozefallback_{name} {help}\n# TYPE cozefallback_{name} {kind}"
+    );
+}
+
+/// `mode`: one sample per routing mode, 1 for the one in force.
+fn write_mode(out: &mut String, mode: &str) {
+    write_family(
+        out,
+        "mode",
+        "gauge",
+        "The routing mode in force (1 for the current one).",
+    );
+    for m in [
+        "personal_first",
+        "enterprise_first",
+        "personal_only",
+        "enterprise_only",
+    ] {
+        let _ = writeln!(
+            out,
+            "cozefallback_mode{{mode=\"{m}\"}} {}",
+            u8::from(m == mode)
+        );
     }
 }

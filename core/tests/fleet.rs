@@ -105,120 +105,165 @@ fn main() {
 // ---------------------------------------------------------------- the worker process
 
 fn worker(config: &str) {
-    let rt = cozefallback::runtime();
     let client = Client::from_json(config).unwrap_or_else(|e| {
         println!("{}", json!({"build_error": e.to_string()}));
         std::process::exit(0)
     });
     println!("{}", json!({"built": true, "mode": client.mode().as_str()}));
-    let soak: Arc<(AtomicBool, AtomicU64, AtomicU64)> = Arc::default();
-    let mut soak_errors: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let mut soak_task = None;
+    let mut worker = WorkerState {
+        client,
+        soak: Arc::default(),
+        soak_errors: Arc::default(),
+        soak_task: None,
+    };
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let cmd: Value = serde_json::from_str(&line).expect("a JSON command");
-        let answer = match cmd["op"].as_str().unwrap_or("") {
-            "ready" => {
-                let until = Instant::now() + Duration::from_secs(10);
-                while client.metrics()["state"]["up"] != json!(true) && Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                json!({"up": client.metrics()["state"]["up"]})
-            }
-            "get" => {
-                let (mut ok, mut failed) = (0, 0);
-                for _ in 0..cmd["n"].as_u64().unwrap_or(1) {
-                    let req = Request::get(cmd["path"].as_str().unwrap());
-                    match rt.block_on(client.request(req)) {
-                        Ok(_) => ok += 1,
-                        Err(_) => failed += 1,
-                    }
-                }
-                json!({"ok": ok, "failed": failed})
-            }
-            "mode" => json!({"mode": client.mode().as_str()}),
-            "set_mode" => {
-                let mode: Mode = cmd["mode"].as_str().unwrap().parse().unwrap();
-                let at = unix_ms();
-                client.set_mode(mode).unwrap();
-                json!({"at_ms": at})
-            }
-            "wait_mode" => {
-                let want = cmd["mode"].as_str().unwrap();
-                let until =
-                    Instant::now() + Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap());
-                let mut seen = Value::Null;
-                while Instant::now() < until {
-                    if client.mode().as_str() == want {
-                        seen = json!(unix_ms());
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                json!({"seen_ms": seen})
-            }
-            "chat" => {
-                let req = Request::post_json(
-                    "/v3/chat",
-                    json!({"bot_id": cmd["bot"], "user_id": "u", "stream": false,
-                           "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]}),
-                );
-                let req = match cmd["conv"].as_str() {
-                    Some(c) => req.query("conversation_id", c),
-                    None => req,
-                };
-                match rt.block_on(client.request(req)) {
-                    Ok(r) => {
-                        let conv = r.json().unwrap()["data"]["conversation_id"].clone();
-                        json!({"ok": true, "conversation_id": conv,
-                               "moved_to": r.conversation_moved.as_ref().map(|m| m.to.clone())})
-                    }
-                    Err(e) => json!({"ok": false, "error": e.to_string()}),
-                }
-            }
-            "token" => match rt.block_on(client.fetch_token(CredentialKind::Enterprise)) {
-                Ok(()) => json!({"ok": true}),
-                Err(e) => json!({"ok": false, "error": e.to_string()}),
-            },
-            "soak_start" => {
-                let paths: Vec<String> = serde_json::from_value(cmd["paths"].clone()).unwrap();
-                let (c, s) = (client.clone(), soak.clone());
-                soak_errors = Arc::default();
-                let errors = soak_errors.clone();
-                soak_task = Some(rt.spawn(async move {
-                    let mut i = 0;
-                    while !s.0.load(Ordering::Relaxed) {
-                        let path = &paths[i % paths.len()];
-                        i += 1;
-                        match c.request(Request::get(path)).await {
-                            Ok(_) => s.1.fetch_add(1, Ordering::Relaxed),
-                            Err(e) => {
-                                errors.lock().unwrap().push(e.to_string());
-                                s.2.fetch_add(1, Ordering::Relaxed)
-                            }
-                        };
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }));
-                json!({"started": true})
-            }
-            "soak_stop" => {
-                soak.0.store(true, Ordering::Relaxed);
-                if let Some(t) = soak_task.take() {
-                    let _ = rt.block_on(t);
-                }
-                let errors = soak_errors.lock().unwrap().clone();
-                json!({"ok": soak.1.load(Ordering::Relaxed), "failed": soak.2.load(Ordering::Relaxed),
-                       "errors": errors.into_iter().take(5).collect::<Vec<_>>()})
-            }
-            "fork_learn_and_wait_mode" => fork_child(&client, &cmd),
-            "metrics" => client.metrics(),
-            "debug" => json!({"debug": format!("{client:?}")}),
-            "quit" => break,
-            other => json!({"error": format!("unknown op {other}")}),
+        let Some(answer) = worker.answer(&cmd) else {
+            break;
         };
         println!("{answer}");
         let _ = std::io::stdout().flush();
+    }
+}
+
+/// What a worker process holds between commands: its client, and the background soak (stop flag, calls
+/// served, calls failed).
+struct WorkerState {
+    client: Client,
+    soak: Arc<(AtomicBool, AtomicU64, AtomicU64)>,
+    soak_errors: Arc<std::sync::Mutex<Vec<String>>>,
+    soak_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl WorkerState {
+    /// The answer to one command; `None` for `quit`.
+    fn answer(&mut self, cmd: &Value) -> Option<Value> {
+        Some(match cmd["op"].as_str().unwrap_or("") {
+            "ready" => self.wait_until_state_up(),
+            "get" => self.get_n_times(cmd),
+            "mode" => json!({"mode": self.client.mode().as_str()}),
+            "set_mode" => self.set_mode(cmd),
+            "wait_mode" => self.wait_mode(cmd),
+            "chat" => self.chat(cmd),
+            "token" => {
+                let fetched = cozefallback::runtime()
+                    .block_on(self.client.fetch_token(CredentialKind::Enterprise));
+                match fetched {
+                    Ok(()) => json!({"ok": true}),
+                    Err(e) => json!({"ok": false, "error": e.to_string()}),
+                }
+            }
+            "soak_start" => self.start_soak(cmd),
+            "soak_stop" => self.stop_soak(),
+            "fork_learn_and_wait_mode" => fork_child(&self.client, cmd),
+            "metrics" => self.client.metrics(),
+            "debug" => json!({"debug": format!("{:?}", self.client)}),
+            "quit" => return None,
+            other => json!({"error": format!("unknown op {other}")}),
+        })
+    }
+
+    /// Waits (at most 10 s) for the Redis state store to be up; answers whether it is.
+    fn wait_until_state_up(&self) -> Value {
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.client.metrics()["state"]["up"] != json!(true) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        json!({"up": self.client.metrics()["state"]["up"]})
+    }
+
+    /// `GET path`, `n` times in a row; answers how many succeeded and failed.
+    fn get_n_times(&self, cmd: &Value) -> Value {
+        let (mut ok, mut failed) = (0, 0);
+        for _ in 0..cmd["n"].as_u64().unwrap_or(1) {
+            let req = Request::get(cmd["path"].as_str().unwrap());
+            match cozefallback::runtime().block_on(self.client.request(req)) {
+                Ok(_) => ok += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        json!({"ok": ok, "failed": failed})
+    }
+
+    /// Sets the fleet's mode; answers when (Unix ms), for the propagation delay.
+    fn set_mode(&self, cmd: &Value) -> Value {
+        let mode: Mode = cmd["mode"].as_str().unwrap().parse().unwrap();
+        let at = unix_ms();
+        self.client.set_mode(mode).unwrap();
+        json!({"at_ms": at})
+    }
+
+    /// Waits (at most `timeout_ms`) for this process to be in `mode`; answers when it saw it (Unix ms), or null.
+    fn wait_mode(&self, cmd: &Value) -> Value {
+        let want = cmd["mode"].as_str().unwrap();
+        let until = Instant::now() + Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap());
+        let mut seen = Value::Null;
+        while Instant::now() < until {
+            if self.client.mode().as_str() == want {
+                seen = json!(unix_ms());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        json!({"seen_ms": seen})
+    }
+
+    /// One non-streaming chat with `bot`, in conversation `conv` if given; answers its conversation and where
+    /// it was carried over to, or the error.
+    fn chat(&self, cmd: &Value) -> Value {
+        let req = Request::post_json(
+            "/v3/chat",
+            json!({"bot_id": cmd["bot"], "user_id": "u", "stream": false,
+                   "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]}),
+        );
+        let req = match cmd["conv"].as_str() {
+            Some(c) => req.query("conversation_id", c),
+            None => req,
+        };
+        match cozefallback::runtime().block_on(self.client.request(req)) {
+            Ok(r) => {
+                let conv = r.json().unwrap()["data"]["conversation_id"].clone();
+                json!({"ok": true, "conversation_id": conv,
+                       "moved_to": r.conversation_moved.as_ref().map(|m| m.to.clone())})
+            }
+            Err(e) => json!({"ok": false, "error": e.to_string()}),
+        }
+    }
+
+    /// Starts GETs of `paths` in turn, one every 5 ms, in the background until `soak_stop`.
+    fn start_soak(&mut self, cmd: &Value) -> Value {
+        let paths: Vec<String> = serde_json::from_value(cmd["paths"].clone()).unwrap();
+        let (c, s) = (self.client.clone(), self.soak.clone());
+        self.soak_errors = Arc::default();
+        let errors = self.soak_errors.clone();
+        self.soak_task = Some(cozefallback::runtime().spawn(async move {
+            let mut i = 0;
+            while !s.0.load(Ordering::Relaxed) {
+                let path = &paths[i % paths.len()];
+                i += 1;
+                match c.request(Request::get(path)).await {
+                    Ok(_) => s.1.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        errors.lock().unwrap().push(e.to_string());
+                        s.2.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+        json!({"started": true})
+    }
+
+    /// Stops the soak and waits for it; answers its calls served and failed, and its first errors.
+    fn stop_soak(&mut self) -> Value {
+        self.soak.0.store(true, Ordering::Relaxed);
+        if let Some(t) = self.soak_task.take() {
+            let _ = cozefallback::runtime().block_on(t);
+        }
+        let errors = self.soak_errors.lock().unwrap().clone();
+        json!({"ok": self.soak.1.load(Ordering::Relaxed), "failed": self.soak.2.load(Ordering::Relaxed),
+               "errors": errors.into_iter().take(5).collect::<Vec<_>>()})
     }
 }
 

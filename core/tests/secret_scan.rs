@@ -6,8 +6,8 @@
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
-use coze_mock::{MockOptions, MockServer};
-use cozefallback::{Client, Config, OAuthApp, Request, Secret, TokenRefresh};
+use coze_mock::{MockControl, MockInfo, MockOptions, MockServer};
+use cozefallback::{Client, Config, OAuthApp, OAuthToken, Request, Secret, TokenRefresh};
 use serde_json::json;
 use tracing::field::{Field, Visit};
 
@@ -80,16 +80,57 @@ async fn nothing_a_run_prints_holds_a_secret() {
     let info = mock.info();
     let control = mock.control();
     let mut texts: Vec<String> = Vec::new();
-    let bot = info.bots[0].clone();
 
-    // PAT -> JWT, across the move, with streams and uploads.
+    let config_text = pat_and_jwt_config(&info);
+    pat_to_jwt_across_the_move(&info, &control, &config_text, &mut texts).await;
+    refused_credentials(&info, &control, &config_text, &mut texts).await;
+    let tokens = obo_refresh_then_reauthorization(&info, &control, &mut texts).await;
+    bad_configs(&mut texts);
+    warns_about_a_world_readable_key_file(&info, &capture);
+
+    let known = vec![
+        info.personal_pat.clone(),
+        info.enterprise_pat.clone(),
+        info.oauth_client_secret.clone(),
+        info.private_key_pem.lines().nth(1).unwrap().to_string(),
+        tokens.access_token.expose().to_string(),
+        tokens.refresh_token.as_ref().unwrap().expose().to_string(),
+        "supersecretvalue".into(),
+        "MIIEsecretbody".into(),
+        "pat_wrongregionsecret123".into(),
+    ];
+    let logs = capture.0.lock().unwrap().clone();
+    assert!(
+        !logs.is_empty(),
+        "the run logged nothing: the scan would prove nothing"
+    );
+    assert_no_leak(&texts, &logs, &known);
+    println!(
+        "scanned {} outputs and {} log records: no secret",
+        texts.len(),
+        logs.len()
+    );
+}
+
+/// The config of the main run: the personal PAT, then the JWT app of the enterprise.
+fn pat_and_jwt_config(info: &MockInfo) -> String {
     let jwt = json!({"type": "jwt", "client_id": info.jwt_client_id, "private_key": info.private_key_pem,
                      "public_key_id": info.jwt_kid, "enterprise_id": info.enterprise_id});
-    let config_text =
-        json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat},
-                             "enterprise": jwt})
-        .to_string();
-    let config = Config::from_json(&config_text).unwrap();
+    json!({"base_url": info.base_url, "personal": {"type": "pat", "token": info.personal_pat},
+           "enterprise": jwt})
+    .to_string()
+}
+
+/// PAT -> JWT, across the move, with streams and uploads; the Debug of each value, errors and metrics go to
+/// `texts`.
+async fn pat_to_jwt_across_the_move(
+    info: &MockInfo,
+    control: &MockControl,
+    config_text: &str,
+    texts: &mut Vec<String>,
+) {
+    let bot = &info.bots[0];
+    let config = Config::from_json(config_text).unwrap();
     texts.push(format!("{config:?}"));
     let client = Client::new(config).unwrap();
     texts.push(format!("{client:?}"));
@@ -123,8 +164,16 @@ async fn nothing_a_run_prints_holds_a_secret() {
     texts.push(err.to_string());
     texts.push(client.metrics().to_string());
     texts.push(client.metrics_prometheus());
+}
 
-    // A personal token Coze refuses (wrong region), and a token endpoint that fails.
+/// A personal token Coze refuses (wrong region), and a token endpoint that fails: their errors go to `texts`.
+async fn refused_credentials(
+    info: &MockInfo,
+    control: &MockControl,
+    config_text: &str,
+    texts: &mut Vec<String>,
+) {
+    let bot = &info.bots[0];
     let wrong = Client::from_json(&json!({"base_url": info.base_url, "personal": {"type": "pat", "token": "pat_wrongregionsecret123"}}).to_string()).unwrap();
     let e = wrong
         .request(Request::get(format!("/v1/bots/{bot}")))
@@ -132,15 +181,23 @@ async fn nothing_a_run_prints_holds_a_secret() {
         .unwrap_err();
     texts.push(format!("{e:?} {e}"));
     control.set_state(json!({"faults": [{"path": "/api/permission/oauth2/", "action": {"type": "oauth_error", "error": "invalid_client", "http_status": 401}}]})).unwrap();
-    let failing = Client::from_json(&config_text).unwrap();
+    let failing = Client::from_json(config_text).unwrap();
     let e = failing
         .request(Request::get(format!("/v1/bots/{bot}")))
         .await
         .unwrap_err();
     texts.push(format!("{e:?} {e}"));
     control.reset();
+}
 
-    // OBO: code exchange, refresh on rejection with the hook, then re-authorization.
+/// OBO: code exchange, refresh on rejection with the hook, then re-authorization; the tokens, the hook's
+/// records, the error and the metrics go to `texts`. Answers the tokens (secrets to look for).
+async fn obo_refresh_then_reauthorization(
+    info: &MockInfo,
+    control: &MockControl,
+    texts: &mut Vec<String>,
+) -> OAuthToken {
+    let bot = &info.bots[0];
     let http = reqwest::Client::new();
     let code: serde_json::Value = http
         .post(format!("{}/__mock/oauth/code", info.base_url))
@@ -179,8 +236,11 @@ async fn nothing_a_run_prints_holds_a_secret() {
     texts.push(format!("{e:?} {e}"));
     texts.extend(hook_seen.lock().unwrap().iter().cloned());
     texts.push(obo.metrics_prometheus());
+    tokens
+}
 
-    // Bad configs echo nothing secret either.
+/// Bad configs echo nothing secret either: their errors go to `texts`.
+fn bad_configs(texts: &mut Vec<String>) {
     for bad in [
         json!({"personal": {"type": "pat", "token": "pat_has\nnewline"}}),
         json!({"personal": {"type": "jwt", "client_id": "1", "public_key_id": "k", "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEsecretbody\n-----END PRIVATE KEY-----\n"}}),
@@ -189,8 +249,10 @@ async fn nothing_a_run_prints_holds_a_secret() {
         let e = Client::from_json(&bad.to_string()).unwrap_err();
         texts.push(format!("{e:?} {e}"));
     }
+}
 
-    // A world-readable private key file is warned about (the warning names the path, never the key).
+/// A world-readable private key file is warned about (the warning names the path, never the key).
+fn warns_about_a_world_readable_key_file(info: &MockInfo, capture: &Capture) {
     let dir = std::env::temp_dir().join(format!("cozefallback-scan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key_file = dir.join("private_key.pem");
@@ -212,26 +274,13 @@ async fn nothing_a_run_prints_holds_a_secret() {
         "no warning for a world-readable key file"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
 
-    let known = vec![
-        info.personal_pat.clone(),
-        info.enterprise_pat.clone(),
-        info.oauth_client_secret.clone(),
-        info.private_key_pem.lines().nth(1).unwrap().to_string(),
-        tokens.access_token.expose().to_string(),
-        tokens.refresh_token.as_ref().unwrap().expose().to_string(),
-        "supersecretvalue".into(),
-        "MIIEsecretbody".into(),
-        "pat_wrongregionsecret123".into(),
-    ];
-    let logs = capture.0.lock().unwrap().clone();
-    assert!(
-        !logs.is_empty(),
-        "the run logged nothing: the scan would prove nothing"
-    );
+/// Fails naming every output or log record that holds a secret (a `known` one or a token-shaped one).
+fn assert_no_leak(texts: &[String], logs: &[String], known: &[String]) {
     let mut problems = Vec::new();
     for (i, text) in texts.iter().chain(logs.iter()).enumerate() {
-        let found = leaks(text, &known);
+        let found = leaks(text, known);
         if !found.is_empty() {
             problems.push(format!("#{i}: {found:?} in {text:.300}"));
         }
@@ -240,11 +289,6 @@ async fn nothing_a_run_prints_holds_a_secret() {
         problems.is_empty(),
         "secrets leaked:\n{}",
         problems.join("\n")
-    );
-    println!(
-        "scanned {} outputs and {} log records: no secret",
-        texts.len(),
-        logs.len()
     );
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use coze_mock::{MockOptions, MockServer};
+use coze_mock::{MockInfo, MockOptions, MockServer};
 use cozefallback::{Client, Error, ErrorKind, Request};
 use serde_json::json;
 
@@ -32,8 +32,59 @@ async fn live_migration_under_load_loses_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
     let concurrency = 64;
+    let mock = start_faulty_mock().await;
+    let client = jwt_client(&mock.info());
+    let outcomes = run_traffic(&client, &mock, requests, concurrency).await;
+    assert_eq!(
+        outcomes.len(),
+        requests,
+        "every request answered exactly once"
+    );
+    let tally = Tally::of(&outcomes);
+    let stats = mock.control().stats();
+    let seen = stats["requests"]["total"].as_u64().unwrap();
+    let succeeded = outcomes.iter().filter(|o| o.is_ok()).count();
+    let metrics = client.metrics();
+    println!(
+        "soak: {requests} requests, {concurrency} in flight, move at {}",
+        requests / 2
+    );
+    println!(
+        "  succeeded {succeeded}, failed by injected faults {:?}, unexplained {}",
+        tally.excused,
+        tally.unexplained.len()
+    );
+    println!(
+        "  attempts reported {}, requests the mock saw {seen}",
+        tally.attempts
+    );
+    println!(
+        "  token mints {} (mock {}), refresh failures {}, retries {}, fallbacks {}",
+        metrics["token_mints"],
+        stats["token_mints"],
+        metrics["token_refresh_failures"],
+        metrics["retries_total"],
+        metrics["fallbacks"]
+    );
+    assert!(
+        tally.unexplained.is_empty(),
+        "failures no injected fault explains: {:#?}",
+        tally.unexplained
+    );
+    assert_eq!(
+        tally.attempts, seen,
+        "the client's attempts and the mock's count of requests agree"
+    );
+    assert!(
+        succeeded as f64 >= requests as f64 * 0.97,
+        "only {succeeded} of {requests} succeeded"
+    );
+}
+
+/// A mock whose tokens live 2 s, whose token endpoint fails or is slow 5% of the time each, and whose API
+/// answers 502/503 1% of the time and resets one connection in a thousand.
+async fn start_faulty_mock() -> MockServer {
     let mock = MockServer::start(MockOptions::default()).await.unwrap();
-    let info = mock.info();
     mock.control()
         .set_state(json!({
             "token_ttl_secs": 2,
@@ -46,6 +97,11 @@ async fn live_migration_under_load_loses_nothing() {
             ],
         }))
         .unwrap();
+    mock
+}
+
+/// A client with the mock's JWT app on both sides (the personal account, the enterprise), short retry delays.
+fn jwt_client(info: &MockInfo) -> Client {
     let jwt = |target: &str, id: &str| {
         let mut c = json!({"type": "jwt", "client_id": info.jwt_client_id, "private_key": info.private_key_pem, "public_key_id": info.jwt_kid});
         c[target] = json!(id);
@@ -57,11 +113,23 @@ async fn live_migration_under_load_loses_nothing() {
         "enterprise": jwt("enterprise_id", &info.enterprise_id),
         "retry": {"base_delay_ms": 5, "max_delay_ms": 100},
     });
-    let client = Client::from_json(&config.to_string()).unwrap();
+    Client::from_json(&config.to_string()).unwrap()
+}
+
+/// `requests` requests, `concurrency` in flight, the workspace moving at half; answers each request's attempts
+/// or error.
+async fn run_traffic(
+    client: &Client,
+    mock: &MockServer,
+    requests: usize,
+    concurrency: usize,
+) -> Vec<Result<u32, Error>> {
     let next = Arc::new(AtomicUsize::new(0));
+    let info = mock.info();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, next, mock_control, info) = (client.clone(), next.clone(), mock.control(), info.clone());
+            let (client, next, mock_control, info) =
+                (client.clone(), next.clone(), mock.control(), info.clone());
             tokio::spawn(async move {
                 let mut results = Vec::new();
                 loop {
@@ -73,46 +141,7 @@ async fn live_migration_under_load_loses_nothing() {
                         mock_control.set_moved(true);
                     }
                     let bot = &info.bots[i % info.bots.len()];
-                    let outcome = match i % 4 {
-                        0 | 1 => client.request(Request::get(format!("/v1/bots/{bot}"))).await.map(|r| r.attempts),
-                        2 => client
-                            .request(Request::post_json(
-                                "/v3/chat",
-                                json!({"bot_id": bot, "user_id": "soak", "stream": false,
-                                       "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]}),
-                            ))
-                            .await
-                            .map(|r| r.attempts),
-                        _ => match client
-                            .stream(Request::post_json(
-                                "/v3/chat",
-                                json!({"bot_id": bot, "user_id": "soak", "stream": true,
-                                       "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]}),
-                            ))
-                            .await
-                        {
-                            Ok(mut s) => {
-                                let mut last = String::new();
-                                let mut result = Ok(s.attempts());
-                                loop {
-                                    match s.next().await {
-                                        Ok(Some(ev)) => last = ev.event,
-                                        Ok(None) => break,
-                                        Err(e) => {
-                                            result = Err(e);
-                                            break;
-                                        }
-                                    }
-                                }
-                                if result.is_ok() {
-                                    assert_eq!(last, "done", "a finished stream ends with done");
-                                }
-                                result
-                            }
-                            Err(e) => Err(e),
-                        },
-                    };
-                    results.push(outcome);
+                    results.push(one_request(&client, bot, i).await);
                 }
             })
         })
@@ -121,58 +150,66 @@ async fn live_migration_under_load_loses_nothing() {
     for w in workers {
         outcomes.extend(w.await.unwrap());
     }
-    assert_eq!(
-        outcomes.len(),
-        requests,
-        "every request answered exactly once"
-    );
+    outcomes
+}
 
-    let mut attempts = 0u64;
-    let mut excused: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut unexplained = Vec::new();
-    for outcome in &outcomes {
-        match outcome {
-            Ok(a) => attempts += u64::from(*a),
-            Err(e) => {
-                attempts += u64::from(e.attempts());
-                match injected_cause(e) {
-                    Some(cause) => *excused.entry(cause).or_default() += 1,
-                    None => unexplained.push(e.to_string()),
+/// Request `i` of the mix: half bot GETs, a quarter chats, a quarter streamed chats; answers its attempts.
+async fn one_request(client: &Client, bot: &str, i: usize) -> Result<u32, Error> {
+    let chat = |stream: bool| {
+        Request::post_json(
+            "/v3/chat",
+            json!({"bot_id": bot, "user_id": "soak", "stream": stream,
+                   "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]}),
+        )
+    };
+    match i % 4 {
+        0 | 1 => client
+            .request(Request::get(format!("/v1/bots/{bot}")))
+            .await
+            .map(|r| r.attempts),
+        2 => client.request(chat(false)).await.map(|r| r.attempts),
+        _ => read_whole_stream(client, chat(true)).await,
+    }
+}
+
+/// Streams `req` to its end (a finished stream must end with `done`); answers its attempts or the error.
+async fn read_whole_stream(client: &Client, req: Request) -> Result<u32, Error> {
+    let mut s = client.stream(req).await?;
+    let attempts = s.attempts();
+    let mut last = String::new();
+    while let Some(ev) = s.next().await? {
+        last = ev.event;
+    }
+    assert_eq!(last, "done", "a finished stream ends with done");
+    Ok(attempts)
+}
+
+/// The outcomes added up: attempts in all, failures an injected fault explains (by cause), and the others.
+struct Tally {
+    attempts: u64,
+    excused: BTreeMap<&'static str, usize>,
+    unexplained: Vec<String>,
+}
+
+impl Tally {
+    fn of(outcomes: &[Result<u32, Error>]) -> Tally {
+        let mut tally = Tally {
+            attempts: 0,
+            excused: BTreeMap::new(),
+            unexplained: Vec::new(),
+        };
+        for outcome in outcomes {
+            match outcome {
+                Ok(a) => tally.attempts += u64::from(*a),
+                Err(e) => {
+                    tally.attempts += u64::from(e.attempts());
+                    match injected_cause(e) {
+                        Some(cause) => *tally.excused.entry(cause).or_default() += 1,
+                        None => tally.unexplained.push(e.to_string()),
+                    }
                 }
             }
         }
+        tally
     }
-    let stats = mock.control().stats();
-    let seen = stats["requests"]["total"].as_u64().unwrap();
-    let succeeded = outcomes.iter().filter(|o| o.is_ok()).count();
-    let metrics = client.metrics();
-    println!(
-        "soak: {requests} requests, {concurrency} in flight, move at {}",
-        requests / 2
-    );
-    println!(
-        "  succeeded {succeeded}, failed by injected faults {excused:?}, unexplained {}",
-        unexplained.len()
-    );
-    println!("  attempts reported {attempts}, requests the mock saw {seen}");
-    println!(
-        "  token mints {} (mock {}), refresh failures {}, retries {}, fallbacks {}",
-        metrics["token_mints"],
-        stats["token_mints"],
-        metrics["token_refresh_failures"],
-        metrics["retries_total"],
-        metrics["fallbacks"]
-    );
-    assert!(
-        unexplained.is_empty(),
-        "failures no injected fault explains: {unexplained:#?}"
-    );
-    assert_eq!(
-        attempts, seen,
-        "the client's attempts and the mock's count of requests agree"
-    );
-    assert!(
-        succeeded as f64 >= requests as f64 * 0.97,
-        "only {succeeded} of {requests} succeeded"
-    );
 }

@@ -45,23 +45,49 @@ pub struct MockOptions {
 }
 
 /// Everything a client needs to talk to the mock (the `GET /__mock/info` document).
+///
+/// ```
+/// use coze_mock::{MockOptions, MockServer};
+///
+/// let mock = MockServer::start_blocking(MockOptions::default()).expect("mock starts");
+/// let info = mock.info();
+/// assert_eq!(info.base_url, mock.base_url());
+/// assert_eq!(info.bots.len(), 3);
+/// assert!(info.ca_file.is_none(), "no CA without `tls`");
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MockInfo {
+    /// `http://127.0.0.1:PORT` (`https://` with `tls`), the base URL of every API call.
     pub base_url: String,
+    /// The personal account's access token (reaches the workspace until it moves).
     pub personal_pat: String,
+    /// The enterprise's access token (reaches every workspace of the enterprise).
     pub enterprise_pat: String,
+    /// The JWT app's client id, the `iss` of its JWTs.
     pub jwt_client_id: String,
+    /// The id of the JWT app's public key, the `kid` header of its JWTs.
     pub jwt_kid: String,
+    /// The PEM file of the JWT app's private key (to sign the app's JWTs).
     pub private_key_file: String,
+    /// The PEM file of the JWT app's public key (the one the mock verifies with).
     pub public_key_file: String,
+    /// The JWT app's private key itself, PEM text (the same key as `private_key_file`).
     pub private_key_pem: String,
+    /// The personal account id, owner of the workspace before the move.
     pub account_id: String,
+    /// The enterprise id, owner of the workspace after the move.
     pub enterprise_id: String,
+    /// The OAuth (on-behalf-of) app's client id.
     pub oauth_client_id: String,
+    /// The OAuth (on-behalf-of) app's client secret.
     pub oauth_client_secret: String,
+    /// The ids of the workspace's bots (they move with it).
     pub bots: Vec<String>,
+    /// The id of a bot only the enterprise reaches, moved or not.
     pub enterprise_bot: String,
+    /// The id of the workspace's workflow (it moves with it).
     pub workflow_id: String,
+    /// The id of the workspace that moves from the personal account to the enterprise.
     pub workspace_id: String,
     /// With `tls`: the PEM file of the CA that signed the server certificate (trust it to connect); else null.
     #[serde(default)]

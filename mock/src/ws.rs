@@ -80,111 +80,177 @@ pub(crate) async fn accept(
     let query = parse_query(req.uri().query());
     let logid = new_logid();
     let token = bearer(req.headers());
-    let (principal, fault, index) = {
-        let mut st = shared.state.lock().expect("state lock");
-        let principal = token.as_deref().and_then(|t| st.principal_of(t));
-        let credential = principal.map_or("unauthenticated", Principal::name);
-        let fault = faults::take(&mut st.faults, &path, "GET", credential, true);
-        let ws = &mut st.stats.websocket;
-        ws.handshakes += 1;
-        *ws.by_credential.entry(credential.to_string()).or_default() += 1;
-        *ws.by_path.entry(path.clone()).or_default() += 1;
-        ws.sessions.push(WsSessionLog {
-            path: path.clone(),
-            credential: credential.to_string(),
-            outcome: "upgraded".into(),
-            status: None,
-            code: None,
-            received: Vec::new(),
-            events_sent: 0,
-            pong: false,
-        });
-        (principal, fault, ws.sessions.len() - 1)
+    let (principal, fault, index) = record_handshake(&shared, &path, token.as_deref());
+    let session_fault = match apply_handshake_fault(&shared, index, fault, &logid).await {
+        HandshakeFault::Proceed(session_fault) => session_fault,
+        HandshakeFault::Answer(answer) => return answer,
     };
-    let note = |outcome: &str, status: Option<u16>, code: Option<i64>| {
-        let mut st = shared.state.lock().expect("state lock");
-        if let Some(s) = st.stats.websocket.sessions.get_mut(index) {
-            s.outcome = outcome.to_string();
-            s.status = status;
-            if code.is_some() {
-                s.code = code;
-            }
+    let script = match decide(&shared, &path, &query, principal) {
+        Ok(s) => s,
+        Err(reply) => return Ok(refuse(&shared, index, reply, &logid)),
+    };
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+        let reply = Reply::business(
+            StatusCode::BAD_REQUEST,
+            4000,
+            "missing Sec-WebSocket-Key",
+            &logid,
+        );
+        return Ok(refuse(&shared, index, reply, &logid));
+    };
+    spawn_session(&shared, &mut req, index, session_fault, script);
+    note_outcome(&shared, index, "upgraded", Some(101), None);
+    Ok(switching_protocols(&key, &logid))
+}
+
+/// Counts the handshake in the stats and opens its session log; answers who the token acts for, the fault
+/// armed for this handshake, and the index of the session log.
+fn record_handshake(
+    shared: &Shared,
+    path: &str,
+    token: Option<&str>,
+) -> (Option<Principal>, Option<FaultAction>, usize) {
+    let mut st = shared.state.lock().expect("state lock");
+    let principal = token.and_then(|t| st.principal_of(t));
+    let credential = principal.map_or("unauthenticated", Principal::name);
+    let fault = faults::take(&mut st.faults, path, "GET", credential, true);
+    let ws = &mut st.stats.websocket;
+    ws.handshakes += 1;
+    *ws.by_credential.entry(credential.to_string()).or_default() += 1;
+    *ws.by_path.entry(path.to_string()).or_default() += 1;
+    ws.sessions.push(WsSessionLog {
+        path: path.to_string(),
+        credential: credential.to_string(),
+        outcome: "upgraded".into(),
+        status: None,
+        code: None,
+        received: Vec::new(),
+        events_sent: 0,
+        pong: false,
+    });
+    (principal, fault, ws.sessions.len() - 1)
+}
+
+/// Writes how the handshake ended into session log `index` (a later `code` never erases an earlier one).
+fn note_outcome(
+    shared: &Shared,
+    index: usize,
+    outcome: &str,
+    status: Option<u16>,
+    code: Option<i64>,
+) {
+    let mut st = shared.state.lock().expect("state lock");
+    if let Some(s) = st.stats.websocket.sessions.get_mut(index) {
+        s.outcome = outcome.to_string();
+        s.status = status;
+        if code.is_some() {
+            s.code = code;
         }
-    };
-    let refuse = |reply: Reply| {
-        note("refused_handshake", Some(reply.status.as_u16()), reply.code);
-        Ok(respond(reply, &logid))
-    };
+    }
+}
+
+/// Refuses the handshake with an HTTP answer, noted in session log `index`.
+fn refuse(shared: &Shared, index: usize, reply: Reply, logid: &str) -> Response<MockBody> {
+    note_outcome(
+        shared,
+        index,
+        "refused_handshake",
+        Some(reply.status.as_u16()),
+        reply.code,
+    );
+    respond(reply, logid)
+}
+
+/// What a handshake fault leaves: go on to the upgrade (with a fault for the session to apply), or answer now.
+enum HandshakeFault {
+    Proceed(Option<FaultAction>),
+    Answer(std::io::Result<Response<MockBody>>),
+}
+
+/// Applies the fault armed for this handshake: some end it (hang, reset, an HTTP answer), latency delays it,
+/// the others are left for the session once upgraded.
+async fn apply_handshake_fault(
+    shared: &Shared,
+    index: usize,
+    fault: Option<FaultAction>,
+    logid: &str,
+) -> HandshakeFault {
     let status = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut session_fault = None;
-    match fault {
+    let reply = match fault {
+        None => return HandshakeFault::Proceed(None),
         Some(FaultAction::Hang) => {
-            note("hung", None, None);
+            note_outcome(shared, index, "hung", None, None);
             return std::future::pending().await;
         }
         Some(FaultAction::Reset) => {
-            note("reset", None, None);
-            return Err(std::io::Error::other("connection reset by fault"));
+            note_outcome(shared, index, "reset", None, None);
+            let reset = std::io::Error::other("connection reset by fault");
+            return HandshakeFault::Answer(Err(reset));
         }
-        Some(FaultAction::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(FaultAction::Latency { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return HandshakeFault::Proceed(None);
+        }
         Some(FaultAction::Error {
             code,
             http_status,
             msg,
         }) if http_status >= 400 => {
             let msg = msg.as_deref().unwrap_or(code_msg(code));
-            return refuse(Reply::business(status(http_status), code, msg, &logid));
+            Reply::business(status(http_status), code, msg, logid)
         }
         Some(FaultAction::Error { code, .. }) => {
-            session_fault = Some(FaultAction::StreamErrorEvent { code, msg: None })
+            let in_session = FaultAction::StreamErrorEvent { code, msg: None };
+            return HandshakeFault::Proceed(Some(in_session));
         }
         Some(FaultAction::Http {
             http_status, body, ..
-        }) => return refuse(Reply::raw(status(http_status), "text/plain", body)),
+        }) => Reply::raw(status(http_status), "text/plain", body),
         Some(FaultAction::Body {
             body,
             content_type,
             http_status,
-        }) => return refuse(Reply::raw(status(http_status), &content_type, body)),
+        }) => Reply::raw(status(http_status), &content_type, body),
         Some(FaultAction::OauthError {
             error,
             http_status,
             message,
         }) => {
             let message = message.unwrap_or_else(|| error.clone());
-            return refuse(Reply::oauth(status(http_status), &error, &message));
+            Reply::oauth(status(http_status), &error, &message)
         }
-        Some(other) => session_fault = Some(other),
-        None => {}
-    }
-    let script = match decide(&shared, &path, &query, principal) {
-        Ok(s) => s,
-        Err(reply) => return refuse(reply),
+        Some(other) => return HandshakeFault::Proceed(Some(other)),
     };
-    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
-        return refuse(Reply::business(
-            StatusCode::BAD_REQUEST,
-            4000,
-            "missing Sec-WebSocket-Key",
-            &logid,
-        ));
-    };
-    let upgrade = hyper::upgrade::on(&mut req);
-    let task_shared = shared.clone();
+    HandshakeFault::Answer(Ok(refuse(shared, index, reply, logid)))
+}
+
+/// Runs the session on its own task once hyper hands over the upgraded connection.
+fn spawn_session(
+    shared: &Arc<Shared>,
+    req: &mut Request<Incoming>,
+    index: usize,
+    fault: Option<FaultAction>,
+    script: Script,
+) {
+    let upgrade = hyper::upgrade::on(req);
+    let shared = shared.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         let mut session = Session {
             ws,
-            shared: task_shared,
+            shared,
             index,
             logid: new_logid(),
-            fault: session_fault,
+            fault,
             sent: 0,
         };
         let _ = session.run(script).await;
     });
-    note("upgraded", Some(101), None);
+}
+
+/// The 101 answer that completes the upgrade, with the accept key derived from the client's key.
+fn switching_protocols(key: &HeaderValue, logid: &str) -> Response<MockBody> {
     let mut resp = Response::new(MockBody::Full(None));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
@@ -193,10 +259,10 @@ pub(crate) async fn accept(
     if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
         h.insert(SEC_WEBSOCKET_ACCEPT, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&logid) {
+    if let Ok(v) = HeaderValue::from_str(logid) {
         h.insert("x-tt-logid", v);
     }
-    Ok(resp)
+    resp
 }
 
 /// The access rule: which script a credential gets on this endpoint, or an HTTP refusal.
