@@ -3,10 +3,11 @@
 //! and the fleet pays one extra round trip per resource (not one per process); then the operator's `mode set enterprise_only` reaches every
 //! process at once, and no call fails.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use coze_mock::child::JsonLinesChild;
 use coze_mock::{MockOptions, MockServer};
 use cozefallback::{Client, Mode, Request};
 use serde_json::{Value, json};
@@ -228,64 +229,32 @@ fn print_summary(s: &Value) {
 }
 
 /// One process of the fleet, driven by one JSON line per command.
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
+/// One demo member: this program again, in worker mode, spoken to in JSON lines.
+struct Worker(JsonLinesChild);
 
 impl Worker {
     fn start(config: &Value) -> CliResult<Worker> {
         let exe = std::env::current_exe()
             .map_err(|e| CliError::Failed(format!("cannot find this program: {e}")))?;
-        let mut child = Command::new(exe)
-            .arg("demo")
-            .env(WORKER_ENV, config.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| CliError::Failed(format!("cannot start a demo process: {e}")))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(CliError::Failed("a demo process has no pipes".into()));
-        };
-        Ok(Worker {
-            child,
-            stdin,
-            stdout: BufReader::new(stdout),
-        })
+        let mut cmd = Command::new(exe);
+        cmd.arg("demo").env(WORKER_ENV, config.to_string());
+        JsonLinesChild::spawn(cmd)
+            .map(Worker)
+            .map_err(|e| CliError::Failed(format!("cannot start a demo process: {e}")))
     }
     fn send(&mut self, cmd: &Value) -> CliResult {
-        writeln!(self.stdin, "{cmd}")
-            .and_then(|_| self.stdin.flush())
+        self.0
+            .send(cmd)
             .map_err(|e| CliError::Failed(format!("a demo process went away: {e}")))
     }
     fn read(&mut self) -> CliResult<Value> {
-        let mut line = String::new();
-        self.stdout
-            .read_line(&mut line)
-            .map_err(|e| CliError::Failed(format!("a demo process went away: {e}")))?;
-        serde_json::from_str(&line)
-            .map_err(|_| CliError::Failed(format!("a demo process answered {line:?}")))
+        self.0
+            .read()
+            .map_err(|e| CliError::Failed(format!("a demo process did not answer: {e}")))
     }
     fn call(&mut self, cmd: &Value) -> CliResult<Value> {
         self.send(cmd)?;
         self.read()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"op": "quit"}));
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,13 +7,13 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::client::EventStream;
+use crate::client::ws::WebSocketSession;
 use crate::conversations::ConversationMoved;
 use crate::credential::CredentialKind;
 use crate::error::Error;
 use crate::request::Response;
 use crate::sse::Event;
-use crate::client::EventStream;
-use crate::client::ws::WebSocketSession;
 
 /// Where an answer came from: the facts a response, a stream and a WebSocket session all report.
 ///
@@ -180,14 +180,18 @@ const ERROR_FIELDS: &[ErrorField] = &[
     ("events_delivered", |e| e.events_delivered().into()),
     ("conversation_id", |e| e.conversation_id().into()),
     ("file_id", |e| e.file_id().into()),
-    ("conversation_owner", |e| credential_name(e.conversation_owner())),
+    ("conversation_owner", |e| {
+        credential_name(e.conversation_owner())
+    }),
     ("bot_credential", |e| credential_name(e.bot_credential())),
     ("response", |e| {
         e.response().map_or(Value::Null, |r| {
             json!({"status": r.status, "headers": r.headers, "body": String::from_utf8_lossy(&r.body)})
         })
     }),
-    ("previous", |e| e.previous().map_or(Value::Null, Error::to_json)),
+    ("previous", |e| {
+        e.previous().map_or(Value::Null, Error::to_json)
+    }),
 ];
 
 impl Error {

@@ -6,12 +6,13 @@
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufRead, Write};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use coze_mock::child::JsonLinesChild;
 use coze_mock::{BlockingMockServer, MockOptions, MockServer};
 use cozefallback::{Client, CredentialKind, Mode, Request};
 use redis_server::RedisServer;
@@ -309,10 +310,10 @@ fn unix_ms() -> u64 {
 // ---------------------------------------------------------------- the test side
 
 /// One worker process.
+/// One fleet member: this test binary again, in worker mode, spoken to in JSON lines.
 struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    child: JsonLinesChild,
+    /// The member's first line: whether its client was built.
     pub built: Value,
 }
 
@@ -326,51 +327,20 @@ impl Worker {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .env(WORKER, config.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start a worker process");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut w = Worker {
-            child,
-            stdin,
-            stdout,
-            built: Value::Null,
-        };
-        w.built = w.read();
-        w
+        cmd.env(WORKER, config.to_string());
+        let mut child = JsonLinesChild::spawn(cmd).expect("start a worker process");
+        let built = child.read().expect("the worker reports its client");
+        Worker { child, built }
     }
     fn send(&mut self, cmd: Value) {
-        writeln!(self.stdin, "{cmd}").unwrap();
-        self.stdin.flush().unwrap();
+        self.child.send(&cmd).expect("send to a worker");
     }
     fn read(&mut self) -> Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("worker answered {line:?}"))
+        self.child.read().expect("a worker's answer")
     }
     fn call(&mut self, cmd: Value) -> Value {
         self.send(cmd);
         self.read()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"op": "quit"}));
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod auth;
 mod body;
+pub mod child;
 mod control;
 mod conversations;
 mod faults;
