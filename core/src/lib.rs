@@ -33,6 +33,7 @@ mod config;
 mod config_parse;
 mod conversations;
 mod credential;
+mod credential_parse;
 mod decide;
 mod error;
 mod http;

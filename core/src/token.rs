@@ -12,7 +12,7 @@ use rand::Rng;
 use crate::config::CredentialConfig;
 use crate::credential::CredentialKind;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::Http;
+use crate::http::{Http, Minted};
 use crate::jwt::{JWT_GRANT, JwtSigner};
 use crate::redact::Secret;
 use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
@@ -39,13 +39,6 @@ impl Token {
         self.minted_at
             .is_some_and(|m| m.elapsed().is_ok_and(|e| e > age))
     }
-}
-
-/// What a token endpoint handed back.
-pub(crate) struct Minted {
-    pub(crate) access_token: Secret,
-    pub(crate) expires_at: SystemTime,
-    pub(crate) refresh_token: Option<Secret>,
 }
 
 /// Told when an OBO refresh rotated the tokens, so the app can store the new refresh token.
