@@ -527,6 +527,8 @@ impl CredentialConfig {
             }
             CredentialConfig::Jwt {
                 client_id,
+                private_key,
+                private_key_file,
                 public_key_id,
                 account_id,
                 enterprise_id,
@@ -573,7 +575,12 @@ impl CredentialConfig {
                         "must be between 1 and 86399",
                     ));
                 }
-                crate::jwt::load_signing_key(self, side).map(|_| ())
+                crate::jwt::load_signing_key(&crate::jwt::KeyMaterial {
+                    side,
+                    private_key: private_key.as_ref(),
+                    private_key_file: private_key_file.as_deref(),
+                })
+                .map(|_| ())
             }
             CredentialConfig::Oauth {
                 client_id,

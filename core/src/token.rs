@@ -13,7 +13,7 @@ use crate::config::CredentialConfig;
 use crate::credential::CredentialKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Http, Minted};
-use crate::jwt::{JWT_GRANT, JwtSigner};
+use crate::jwt::{AppClaims, JWT_GRANT, JwtSigner, KeyMaterial};
 use crate::redact::Secret;
 use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
 use crate::util::lock;
@@ -118,25 +118,7 @@ impl Credential {
         let mut initial = None;
         let source = match cfg {
             CredentialConfig::Pat { token } => Source::Pat(token.clone()),
-            CredentialConfig::Jwt {
-                account_id,
-                enterprise_id,
-                ttl_secs,
-                scope,
-                ..
-            } => {
-                let path = match (account_id, enterprise_id) {
-                    (Some(a), _) => format!("/api/permission/oauth2/account/{a}/token"),
-                    (None, Some(e)) => format!("/api/permission/oauth2/enterprise_id/{e}/token"),
-                    (None, None) => "/api/permission/oauth2/token".to_string(),
-                };
-                Source::Jwt {
-                    signer: Box::new(JwtSigner::new(cfg, side, crate::jwt::audience(base))?),
-                    path,
-                    ttl_secs: ttl_secs.unwrap_or(900),
-                    scope: scope.clone(),
-                }
-            }
+            CredentialConfig::Jwt { .. } => jwt_source(cfg, side, base)?,
             CredentialConfig::Oauth {
                 client_id,
                 client_secret,
@@ -445,4 +427,44 @@ fn share_id(kind: CredentialKind, cfg: &CredentialConfig, base: &url::Url) -> St
     };
     let digest = Sha256::digest(format!("{base}|{}|{who}", kind.as_str()).as_bytes());
     hex::encode(&digest[..16])
+}
+
+/// The JWT source of a JWT credential: its mint path and a signer over its key material.
+fn jwt_source(cfg: &CredentialConfig, side: &str, base: &url::Url) -> Result<Source> {
+    let CredentialConfig::Jwt {
+        client_id,
+        private_key,
+        private_key_file,
+        public_key_id,
+        account_id,
+        enterprise_id,
+        session_name,
+        ttl_secs,
+        scope,
+    } = cfg
+    else {
+        return Err(Error::internal("jwt_source on a non-JWT credential"));
+    };
+    let path = match (account_id, enterprise_id) {
+        (Some(a), _) => format!("/api/permission/oauth2/account/{a}/token"),
+        (None, Some(e)) => format!("/api/permission/oauth2/enterprise_id/{e}/token"),
+        (None, None) => "/api/permission/oauth2/token".to_string(),
+    };
+    let key = KeyMaterial {
+        side,
+        private_key: private_key.as_ref(),
+        private_key_file: private_key_file.as_deref(),
+    };
+    let claims = AppClaims {
+        client_id: client_id.clone(),
+        key_id: public_key_id.clone(),
+        audience: crate::jwt::audience(base),
+        session_name: session_name.clone(),
+    };
+    Ok(Source::Jwt {
+        signer: Box::new(JwtSigner::new(&key, claims)?),
+        path,
+        ttl_secs: ttl_secs.unwrap_or(900),
+        scope: scope.clone(),
+    })
 }
