@@ -382,7 +382,9 @@ impl Config {
     /// Checks every value; the error names the field. Called by `Client::new`.
     pub fn validate(&self) -> Result<()> {
         self.parsed_base_url()?;
-        crate::client::ws::check_config(self)?;
+        if let Some(raw) = &self.ws_base_url {
+            crate::urls::explicit_ws_base(raw, self.allow_insecure_http)?;
+        }
         if self.personal.is_none() && self.enterprise.is_none() {
             return Err(Error::config(
                 "personal",
