@@ -57,13 +57,13 @@ pub struct Config {
     pub timeouts: TimeoutConfig,
     /// Extra trusted CA certificates (`{"ca_file": "/path/ca.pem"}`), in addition to the system's.
     #[serde(default)]
-    pub tls: crate::TlsConfig,
+    pub tls: crate::tls::TlsConfig,
     /// Permit `http://` to a non-loopback host (tokens would travel in clear text).
     #[serde(default)]
     pub allow_insecure_http: bool,
     /// What a chat naming a conversation stranded by the move does (carry it over by default).
     #[serde(default)]
-    pub conversations: crate::ConversationsConfig,
+    pub conversations: crate::conversations_config::ConversationsConfig,
     /// Largest request body, in bytes (default 64 MiB); bodies are buffered so a fallback can replay them.
     /// It bounds requests only. Its old name `max_body_bytes` is still accepted (not both at once).
     #[serde(default = "default_max_request_bytes", alias = "max_body_bytes")]
@@ -81,7 +81,7 @@ pub struct Config {
     pub ws_base_url: Option<String>,
     /// Where learned state lives: in the process (default), or shared by a fleet on Redis (docs/FLEET.md).
     #[serde(default)]
-    pub state: crate::StateConfig,
+    pub state: crate::state_config::StateConfig,
 }
 
 /// One credential: a personal access token, a JWT app, or an OBO user token.
@@ -311,14 +311,14 @@ impl Default for Config {
             fallback: FallbackConfig::default(),
             retry: RetryConfig::default(),
             timeouts: TimeoutConfig::default(),
-            tls: crate::TlsConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
             allow_insecure_http: false,
-            conversations: crate::ConversationsConfig::default(),
+            conversations: crate::conversations_config::ConversationsConfig::default(),
             max_request_bytes: default_max_request_bytes(),
             max_event_bytes: default_max_event_bytes(),
             max_response_bytes: default_max_response_bytes(),
             ws_base_url: None,
-            state: crate::StateConfig::default(),
+            state: crate::state_config::StateConfig::default(),
         }
     }
 }
@@ -382,7 +382,9 @@ impl Config {
     /// Checks every value; the error names the field. Called by `Client::new`.
     pub fn validate(&self) -> Result<()> {
         self.parsed_base_url()?;
-        crate::client::ws::check_config(self)?;
+        if let Some(raw) = &self.ws_base_url {
+            crate::urls::explicit_ws_base(raw, self.allow_insecure_http)?;
+        }
         if self.personal.is_none() && self.enterprise.is_none() {
             return Err(Error::config(
                 "personal",
@@ -429,8 +431,8 @@ impl Config {
     /// Refuses a mode whose credentials are not configured.
     pub(crate) fn check_mode(&self, mode: Mode) -> Result<()> {
         let has = |kind| match kind {
-            crate::CredentialKind::Personal => self.personal.is_some(),
-            crate::CredentialKind::Enterprise => self.enterprise.is_some(),
+            crate::credential::CredentialKind::Personal => self.personal.is_some(),
+            crate::credential::CredentialKind::Enterprise => self.enterprise.is_some(),
         };
         if !mode.order().iter().any(|k| has(*k)) {
             return Err(Error::config(
@@ -438,13 +440,15 @@ impl Config {
                 format!("mode {mode} needs a credential that is not configured"),
             ));
         }
-        if matches!(mode, Mode::PersonalOnly) && !has(crate::CredentialKind::Personal) {
+        if matches!(mode, Mode::PersonalOnly) && !has(crate::credential::CredentialKind::Personal) {
             return Err(Error::config(
                 "mode",
                 "mode personal_only needs the `personal` credential",
             ));
         }
-        if matches!(mode, Mode::EnterpriseOnly) && !has(crate::CredentialKind::Enterprise) {
+        if matches!(mode, Mode::EnterpriseOnly)
+            && !has(crate::credential::CredentialKind::Enterprise)
+        {
             return Err(Error::config(
                 "mode",
                 "mode enterprise_only needs the `enterprise` credential",
@@ -527,6 +531,8 @@ impl CredentialConfig {
             }
             CredentialConfig::Jwt {
                 client_id,
+                private_key,
+                private_key_file,
                 public_key_id,
                 account_id,
                 enterprise_id,
@@ -573,7 +579,12 @@ impl CredentialConfig {
                         "must be between 1 and 86399",
                     ));
                 }
-                crate::jwt::load_signing_key(self, side).map(|_| ())
+                crate::jwt::load_signing_key(&crate::jwt::KeyMaterial {
+                    side,
+                    private_key: private_key.as_ref(),
+                    private_key_file: private_key_file.as_deref(),
+                })
+                .map(|_| ())
             }
             CredentialConfig::Oauth {
                 client_id,

@@ -1,9 +1,9 @@
 //! The two credentials a migrating workspace holds, and the routing modes over them.
+//!
+//! The bottom of the crate: this module uses no other crate module. Parsing them from text (which can fail
+//! with an [`Error`](crate::Error)) lives one layer up, in `credential_parse.rs`.
 
 use std::fmt;
-use std::str::FromStr;
-
-use crate::error::Error;
 
 /// Which of the two configured credentials served (or failed) a request.
 ///
@@ -39,26 +39,6 @@ impl CredentialKind {
     }
     pub(crate) fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// Parses `"personal"` or `"enterprise"`; anything else is an `InvalidArgument` error naming what was given.
-///
-/// ```
-/// use cozefallback::{CredentialKind, ErrorKind};
-/// assert_eq!("enterprise".parse::<CredentialKind>().unwrap(), CredentialKind::Enterprise);
-/// assert_eq!("x".parse::<CredentialKind>().unwrap_err().kind(), ErrorKind::InvalidArgument);
-/// ```
-impl FromStr for CredentialKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "personal" => Ok(CredentialKind::Personal),
-            "enterprise" => Ok(CredentialKind::Enterprise),
-            other => Err(Error::invalid_argument(format!(
-                "unknown credential {other:?}: expected \"personal\" or \"enterprise\""
-            ))),
-        }
     }
 }
 
@@ -123,24 +103,6 @@ impl Mode {
 
     pub(crate) fn index(self) -> u8 {
         self as u8
-    }
-}
-
-impl FromStr for Mode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "personal_first" => Ok(Mode::PersonalFirst),
-            "enterprise_first" => Ok(Mode::EnterpriseFirst),
-            "personal_only" => Ok(Mode::PersonalOnly),
-            "enterprise_only" => Ok(Mode::EnterpriseOnly),
-            other => Err(Error::config(
-                "mode",
-                format!(
-                    "unknown mode {other:?}; expected personal_first, enterprise_first, personal_only or enterprise_only"
-                ),
-            )),
-        }
     }
 }
 

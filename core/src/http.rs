@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rand::Rng;
@@ -17,7 +17,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::redact::Secret;
 use crate::runtime::ForkLocal;
-use crate::token::Minted;
 use crate::util::unix_now;
 
 /// A request ready to send, as many times as needed.
@@ -345,6 +344,13 @@ fn answer(status: u16, outcome: Outcome, retry_after: Option<Duration>) -> Obser
         wrong_shape: false,
         retry_after,
     }
+}
+
+/// What a token endpoint handed back.
+pub(crate) struct Minted {
+    pub(crate) access_token: Secret,
+    pub(crate) expires_at: SystemTime,
+    pub(crate) refresh_token: Option<Secret>,
 }
 
 fn parse_minted(body: &[u8], logid: Option<String>) -> Result<Minted> {

@@ -1,10 +1,12 @@
 //! Signing the single-use RS256 JWTs that a JWT app exchanges for access tokens (docs/PROTOCOL.md, "JWT apps").
 
+use std::path::Path;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
-use crate::config::CredentialConfig;
 use crate::error::{Error, Result};
+use crate::redact::Secret;
 use crate::util::unix_now;
 
 /// The grant type of the JWT exchange.
@@ -21,6 +23,31 @@ struct Claims<'a> {
     session_name: Option<&'a str>,
 }
 
+/// Where one side's PEM private key comes from, as configured: the key text or a file, and the side's name.
+///
+/// The key material only, not a `CredentialConfig`, so this module sits below `config` (which calls
+/// [`load_signing_key`] to validate).
+pub(crate) struct KeyMaterial<'a> {
+    /// `"personal"` or `"enterprise"`: the prefix of the field an error names (`enterprise.private_key`).
+    pub(crate) side: &'a str,
+    /// The PEM text itself.
+    pub(crate) private_key: Option<&'a Secret>,
+    /// The path of a PEM file.
+    pub(crate) private_key_file: Option<&'a Path>,
+}
+
+/// The claims and header fields that do not change between the JWTs of one app.
+pub(crate) struct AppClaims {
+    /// The app (client) id: the `iss` claim.
+    pub(crate) client_id: String,
+    /// The public key id: the `kid` header.
+    pub(crate) key_id: String,
+    /// The `aud` claim (see [`audience`]).
+    pub(crate) audience: String,
+    /// The optional `session_name` claim.
+    pub(crate) session_name: Option<String>,
+}
+
 /// A loaded JWT app key with the claims that do not change between tokens.
 pub(crate) struct JwtSigner {
     key: EncodingKey,
@@ -31,26 +58,18 @@ pub(crate) struct JwtSigner {
 }
 
 impl JwtSigner {
-    pub(crate) fn new(cred: &CredentialConfig, side: &str, audience: String) -> Result<Self> {
-        let CredentialConfig::Jwt {
-            client_id,
-            public_key_id,
-            session_name,
-            ..
-        } = cred
-        else {
-            return Err(Error::internal("JwtSigner::new on a non-JWT credential"));
-        };
-        let key = load_signing_key(cred, side)?;
+    /// Loads and checks the key, then keeps it with the fixed claims.
+    pub(crate) fn new(key: &KeyMaterial<'_>, claims: AppClaims) -> Result<Self> {
+        let key = load_signing_key(key)?;
         let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(public_key_id.clone());
+        header.kid = Some(claims.key_id);
         header.typ = Some("JWT".into());
         Ok(JwtSigner {
             key,
             header,
-            client_id: client_id.clone(),
-            audience,
-            session_name: session_name.clone(),
+            client_id: claims.client_id,
+            audience: claims.audience,
+            session_name: claims.session_name,
         })
     }
 
@@ -75,16 +94,9 @@ impl JwtSigner {
 }
 
 /// Reads and checks the PEM key of a JWT credential; the error names the field.
-pub(crate) fn load_signing_key(cred: &CredentialConfig, side: &str) -> Result<EncodingKey> {
-    let CredentialConfig::Jwt {
-        private_key,
-        private_key_file,
-        ..
-    } = cred
-    else {
-        return Err(Error::internal("load_signing_key on a non-JWT credential"));
-    };
-    let (field, pem) = match (private_key, private_key_file) {
+pub(crate) fn load_signing_key(key: &KeyMaterial<'_>) -> Result<EncodingKey> {
+    let side = key.side;
+    let (field, pem) = match (key.private_key, key.private_key_file) {
         (Some(_), Some(_)) => {
             return Err(Error::config(
                 format!("{side}.private_key_file"),

@@ -32,7 +32,9 @@ mod closing;
 mod config;
 mod config_parse;
 mod conversations;
+mod conversations_config;
 mod credential;
+mod credential_parse;
 mod decide;
 mod error;
 mod forms;
@@ -47,6 +49,7 @@ mod route;
 mod runtime;
 mod sse;
 mod state;
+mod state_config;
 mod tls;
 mod token;
 mod urls;
@@ -60,9 +63,8 @@ pub use config::{
     CONFIG_SCHEMA, Config, CredentialConfig, DEFAULT_BASE_URL, FallbackConfig, RetryConfig,
     TimeoutConfig,
 };
-pub use conversations::{
-    ConversationHook, ConversationMoved, ConversationsConfig, MAX_CARRY_OVER_MESSAGES, OnStranded,
-};
+pub use conversations::{ConversationHook, ConversationMoved};
+pub use conversations_config::{ConversationsConfig, MAX_CARRY_OVER_MESSAGES, OnStranded};
 pub use credential::{CredentialKind, Mode};
 pub use error::{Error, ErrorKind, FailedResponse, Result};
 pub use forms::{ERROR_JSON_KEYS, ResponseMeta};
@@ -76,7 +78,8 @@ pub use redact::{Secret, redact};
 pub use request::{Body, Multipart, Request, Response};
 pub use runtime::{ensure_not_forked, fork_generation, runtime};
 pub use sse::{DEFAULT_MAX_EVENT_BYTES, Event, SseParser};
-pub use state::{FleetMode, REDIS_URL_ENV, RedisUrl, StateConfig, fleet_mode, set_fleet_mode};
+pub use state::{FleetMode, fleet_mode, set_fleet_mode};
+pub use state_config::{REDIS_URL_ENV, RedisUrl, StateConfig};
 pub use tls::TlsConfig;
 pub use token::{RefreshHook, TokenRefresh};
 

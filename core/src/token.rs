@@ -12,8 +12,8 @@ use rand::Rng;
 use crate::config::CredentialConfig;
 use crate::credential::CredentialKind;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::Http;
-use crate::jwt::{JWT_GRANT, JwtSigner};
+use crate::http::{Http, Minted};
+use crate::jwt::{AppClaims, JWT_GRANT, JwtSigner, KeyMaterial};
 use crate::redact::Secret;
 use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
 use crate::util::lock;
@@ -39,13 +39,6 @@ impl Token {
         self.minted_at
             .is_some_and(|m| m.elapsed().is_ok_and(|e| e > age))
     }
-}
-
-/// What a token endpoint handed back.
-pub(crate) struct Minted {
-    pub(crate) access_token: Secret,
-    pub(crate) expires_at: SystemTime,
-    pub(crate) refresh_token: Option<Secret>,
 }
 
 /// Told when an OBO refresh rotated the tokens, so the app can store the new refresh token.
@@ -125,25 +118,7 @@ impl Credential {
         let mut initial = None;
         let source = match cfg {
             CredentialConfig::Pat { token } => Source::Pat(token.clone()),
-            CredentialConfig::Jwt {
-                account_id,
-                enterprise_id,
-                ttl_secs,
-                scope,
-                ..
-            } => {
-                let path = match (account_id, enterprise_id) {
-                    (Some(a), _) => format!("/api/permission/oauth2/account/{a}/token"),
-                    (None, Some(e)) => format!("/api/permission/oauth2/enterprise_id/{e}/token"),
-                    (None, None) => "/api/permission/oauth2/token".to_string(),
-                };
-                Source::Jwt {
-                    signer: Box::new(JwtSigner::new(cfg, side, crate::jwt::audience(base))?),
-                    path,
-                    ttl_secs: ttl_secs.unwrap_or(900),
-                    scope: scope.clone(),
-                }
-            }
+            CredentialConfig::Jwt { .. } => jwt_source(cfg, side, base)?,
             CredentialConfig::Oauth {
                 client_id,
                 client_secret,
@@ -452,4 +427,44 @@ fn share_id(kind: CredentialKind, cfg: &CredentialConfig, base: &url::Url) -> St
     };
     let digest = Sha256::digest(format!("{base}|{}|{who}", kind.as_str()).as_bytes());
     hex::encode(&digest[..16])
+}
+
+/// The JWT source of a JWT credential: its mint path and a signer over its key material.
+fn jwt_source(cfg: &CredentialConfig, side: &str, base: &url::Url) -> Result<Source> {
+    let CredentialConfig::Jwt {
+        client_id,
+        private_key,
+        private_key_file,
+        public_key_id,
+        account_id,
+        enterprise_id,
+        session_name,
+        ttl_secs,
+        scope,
+    } = cfg
+    else {
+        return Err(Error::internal("jwt_source on a non-JWT credential"));
+    };
+    let path = match (account_id, enterprise_id) {
+        (Some(a), _) => format!("/api/permission/oauth2/account/{a}/token"),
+        (None, Some(e)) => format!("/api/permission/oauth2/enterprise_id/{e}/token"),
+        (None, None) => "/api/permission/oauth2/token".to_string(),
+    };
+    let key = KeyMaterial {
+        side,
+        private_key: private_key.as_ref(),
+        private_key_file: private_key_file.as_deref(),
+    };
+    let claims = AppClaims {
+        client_id: client_id.clone(),
+        key_id: public_key_id.clone(),
+        audience: crate::jwt::audience(base),
+        session_name: session_name.clone(),
+    };
+    Ok(Source::Jwt {
+        signer: Box::new(JwtSigner::new(&key, claims)?),
+        path,
+        ttl_secs: ttl_secs.unwrap_or(900),
+        scope: scope.clone(),
+    })
 }

@@ -6,6 +6,8 @@
 //!   is refused rather than resolved, so `/../x` never reaches a path outside `https://h/api/`.
 //! - Control characters (NUL, CR, LF, tab, ...) are refused, never dropped.
 
+use std::net::IpAddr;
+
 use crate::error::{Error, Result};
 
 /// `s` with any user info (`user:password@`) of its authority replaced by `***@`, for error messages.
@@ -125,6 +127,51 @@ fn percent_decode(segment: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Checks an explicit `ws_base_url` (`wss://`, or `ws://` to a loopback host or with `allow_insecure_http`).
+///
+/// Here, below `config`, because `Config::validate` checks the field at start-up and the WebSocket
+/// client resolves it when it connects.
+pub(crate) fn explicit_ws_base(raw: &str, allow_insecure: bool) -> Result<url::Url> {
+    let field = "ws_base_url";
+    let url = url::Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| Error::config(field, format!("{raw:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "wss" => {}
+        "ws" if is_loopback(&url) || allow_insecure => {}
+        "ws" => {
+            return Err(Error::config(
+                field,
+                format!(
+                    "{raw} uses ws:// to a non-loopback host, which would send tokens in clear text; use wss:// or set allow_insecure_http"
+                ),
+            ));
+        }
+        other => {
+            return Err(Error::config(
+                field,
+                format!("scheme {other:?} is not ws or wss (expected e.g. wss://ws.coze.cn)"),
+            ));
+        }
+    }
+    if url.host().is_none() {
+        return Err(Error::config(field, "has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(field, "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+/// Whether the URL names `localhost` or a loopback IP address.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
 }
 
 #[cfg(test)]

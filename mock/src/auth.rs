@@ -12,10 +12,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::body::Reply;
+use crate::ctx::Ctx;
 use crate::identities::{
     ACCOUNT_ID, ENTERPRISE_ID, JWT_CLIENT_ID, JWT_KID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET,
 };
-use crate::server::{Ctx, Shared};
+use crate::shared::Shared;
 use crate::state::{DeviceGrant, IssuedToken, MAX_TOKEN_TTL, MintKind, Principal, State};
 use crate::util::{now_secs, random_hex};
 

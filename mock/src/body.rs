@@ -5,8 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::StatusCode;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -128,4 +129,23 @@ pub(crate) fn code_msg(code: i64) -> &'static str {
         5000 => "internal error",
         _ => "mock error",
     }
+}
+
+/// The HTTP response for a [`Reply`], with its `x-tt-logid` header.
+pub(crate) fn respond(reply: Reply, logid: &str) -> Response<MockBody> {
+    let mut resp = Response::new(reply.body);
+    *resp.status_mut() = reply.status;
+    let h = resp.headers_mut();
+    let ct = HeaderValue::from_str(&reply.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(CONTENT_TYPE, ct);
+    if let Ok(v) = HeaderValue::from_str(logid) {
+        h.insert("x-tt-logid", v);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
 }

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::auth;
 use crate::body::Reply;
-use crate::server::{Ctx, Shared};
+use crate::ctx::Ctx;
+use crate::shared::Shared;
 
 /// Answers a `/__mock/...` request (never logged or counted).
 pub(crate) fn handle(shared: &Shared, ctx: &Ctx) -> Reply {

@@ -5,8 +5,9 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::body::Reply;
+use crate::ctx::Ctx;
 use crate::handlers::{Res, err, json_body, owned, param, required};
-use crate::server::{Ctx, Shared};
+use crate::shared::Shared;
 use crate::state::{Conversation, Principal, State};
 use crate::util::{new_id, now_secs};
 

@@ -5,10 +5,11 @@ use serde_json::{Value, json};
 
 use crate::body::{Reply, code_msg};
 use crate::conversations;
+use crate::ctx::Ctx;
 use crate::identities::{
     ACCOUNT_ID, BOTS, ENTERPRISE_BOT, ENTERPRISE_ID, WORKFLOW_ID, WORKSPACE_ID,
 };
-use crate::server::{Ctx, Shared};
+use crate::shared::Shared;
 use crate::sse::{self, Event, Framing};
 use crate::state::{Conversation, ErrorSpec, Principal, State};
 use crate::util::{new_id, now_secs};

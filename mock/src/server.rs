@@ -1,6 +1,6 @@
 //! The HTTP server: accept loop, request pipeline (count, fault, route, log) and the public handles.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -8,25 +8,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{self, TokenRoute};
-use crate::body::{MockBody, Reply, code_msg};
+use crate::body::{MockBody, Reply, code_msg, respond};
+use crate::ctx::{Ctx, bearer};
 use crate::faults::{self, FaultAction};
 use crate::identities as ids;
-use crate::keys::{self, AppKeys};
+use crate::keys;
+use crate::shared::{MockInfo, Shared};
 use crate::state::{LogEntry, State};
 use crate::util::{new_logid, parse_query};
 use crate::{control, handlers, tls};
@@ -42,84 +41,6 @@ pub struct MockOptions {
     /// Serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with a certificate for 127.0.0.1 and localhost, signed by a
     /// CA generated at start; [`MockInfo::ca_file`] names the CA's PEM file.
     pub tls: bool,
-}
-
-/// Everything a client needs to talk to the mock (the `GET /__mock/info` document).
-///
-/// ```
-/// use coze_mock::{MockOptions, MockServer};
-///
-/// let mock = MockServer::start_blocking(MockOptions::default()).expect("mock starts");
-/// let info = mock.info();
-/// assert_eq!(info.base_url, mock.base_url());
-/// assert_eq!(info.bots.len(), 3);
-/// assert!(info.ca_file.is_none(), "no CA without `tls`");
-/// ```
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct MockInfo {
-    /// `http://127.0.0.1:PORT` (`https://` with `tls`), the base URL of every API call.
-    pub base_url: String,
-    /// The personal account's access token (reaches the workspace until it moves).
-    pub personal_pat: String,
-    /// The enterprise's access token (reaches every workspace of the enterprise).
-    pub enterprise_pat: String,
-    /// The JWT app's client id, the `iss` of its JWTs.
-    pub jwt_client_id: String,
-    /// The id of the JWT app's public key, the `kid` header of its JWTs.
-    pub jwt_kid: String,
-    /// The PEM file of the JWT app's private key (to sign the app's JWTs).
-    pub private_key_file: String,
-    /// The PEM file of the JWT app's public key (the one the mock verifies with).
-    pub public_key_file: String,
-    /// The JWT app's private key itself, PEM text (the same key as `private_key_file`).
-    pub private_key_pem: String,
-    /// The personal account id, owner of the workspace before the move.
-    pub account_id: String,
-    /// The enterprise id, owner of the workspace after the move.
-    pub enterprise_id: String,
-    /// The OAuth (on-behalf-of) app's client id.
-    pub oauth_client_id: String,
-    /// The OAuth (on-behalf-of) app's client secret.
-    pub oauth_client_secret: String,
-    /// The ids of the workspace's bots (they move with it).
-    pub bots: Vec<String>,
-    /// The id of a bot only the enterprise reaches, moved or not.
-    pub enterprise_bot: String,
-    /// The id of the workspace's workflow (it moves with it).
-    pub workflow_id: String,
-    /// The id of the workspace that moves from the personal account to the enterprise.
-    pub workspace_id: String,
-    /// With `tls`: the PEM file of the CA that signed the server certificate (trust it to connect); else null.
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// With `tls`: the PEM file of the server certificate itself; else null.
-    #[serde(default)]
-    pub server_cert_file: Option<String>,
-}
-
-/// State shared by the accept loop, every connection and the control handles.
-pub(crate) struct Shared {
-    pub state: Mutex<State>,
-    /// Every JWT id seen; survives `reset` because a replayed JWT is a replay whatever the scenario.
-    pub seen_jti: Mutex<HashSet<String>>,
-    pub keys: &'static AppKeys,
-    pub info: MockInfo,
-    pub base_url: String,
-    /// The `aud` the app's JWTs must carry: `127.0.0.1:PORT`.
-    pub audience: String,
-}
-
-/// One request as the handlers see it.
-pub(crate) struct Ctx {
-    pub method: Method,
-    pub path: String,
-    pub query: HashMap<String, String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub bearer: Option<String>,
-    pub logid: String,
-    /// A streaming fault (`stream_error_event`, `truncate_stream`, `slow_stream`) for the stream to apply.
-    pub fault: Option<FaultAction>,
 }
 
 /// Past this many entries the oldest half of the request log is dropped (long benches).
@@ -426,13 +347,6 @@ fn version_name(v: hyper::Version) -> &'static str {
     }
 }
 
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = v.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-}
-
 /// Whether the call asks for an SSE answer (only those can be hit by streaming faults).
 fn is_streaming_call(path: &str, body: &[u8]) -> bool {
     matches!(path, "/v1/workflow/stream_run" | "/v1/workflows/chat")
@@ -601,22 +515,4 @@ fn fault_reply(action: FaultAction, logid: &str) -> Reply {
             logid,
         ),
     }
-}
-
-pub(crate) fn respond(reply: Reply, logid: &str) -> Response<MockBody> {
-    let mut resp = Response::new(reply.body);
-    *resp.status_mut() = reply.status;
-    let h = resp.headers_mut();
-    let ct = HeaderValue::from_str(&reply.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    h.insert(CONTENT_TYPE, ct);
-    if let Ok(v) = HeaderValue::from_str(logid) {
-        h.insert("x-tt-logid", v);
-    }
-    for (name, value) in reply.headers {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    }
-    resp
 }

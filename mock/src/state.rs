@@ -118,7 +118,7 @@ pub(crate) struct WsStats {
     pub handshakes: u64,
     pub by_credential: BTreeMap<String, u64>,
     pub by_path: BTreeMap<String, u64>,
-    pub sessions: Vec<crate::ws::WsSessionLog>,
+    pub sessions: Vec<WsSessionLog>,
 }
 
 /// Everything `reset` puts back.
@@ -291,6 +291,25 @@ impl State {
             "websocket": s.websocket,
         })
     }
+}
+
+/// One WebSocket session as the stats show it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WsSessionLog {
+    pub path: String,
+    pub credential: String,
+    /// `upgraded`, `refused_handshake` (HTTP answer), `refused` (error event then close), `hung`, `reset`.
+    pub outcome: String,
+    /// The HTTP status of the handshake answer (101 when upgraded).
+    pub status: Option<u16>,
+    /// The Coze code of the refusal (handshake body or first error event).
+    pub code: Option<i64>,
+    /// Client events received, in order: `event_type` and `id`.
+    pub received: Vec<Value>,
+    /// Server events sent.
+    pub events_sent: u64,
+    /// Whether the client answered the server's ping.
+    pub pong: bool,
 }
 
 #[cfg(test)]

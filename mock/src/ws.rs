@@ -9,7 +9,6 @@ use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,35 +16,17 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
-use crate::body::{MockBody, Reply, code_msg};
+use crate::body::{MockBody, Reply, code_msg, respond};
+use crate::ctx::bearer;
 use crate::faults::{self, FaultAction};
 use crate::identities::{BOTS, ENTERPRISE_BOT, WORKFLOW_ID};
-use crate::server::{Shared, bearer, respond};
-use crate::state::{ErrorSpec, Principal};
+use crate::shared::Shared;
+use crate::state::{ErrorSpec, Principal, WsSessionLog};
 use crate::util::{new_id, new_logid, parse_query};
 
 /// A silent client is dropped after this long.
 const CLIENT_IDLE: Duration = Duration::from_secs(60);
 const ANSWER_DELTAS: [&str; 3] = ["he", "ll", "o"];
-
-/// One WebSocket session as the stats show it.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct WsSessionLog {
-    pub path: String,
-    pub credential: String,
-    /// `upgraded`, `refused_handshake` (HTTP answer), `refused` (error event then close), `hung`, `reset`.
-    pub outcome: String,
-    /// The HTTP status of the handshake answer (101 when upgraded).
-    pub status: Option<u16>,
-    /// The Coze code of the refusal (handshake body or first error event).
-    pub code: Option<i64>,
-    /// Client events received, in order: `event_type` and `id`.
-    pub received: Vec<Value>,
-    /// Server events sent.
-    pub events_sent: u64,
-    /// Whether the client answered the server's ping.
-    pub pong: bool,
-}
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 

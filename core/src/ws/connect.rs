@@ -1,6 +1,5 @@
 //! The WebSocket wire: the base URL rule, TCP + TLS (the roots the HTTP client trusts) and the handshake.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use crate::classify;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::redact::Secret;
+use crate::urls::{explicit_ws_base, is_loopback};
 
 /// Any byte stream the session runs on: plain TCP (loopback `ws://`) or TLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -37,7 +37,7 @@ const MAX_MESSAGE_BYTES: usize = 16 << 20;
 /// ```
 pub(crate) fn ws_base(config: &Config, http_base: &url::Url) -> Result<url::Url> {
     if let Some(raw) = &config.ws_base_url {
-        return explicit_base(raw, config.allow_insecure_http);
+        return explicit_ws_base(raw, config.allow_insecure_http);
     }
     let mut url = http_base.clone();
     let scheme = if http_base.scheme() == "https" {
@@ -56,54 +56,6 @@ pub(crate) fn ws_base(config: &Config, http_base: &url::Url) -> Result<url::Url>
         })?;
     }
     Ok(url)
-}
-
-/// Checks `ws_base_url` at start-up (called by `Config::validate`).
-pub(crate) fn check_config(config: &Config) -> Result<()> {
-    match &config.ws_base_url {
-        Some(raw) => explicit_base(raw, config.allow_insecure_http).map(|_| ()),
-        None => Ok(()),
-    }
-}
-
-fn explicit_base(raw: &str, allow_insecure: bool) -> Result<url::Url> {
-    let field = "ws_base_url";
-    let url = url::Url::parse(raw.trim_end_matches('/'))
-        .map_err(|e| Error::config(field, format!("{raw:?} is not a URL: {e}")))?;
-    match url.scheme() {
-        "wss" => {}
-        "ws" if is_loopback(&url) || allow_insecure => {}
-        "ws" => {
-            return Err(Error::config(
-                field,
-                format!(
-                    "{raw} uses ws:// to a non-loopback host, which would send tokens in clear text; use wss:// or set allow_insecure_http"
-                ),
-            ));
-        }
-        other => {
-            return Err(Error::config(
-                field,
-                format!("scheme {other:?} is not ws or wss (expected e.g. wss://ws.coze.cn)"),
-            ));
-        }
-    }
-    if url.host().is_none() {
-        return Err(Error::config(field, "has no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::config(field, "must not have a query or fragment"));
-    }
-    Ok(url)
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 /// The session's URL: `path` under the base (or a full `ws(s)://` URL on the base's origin), plus the query.

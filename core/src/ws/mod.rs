@@ -7,7 +7,6 @@ mod blocking;
 mod connect;
 
 pub use blocking::BlockingWebSocket;
-pub(crate) use connect::check_config;
 
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
