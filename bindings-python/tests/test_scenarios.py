@@ -466,7 +466,8 @@ def check_authorize_url(auth: cozefallback.AuthorizeUrl, vars: Dict[str, str], p
         return None
     challenge = query_param(auth.url, "code_challenge")
     assert challenge and query_param(auth.url, "code_challenge_method") == "S256", f"no S256 challenge: {auth.url}"
-    assert auth.code_verifier, "PKCE gave no code verifier"
+    has_verifier = bool(auth.code_verifier)  # a bare assert would show the secret on failure
+    assert has_verifier, "PKCE gave no code verifier"
     return challenge
 
 
@@ -489,7 +490,8 @@ def login_sync(mock: Mock, flow: str, vars: Dict[str, str]) -> cozefallback.OAut
     app: cozefallback.OAuthApp = oauth_app(vars, cozefallback.OAuthApp, flow == "code")
     if flow == "device":
         device = app.device_code()
-        assert device.device_code and device.user_code and device.verification_uri, repr(device)
+        complete = bool(device.device_code and device.user_code and device.verification_uri)
+        assert complete, repr(device)
         mock.approve_device(device.user_code)
         return app.wait_device_token(device)
     assert flow in ("code", "pkce"), f"obo_login must be code, pkce or device, not {flow!r}"
@@ -503,7 +505,8 @@ async def login_async(mock: Mock, flow: str, vars: Dict[str, str]) -> cozefallba
     app: cozefallback.AsyncOAuthApp = oauth_app(vars, cozefallback.AsyncOAuthApp, flow == "code")
     if flow == "device":
         device = await app.device_code()
-        assert device.device_code and device.user_code and device.verification_uri, repr(device)
+        complete = bool(device.device_code and device.user_code and device.verification_uri)
+        assert complete, repr(device)
         mock.approve_device(device.user_code)
         return await asyncio.wait_for(app.wait_device_token(device), 30)
     assert flow in ("code", "pkce"), f"obo_login must be code, pkce or device, not {flow!r}"
@@ -512,9 +515,14 @@ async def login_async(mock: Mock, flow: str, vars: Dict[str, str]) -> cozefallba
     return await app.exchange_code(code, REDIRECT, auth.code_verifier)
 
 
+def token_pair(access: Optional[str], refresh: Optional[str]) -> bool:
+    """Both tokens non-empty (a bool, so a failing assert cannot show a token)."""
+    return bool(access) and bool(refresh)
+
+
 def add_tokens(token: cozefallback.OAuthToken, vars: Dict[str, str]) -> None:
     """The login's tokens as `${OBO_ACCESS_TOKEN}` and `${OBO_REFRESH_TOKEN}`."""
-    assert token.access_token and token.refresh_token, "the login gave an empty token"
+    assert token_pair(token.access_token, token.refresh_token), "the login gave an empty token"
     vars["OBO_ACCESS_TOKEN"], vars["OBO_REFRESH_TOKEN"] = token.access_token, token.refresh_token
 
 
@@ -530,7 +538,7 @@ class RefreshCalls:
             self.calls.append(dict(refresh))
 
     def last_refresh_token(self) -> str:
-        assert self.calls, "oauth_refresh hooked: the refresh hook was never called"
+        assert len(self.calls) > 0, "oauth_refresh hooked: the refresh hook was never called"
         token: str = self.calls[-1]["refresh_token"]
         return token
 
@@ -554,8 +562,9 @@ def check_refresh_hook(scenario: Dict[str, Any], hook: RefreshCalls, config: Dic
     assert got == want, f"refresh hook: want calls for {want}, got {got}"
     seen = [configured_refresh_token(config)]
     for i, call in enumerate(hook.calls):
-        assert call["access_token"] and call["refresh_token"], f"refresh hook call {i}: an empty token"
-        assert call["refresh_token"] not in seen, f"refresh hook call {i}: the refresh token did not rotate"
+        assert token_pair(call["access_token"], call["refresh_token"]), f"refresh hook call {i}: an empty token"
+        rotated = call["refresh_token"] not in seen
+        assert rotated, f"refresh hook call {i}: the refresh token did not rotate"
         assert call["expires_at"] > time.time(), f"refresh hook call {i}: expires_at {call['expires_at']} is past"
         seen.append(call["refresh_token"])
 
@@ -565,12 +574,12 @@ def refresh_token_for(step: Dict[str, Any], hook: RefreshCalls, config: Dict[str
     which = step["oauth_refresh"]
     assert which in ("hooked", "configured"), f"oauth_refresh must be hooked or configured, not {which!r}"
     token = hook.last_refresh_token() if which == "hooked" else configured_refresh_token(config)
-    assert token, "oauth_refresh configured: no oauth refresh_token in config"
+    assert token is not None and token != "", "oauth_refresh configured: no oauth refresh_token in config"
     return token
 
 
 def refreshed(token: cozefallback.OAuthToken) -> Outcome:
-    assert token.access_token and token.refresh_token, "oauth_refresh: an empty access or refresh token"
+    assert token_pair(token.access_token, token.refresh_token), "oauth_refresh: an empty access or refresh token"
     return Outcome()
 
 
