@@ -1,11 +1,12 @@
-// Runs every conformance scenario (tests/scenarios/*.json, websocket/ and conversations/, format in
+// Runs every conformance scenario (tests/scenarios/*.json, websocket/, conversations/ and obo/, format in
 // tests/scenarios/README.md) through the installed `cozefallback` package. New files are picked up by globbing;
-// unknown keys fail the scenario.
+// unknown keys fail the scenario. The OBO scenarios log in with the package's own OAuthApp and record the client's
+// refresh hook; token values are never printed.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Client, CozeError } from 'cozefallback'
+import { Client, CozeError, OAuthApp } from 'cozefallback'
 import { startMock, repoRoot } from './mock.mjs'
 
 const dir = process.env.COZE_SCENARIOS_DIR ?? path.join(repoRoot, 'tests', 'scenarios')
@@ -25,6 +26,12 @@ const conversationFiles = fs
   .filter((f) => f.endsWith('.json'))
   .sort()
   .map((f) => path.join('conversations', f))
+// The OBO scenarios (obo_login, expect_refresh_hook, fetch_token, oauth_refresh) live in their own folder.
+const oboFiles = fs
+  .readdirSync(path.join(dir, 'obo'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => path.join('obo', f))
 
 let mock
 let baseVars
@@ -62,6 +69,10 @@ test('the scenario folder holds the conformance suite', () => {
 
 test('the conversations folder holds the stranded-conversation scenarios', () => {
   assert.ok(conversationFiles.length >= 16, `expected at least 16 conversation scenarios in ${dir}/conversations, found ${conversationFiles.length}`)
+})
+
+test('the obo folder holds the OBO scenarios', () => {
+  assert.ok(oboFiles.length >= 9, `expected at least 9 OBO scenarios in ${dir}/obo, found ${oboFiles.length}`)
 })
 
 test('the websocket folder holds the WebSocket scenarios', () => {
@@ -165,7 +176,7 @@ function check(expect, out, extra = []) {
   const want = expect.error
   const err = out.error
   if (want) {
-    checkKeys(want, ['kind', 'code', 'http_status', 'previous_code', 'previous_credential', ...STRANDED_ERROR_KEYS, 'message_contains'], 'expect.error')
+    checkKeys(want, ['kind', 'code', 'http_status', 'previous_code', 'previous_credential', ...STRANDED_ERROR_KEYS, 'message_contains', ...OAUTH_ERROR_KEYS], 'expect.error')
     assert.ok(err, `expected error ${JSON.stringify(want)}, got success`)
     if ('kind' in want) {
       assert.equal(err.kind, want.kind, `error.kind (${err.message})`)
@@ -179,6 +190,7 @@ function check(expect, out, extra = []) {
       if (key in want) assert.equal(err[STRANDED_ERROR_PROPS[key]], want[key], `error.${key} (${err.message})`)
     }
     if ('message_contains' in want) assert.ok(err.message.includes(want.message_contains), `error message ${JSON.stringify(err.message)} lacks ${JSON.stringify(want.message_contains)}`)
+    checkOAuthError(want, err)
   } else if (err) {
     assert.fail(`unexpected error: ${err.code} ${err.message}`)
   }
@@ -341,74 +353,147 @@ function checkSessions(want, got) {
   })
 }
 
+/** The scenario keys (conversation and OBO ones included), and a step's. */
+const SCENARIO_KEYS = ['name', 'description', 'mock', 'config', 'steps', 'expect_mock', 'expect_config_error', 'expect_hook', 'obo_login', 'expect_refresh_hook']
+const STEP_KEYS = ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save', 'websocket', 'save_moved_to', 'map_conversation', 'new_client', 'fetch_token', 'oauth_refresh']
+
+/** The OAuth keys of `expect.error`. */
+const OAUTH_ERROR_KEYS = ['oauth_error', 'authorize_url_contains']
+
+/** Where every OBO login "redirects" (nothing listens: the mock hands out the code). */
+const REDIRECT = 'http://127.0.0.1:9/callback'
+
+function checkOAuthError(want, err) {
+  if ('oauth_error' in want) assert.equal(err.oauthError, want.oauth_error, `error.oauth_error (${err.message})`)
+  if ('authorize_url_contains' in want) {
+    assert.ok(Array.isArray(want.authorize_url_contains), 'authorize_url_contains must be an array')
+    assert.ok(err.authorizeUrl, `error.authorize_url: expected one, got none (${err.message})`)
+    for (const part of want.authorize_url_contains) assert.ok(err.authorizeUrl.includes(part), `authorize URL ${err.authorizeUrl} lacks ${part}`)
+  }
+}
+
+/** The scenario's OAuth app on the mock: a web app with the client secret, or a public (PKCE, device) one. */
+function oauthApp(vars, withSecret) {
+  return new OAuthApp({ baseUrl: vars.BASE_URL, clientId: vars.OAUTH_CLIENT_ID, clientSecret: withSecret ? vars.OAUTH_CLIENT_SECRET : undefined })
+}
+
+/** The login's authorize URL carries the client id, the redirect URI and a state (PKCE: an S256 challenge). */
+function checkAuthorizeUrl(auth, vars, pkce) {
+  const q = new URL(auth.url).searchParams
+  assert.equal(q.get('client_id'), vars.OAUTH_CLIENT_ID, `client_id in ${auth.url}`)
+  assert.ok(auth.url.includes('redirect_uri=' + encodeURIComponent(REDIRECT)), `redirect_uri in ${auth.url}`)
+  assert.ok(q.get('state') && q.get('state') === auth.state, `state in ${auth.url}`)
+  if (!pkce) return null
+  assert.ok(q.get('code_challenge') && q.get('code_challenge_method') === 'S256', `an S256 challenge in ${auth.url}`)
+  assert.ok(auth.codeVerifier, 'PKCE gave no code verifier')
+  return q.get('code_challenge')
+}
+
+/** `obo_login`: code, PKCE or device flow with the package's OAuthApp; the tokens become placeholders. */
+async function oboLogin(flow, vars) {
+  const app = oauthApp(vars, flow === 'code')
+  let token
+  if (flow === 'device') {
+    const device = await app.deviceCode()
+    assert.ok(device.deviceCode && device.userCode && device.verificationUri, 'an incomplete device code')
+    await mock.approveDevice({ user_code: device.userCode })
+    token = await app.waitDeviceToken(device)
+  } else if (flow === 'code' || flow === 'pkce') {
+    const auth = app.authorizeUrl(REDIRECT, { pkce: flow === 'pkce' })
+    const challenge = checkAuthorizeUrl(auth, vars, flow === 'pkce')
+    const body = challenge ? { redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' } : { redirect_uri: REDIRECT }
+    const { code } = await mock.oauthCode(body)
+    token = await app.exchangeCode(code, REDIRECT, auth.codeVerifier)
+  } else {
+    throw new Error(`obo_login must be code, pkce or device, not ${JSON.stringify(flow)}`)
+  }
+  assert.ok(token.accessToken && token.refreshToken, 'the login gave an empty token')
+  vars.OBO_ACCESS_TOKEN = token.accessToken
+  vars.OBO_REFRESH_TOKEN = token.refreshToken
+}
+
+/** The refresh token of the config's `oauth` credential (personal first). */
+function configuredRefreshToken(config) {
+  const cred = [config?.personal, config?.enterprise].find((c) => c?.type === 'oauth')
+  return cred?.refresh_token ?? null
+}
+
+/** `expect_refresh_hook`: the calls' credentials in order, each with fresh, rotated tokens. */
+async function checkRefreshHook(want, calls, config) {
+  assert.ok(Array.isArray(want), 'expect_refresh_hook must be an array')
+  await settleHook(calls, want.length)
+  assert.deepEqual(calls.map((c) => c.credential), want.map((w) => w.credential), 'refresh hook calls')
+  const seen = [configuredRefreshToken(config)]
+  calls.forEach((c, i) => {
+    assert.ok(c.accessToken && c.refreshToken, `refresh hook call ${i}: an empty token`)
+    assert.ok(!seen.includes(c.refreshToken), `refresh hook call ${i}: the refresh token did not rotate`)
+    assert.ok(c.expiresAt > Date.now() / 1000, `refresh hook call ${i}: expires_at ${c.expiresAt} is not in the future`)
+    seen.push(c.refreshToken)
+  })
+}
+
+/** A `fetch_token` or `oauth_refresh` step: what it ended with, as a call's outcome. */
+async function oboStep(run, step, vars) {
+  const out = { events: [] }
+  try {
+    if ('fetch_token' in step) {
+      await run.client.fetchToken(step.fetch_token)
+      return out
+    }
+    let token
+    if (step.oauth_refresh === 'hooked') {
+      await settleHook(run.refreshes, 1)
+      token = run.refreshes.at(-1)?.refreshToken
+      if (!token) throw new Error('oauth_refresh hooked: the refresh hook was never called')
+    } else if (step.oauth_refresh === 'configured') {
+      token = configuredRefreshToken(run.config)
+      if (!token) throw new Error('oauth_refresh configured: no oauth refresh_token in config')
+    } else throw new Error('oauth_refresh must be hooked or configured')
+    const fresh = await oauthApp(vars, true).refresh(token)
+    assert.ok(fresh.accessToken && fresh.refreshToken, 'oauth_refresh: an empty access or refresh token')
+  } catch (e) {
+    fromError(e, out)
+  }
+  return out
+}
+
+function configError(scenario, config) {
+  checkKeys(scenario.expect_config_error, ['message_contains'], 'expect_config_error')
+  let err
+  try {
+    new Client(config).close()
+  } catch (e) {
+    err = e
+  }
+  assert.ok(err, 'expected a config error, the client was built')
+  assert.ok(err instanceof CozeError, `expected a CozeError, got ${err}`)
+  assert.equal(err.code, 'COZE_CONFIG', err.message)
+  for (const s of scenario.expect_config_error.message_contains) assert.ok(err.message.includes(s), `config error ${JSON.stringify(err.message)} does not mention ${JSON.stringify(s)}`)
+}
+
+/** A client of the scenario with both recording hooks (new_client builds more). */
+function newClient(run) {
+  const client = new Client(run.config)
+  client.onConversationMoved((from, to, messagesCopied) => run.hookCalls.push({ from, to, messagesCopied }))
+  client.setRefreshHook((r) => run.refreshes.push(r))
+  return client
+}
+
 async function runScenario(scenario) {
-  checkKeys(scenario, ['name', 'description', 'mock', 'config', 'steps', 'expect_mock', 'expect_config_error', 'expect_hook'], 'scenario')
+  checkKeys(scenario, SCENARIO_KEYS, 'scenario')
   await mock.reset()
   if (scenario.mock) await mock.state(scenario.mock)
   const vars = { ...baseVars }
+  if ('obo_login' in scenario) await oboLogin(scenario.obo_login, vars)
   const config = substitute(scenario.config, vars)
-  if (scenario.expect_config_error) {
-    checkKeys(scenario.expect_config_error, ['message_contains'], 'expect_config_error')
-    let err
-    try {
-      new Client(config).close()
-    } catch (e) {
-      err = e
-    }
-    assert.ok(err, 'expected a config error, the client was built')
-    assert.ok(err instanceof CozeError, `expected a CozeError, got ${err}`)
-    assert.equal(err.code, 'COZE_CONFIG', err.message)
-    for (const s of scenario.expect_config_error.message_contains) assert.ok(err.message.includes(s), `config error ${JSON.stringify(err.message)} does not mention ${JSON.stringify(s)}`)
-    return
-  }
-  // Every client of the scenario (new_client builds more) records its onConversationMoved calls here.
-  const hookCalls = []
-  const onConversationMoved = (from, to, messagesCopied) => hookCalls.push({ from, to, messagesCopied })
-  let client = new Client(config, { onConversationMoved })
+  if (scenario.expect_config_error) return configError(scenario, config)
+  // Every client of the scenario records its onConversationMoved and refresh hook calls here.
+  const run = { config, hookCalls: [], refreshes: [] }
+  run.client = newClient(run)
   try {
     for (const [i, rawStep] of (scenario.steps ?? []).entries()) {
-      const step = substitute(rawStep, vars)
       try {
-        checkKeys(step, ['request', 'stream', 'upload', 'concurrent', 'repeat', 'set_mode', 'mock', 'sleep_ms', 'expect', 'save', 'websocket', 'save_moved_to', 'map_conversation', 'new_client'], 'step')
-        const expect = step.expect ?? {}
-        if ('set_mode' in step) client.setMode(step.set_mode)
-        else if ('map_conversation' in step) {
-          checkKeys(step.map_conversation, ['from', 'to'], 'map_conversation')
-          client.mapConversation(step.map_conversation.from, step.map_conversation.to)
-        } else if ('new_client' in step) {
-          if (step.new_client !== true) throw new Error('new_client must be true')
-          // A fresh client knows no conversation binding (an app restart).
-          client.close()
-          client = new Client(config)
-          client.onConversationMoved(onConversationMoved)
-        }
-        else if ('mock' in step) await mock.state(step.mock)
-        else if ('sleep_ms' in step) await new Promise((r) => setTimeout(r, step.sleep_ms))
-        else if ('websocket' in step) {
-          for (let n = 0; n < (step.repeat ?? 1); n++) {
-            const out = await websocketCall(client, step.websocket)
-            check(expect, out, WS_EXPECT)
-            checkWebsocket(expect, out)
-          }
-        } else if ('concurrent' in step) {
-          const outs = await Promise.all(Array.from({ length: step.concurrent }, () => call(client, step)))
-          for (const out of outs) check(expect, out)
-        } else {
-          const times = step.repeat ?? 1
-          for (let n = 0; n < times; n++) {
-            const out = await call(client, step)
-            check(expect, out)
-            if ('save_moved_to' in step) {
-              if (out.moved == null) throw new Error('save_moved_to: the call reported no conversation_moved')
-              vars[step.save_moved_to] = out.moved.to
-            }
-            for (const [name, ptr] of Object.entries(step.save ?? {})) {
-              const v = pointer(JSON.parse(out.body ?? 'null'), ptr)
-              if (v === undefined) throw new Error(`save: ${ptr} not in body`)
-              vars[name] = typeof v === 'string' ? v : JSON.stringify(v)
-            }
-          }
-        }
+        await runStep(run, substitute(rawStep, vars), vars)
       } catch (e) {
         e.message = `step ${i}: ${e.message}`
         throw e
@@ -417,14 +502,59 @@ async function runScenario(scenario) {
     if (scenario.expect_hook) {
       const want = substitute(scenario.expect_hook, vars)
       assert.ok(Array.isArray(want), 'expect_hook must be an array')
-      await settleHook(hookCalls, want.length)
-      assert.equal(hookCalls.length, want.length, `hook: expected ${want.length} call(s), got ${JSON.stringify(hookCalls)}`)
-      want.forEach((w, n) => assertMoved(w, hookCalls[n], `hook call ${n}`))
+      await settleHook(run.hookCalls, want.length)
+      assert.equal(run.hookCalls.length, want.length, `hook: expected ${want.length} call(s), got ${JSON.stringify(run.hookCalls)}`)
+      want.forEach((w, n) => assertMoved(w, run.hookCalls[n], `hook call ${n}`))
     }
+    if (scenario.expect_refresh_hook) await checkRefreshHook(scenario.expect_refresh_hook, run.refreshes, config)
   } finally {
-    client.close()
+    run.client.close()
   }
   if (scenario.expect_mock) checkMock(scenario.expect_mock, await mock.stats())
+}
+
+async function runStep(run, step, vars) {
+  checkKeys(step, STEP_KEYS, 'step')
+  const expect = step.expect ?? {}
+  if ('set_mode' in step) run.client.setMode(step.set_mode)
+  else if ('map_conversation' in step) {
+    checkKeys(step.map_conversation, ['from', 'to'], 'map_conversation')
+    run.client.mapConversation(step.map_conversation.from, step.map_conversation.to)
+  } else if ('new_client' in step) {
+    if (step.new_client !== true) throw new Error('new_client must be true')
+    // A fresh client knows no conversation binding (an app restart).
+    run.client.close()
+    run.client = newClient(run)
+  } else if ('mock' in step) await mock.state(step.mock)
+  else if ('sleep_ms' in step) await new Promise((r) => setTimeout(r, step.sleep_ms))
+  else if ('fetch_token' in step || 'oauth_refresh' in step) check(expect, await oboStep(run, step, vars))
+  else if ('websocket' in step) {
+    for (let n = 0; n < (step.repeat ?? 1); n++) {
+      const out = await websocketCall(run.client, step.websocket)
+      check(expect, out, WS_EXPECT)
+      checkWebsocket(expect, out)
+    }
+  } else if ('concurrent' in step) {
+    const outs = await Promise.all(Array.from({ length: step.concurrent }, () => call(run.client, step)))
+    for (const out of outs) check(expect, out)
+  } else await repeatedCalls(run.client, step, expect, vars)
+}
+
+/** A call `repeat` times (once by default), keeping what `save` and `save_moved_to` name. */
+async function repeatedCalls(client, step, expect, vars) {
+  for (let n = 0; n < (step.repeat ?? 1); n++) {
+    const out = await call(client, step)
+    check(expect, out)
+    if ('save_moved_to' in step) {
+      if (out.moved == null) throw new Error('save_moved_to: the call reported no conversation_moved')
+      vars[step.save_moved_to] = out.moved.to
+    }
+    for (const [name, ptr] of Object.entries(step.save ?? {})) {
+      const v = pointer(JSON.parse(out.body ?? 'null'), ptr)
+      if (v === undefined) throw new Error(`save: ${ptr} not in body`)
+      vars[name] = typeof v === 'string' ? v : JSON.stringify(v)
+    }
+  }
 }
 
 test('the runner fails on an unknown step, expectation or scenario key', async () => {
@@ -444,9 +574,13 @@ test('the runner fails on an unknown step, expectation or scenario key', async (
   await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { conversation_moved: { hue: 1 } } }] }), /unknown key `hue` in expect.conversation_moved/)
   await assert.rejects(runScenario({ name: 'x', config, steps: [{ request, expect: { conversation_moved: { from: 'a' } } }] }), /conversation_moved: expected \{"from":"a"\}, got none/)
   await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_hook: [{ from: 'a' }] }), /hook: expected 1 call\(s\), got \[\]/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ fetch_token: 'personal', expect: { error: { kind: 'auth', oauth_hue: 1 } } }] }), /unknown key `oauth_hue` in expect.error/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [{ oauth_refresh: 'sideways' }] }), /oauth_refresh must be hooked or configured/)
+  await assert.rejects(runScenario({ name: 'x', config, obo_login: 'telepathy', steps: [] }), /obo_login must be code, pkce or device/)
+  await assert.rejects(runScenario({ name: 'x', config, steps: [], expect_refresh_hook: [{ credential: 'personal' }] }), /refresh hook calls/)
 })
 
-for (const file of [...files, ...wsFiles, ...conversationFiles]) {
+for (const file of [...files, ...wsFiles, ...conversationFiles, ...oboFiles]) {
   test(`scenario ${file.replace(/\.json$/, '')}`, async () => {
     const scenario = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'))
     await runScenario(scenario)

@@ -1,8 +1,11 @@
-"""Every conformance scenario (tests/scenarios/*.json, tests/scenarios/websocket/*.json and
-tests/scenarios/conversations/*.json, globbed) through both the sync Client and the AsyncClient.
+"""Every conformance scenario (tests/scenarios/*.json, tests/scenarios/websocket/*.json,
+tests/scenarios/conversations/*.json and tests/scenarios/obo/*.json, globbed) through both the sync Client and the
+AsyncClient.
 
 Unknown step, request or expectation keys fail the scenario rather than being ignored; the keys of the conversation
-scenarios (tests/scenarios/README.md, "Conversation scenarios") are known in that folder only."""
+and OBO scenarios (tests/scenarios/README.md, "Conversation scenarios", "OBO scenarios") are known in their folder
+only. The OBO scenarios log in with the package's own OAuthApp (AsyncOAuthApp for the AsyncClient) and record the
+client's refresh hook; token values are never printed."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -22,7 +26,8 @@ from conftest import REPO, Mock
 SCENARIOS = sorted((REPO / "tests" / "scenarios").glob("*.json"))
 WS_SCENARIOS = sorted((REPO / "tests" / "scenarios" / "websocket").glob("*.json"))
 CONV_SCENARIOS = sorted((REPO / "tests" / "scenarios" / "conversations").glob("*.json"))
-ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS + CONV_SCENARIOS
+OBO_SCENARIOS = sorted((REPO / "tests" / "scenarios" / "obo").glob("*.json"))
+ALL_SCENARIOS = SCENARIOS + WS_SCENARIOS + CONV_SCENARIOS + OBO_SCENARIOS
 
 PLACEHOLDERS = {
     "BASE_URL": "base_url",
@@ -61,6 +66,12 @@ CONV_STEP_KEYS = {"map_conversation", "new_client", "save_moved_to"}
 CONV_EXPECT_KEYS = {"conversation_moved", "data_len"}
 CONV_ERROR_KEYS = {"conversation_id", "file_id", "conversation_owner", "bot_credential", "message_contains"}
 CONV_SCENARIO_KEYS = {"expect_hook"}
+# Known in tests/scenarios/obo only.
+OBO_STEP_KEYS = {"fetch_token", "oauth_refresh"}
+OBO_ERROR_KEYS = {"oauth_error", "authorize_url_contains"}
+OBO_SCENARIO_KEYS = {"obo_login", "expect_refresh_hook"}
+# Where every OBO login "redirects" (nothing listens: the mock hands out the code).
+REDIRECT = "http://127.0.0.1:9/callback"
 MOVED_KEYS = {"from", "to", "messages_copied"}
 MOCK_EXPECT_KEYS = {
     "token_mints", "requests_by_credential", "by_path", "total_requests", "websocket_handshakes", "websocket_sessions",
@@ -293,12 +304,13 @@ def check_stranded(want: Dict[str, Any], err: cozefallback.CozeError) -> None:
         assert want["message_contains"] in str(err), f"error message {str(err)!r} lacks {want['message_contains']!r}"
 
 
-def check(expect: Dict[str, Any], out: Outcome, conv: bool = False) -> None:
+def check(expect: Dict[str, Any], out: Outcome, conv: bool = False, obo: bool = False) -> None:
     allowed = EXPECT_KEYS | (WS_EXPECT_KEYS if out.websocket else set()) | (CONV_EXPECT_KEYS if conv else set())
     check_keys(expect, allowed, "expect")
     want_err = expect.get("error")
     if want_err is not None:
-        check_keys(want_err, ERROR_KEYS | (CONV_ERROR_KEYS if conv else set()), "expect.error")
+        error_keys = ERROR_KEYS | (CONV_ERROR_KEYS if conv else set()) | (OBO_ERROR_KEYS if obo else set())
+        check_keys(want_err, error_keys, "expect.error")
         assert out.error is not None, f"expected error {want_err}, got success (status {out.status})"
         err = out.error
         if "kind" in want_err:
@@ -313,6 +325,7 @@ def check(expect: Dict[str, Any], out: Outcome, conv: bool = False) -> None:
         if "previous_credential" in want_err:
             assert err.previous is not None and err.previous.credential == want_err["previous_credential"]
         check_stranded(want_err, err)
+        check_oauth_error(want_err, err)
     else:
         assert out.error is None, f"unexpected error: {out.error!r}"
     if "status" in expect:
@@ -427,17 +440,189 @@ def check_hook(scenario: Dict[str, Any], hook: HookCalls, vars: Dict[str, str]) 
         check_moved(w, got, f"hook call {i}")
 
 
+def check_oauth_error(want: Dict[str, Any], err: cozefallback.CozeError) -> None:
+    """The OAuth keys of `expect.error`: `oauth_error`, `authorize_url_contains`."""
+    if "oauth_error" in want:
+        assert err.oauth_error == want["oauth_error"], f"error.oauth_error: want {want['oauth_error']!r}, got {err.oauth_error!r} ({err})"
+    if "authorize_url_contains" in want:
+        url = err.authorize_url
+        assert url, f"error.authorize_url: want one, got none ({err!r})"
+        for part in want["authorize_url_contains"]:
+            assert part in url, f"authorize URL {url!r} lacks {part!r}"
+
+
+def query_param(url: str, name: str) -> Optional[str]:
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get(name)
+    return values[0] if values else None
+
+
+def check_authorize_url(auth: cozefallback.AuthorizeUrl, vars: Dict[str, str], pkce: bool) -> Optional[str]:
+    """The login's authorize URL carries the client id, the redirect URI and a state (and, for PKCE, an S256
+    challenge, answered, with a verifier kept)."""
+    assert query_param(auth.url, "client_id") == vars["OAUTH_CLIENT_ID"], f"client_id missing: {auth.url}"
+    assert "redirect_uri=" + urllib.parse.quote(REDIRECT, safe="") in auth.url, f"redirect_uri missing: {auth.url}"
+    assert query_param(auth.url, "state") and query_param(auth.url, "state") == auth.state, f"state missing: {auth.url}"
+    if not pkce:
+        return None
+    challenge = query_param(auth.url, "code_challenge")
+    assert challenge and query_param(auth.url, "code_challenge_method") == "S256", f"no S256 challenge: {auth.url}"
+    has_verifier = bool(auth.code_verifier)  # a bare assert would show the secret on failure
+    assert has_verifier, "PKCE gave no code verifier"
+    return challenge
+
+
+def login_code(mock: Mock, challenge: Optional[str]) -> str:
+    """What the browser brings back after the user consents: `POST /__mock/oauth/code`."""
+    body: Dict[str, Any] = {"redirect_uri": REDIRECT}
+    if challenge:
+        body.update(code_challenge=challenge, code_challenge_method="S256")
+    code: str = mock._post("/__mock/oauth/code", body)["code"]
+    return code
+
+
+def oauth_app(vars: Dict[str, str], cls: Any, with_secret: bool) -> Any:
+    secret = vars["OAUTH_CLIENT_SECRET"] if with_secret else None
+    return cls(vars["BASE_URL"], vars["OAUTH_CLIENT_ID"], secret)
+
+
+def login_sync(mock: Mock, flow: str, vars: Dict[str, str]) -> cozefallback.OAuthToken:
+    """`obo_login` with the blocking OAuthApp."""
+    app: cozefallback.OAuthApp = oauth_app(vars, cozefallback.OAuthApp, flow == "code")
+    if flow == "device":
+        device = app.device_code()
+        complete = bool(device.device_code and device.user_code and device.verification_uri)
+        assert complete, repr(device)
+        mock.approve_device(device.user_code)
+        return app.wait_device_token(device)
+    assert flow in ("code", "pkce"), f"obo_login must be code, pkce or device, not {flow!r}"
+    auth = app.authorize_url(REDIRECT, pkce=flow == "pkce")
+    code = login_code(mock, check_authorize_url(auth, vars, flow == "pkce"))
+    return app.exchange_code(code, REDIRECT, auth.code_verifier)
+
+
+async def login_async(mock: Mock, flow: str, vars: Dict[str, str]) -> cozefallback.OAuthToken:
+    """`obo_login` with the AsyncOAuthApp."""
+    app: cozefallback.AsyncOAuthApp = oauth_app(vars, cozefallback.AsyncOAuthApp, flow == "code")
+    if flow == "device":
+        device = await app.device_code()
+        complete = bool(device.device_code and device.user_code and device.verification_uri)
+        assert complete, repr(device)
+        mock.approve_device(device.user_code)
+        return await asyncio.wait_for(app.wait_device_token(device), 30)
+    assert flow in ("code", "pkce"), f"obo_login must be code, pkce or device, not {flow!r}"
+    auth = app.authorize_url(REDIRECT, pkce=flow == "pkce")
+    code = login_code(mock, check_authorize_url(auth, vars, flow == "pkce"))
+    return await app.exchange_code(code, REDIRECT, auth.code_verifier)
+
+
+def token_pair(access: Optional[str], refresh: Optional[str]) -> bool:
+    """Both tokens non-empty (a bool, so a failing assert cannot show a token)."""
+    return bool(access) and bool(refresh)
+
+
+def add_tokens(token: cozefallback.OAuthToken, vars: Dict[str, str]) -> None:
+    """The login's tokens as `${OBO_ACCESS_TOKEN}` and `${OBO_REFRESH_TOKEN}`."""
+    assert token_pair(token.access_token, token.refresh_token), "the login gave an empty token"
+    vars["OBO_ACCESS_TOKEN"], vars["OBO_REFRESH_TOKEN"] = token.access_token, token.refresh_token
+
+
+class RefreshCalls:
+    """A refresh hook recording its calls (it runs on library threads)."""
+
+    def __init__(self) -> None:
+        self.calls: List[Dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, refresh: Dict[str, Any]) -> None:
+        with self._lock:
+            self.calls.append(dict(refresh))
+
+    def last_refresh_token(self) -> str:
+        assert len(self.calls) > 0, "oauth_refresh hooked: the refresh hook was never called"
+        token: str = self.calls[-1]["refresh_token"]
+        return token
+
+
+def configured_refresh_token(config: Dict[str, Any]) -> Optional[str]:
+    """The refresh token of the config's `oauth` credential (personal first)."""
+    for side in ("personal", "enterprise"):
+        cred = config.get(side) or {}
+        if cred.get("type") == "oauth":
+            token: Optional[str] = cred.get("refresh_token")
+            return token
+    return None
+
+
+def check_refresh_hook(scenario: Dict[str, Any], hook: RefreshCalls, config: Dict[str, Any]) -> None:
+    """`expect_refresh_hook`: the calls' credentials in order, each with fresh, rotated tokens."""
+    if "expect_refresh_hook" not in scenario:
+        return
+    want = [w.get("credential") for w in scenario["expect_refresh_hook"]]
+    got = [c.get("credential") for c in hook.calls]
+    assert got == want, f"refresh hook: want calls for {want}, got {got}"
+    seen = [configured_refresh_token(config)]
+    for i, call in enumerate(hook.calls):
+        assert token_pair(call["access_token"], call["refresh_token"]), f"refresh hook call {i}: an empty token"
+        rotated = call["refresh_token"] not in seen
+        assert rotated, f"refresh hook call {i}: the refresh token did not rotate"
+        assert call["expires_at"] > time.time(), f"refresh hook call {i}: expires_at {call['expires_at']} is past"
+        seen.append(call["refresh_token"])
+
+
+def refresh_token_for(step: Dict[str, Any], hook: RefreshCalls, config: Dict[str, Any]) -> str:
+    """The token an `oauth_refresh` step refreshes with: the last hooked one, or the configured one."""
+    which = step["oauth_refresh"]
+    assert which in ("hooked", "configured"), f"oauth_refresh must be hooked or configured, not {which!r}"
+    token = hook.last_refresh_token() if which == "hooked" else configured_refresh_token(config)
+    assert token is not None and token != "", "oauth_refresh configured: no oauth refresh_token in config"
+    return token
+
+
+def refreshed(token: cozefallback.OAuthToken) -> Outcome:
+    assert token_pair(token.access_token, token.refresh_token), "oauth_refresh: an empty access or refresh token"
+    return Outcome()
+
+
+def obo_step_sync(client: cozefallback.Client, step: Dict[str, Any], hook: RefreshCalls, config: Dict[str, Any], vars: Dict[str, str]) -> Outcome:
+    """A `fetch_token` or `oauth_refresh` step with the blocking client and OAuthApp."""
+    try:
+        if "fetch_token" in step:
+            client.fetch_token(step["fetch_token"])
+            return Outcome()
+        app: cozefallback.OAuthApp = oauth_app(vars, cozefallback.OAuthApp, True)
+        return refreshed(app.refresh(refresh_token_for(step, hook, config)))
+    except cozefallback.CozeError as e:
+        return from_error(e)
+
+
+async def obo_step_async(client: cozefallback.AsyncClient, step: Dict[str, Any], hook: RefreshCalls, config: Dict[str, Any], vars: Dict[str, str]) -> Outcome:
+    """The same with the AsyncClient and AsyncOAuthApp."""
+    try:
+        if "fetch_token" in step:
+            await client.fetch_token(step["fetch_token"])
+            return Outcome()
+        app: cozefallback.AsyncOAuthApp = oauth_app(vars, cozefallback.AsyncOAuthApp, True)
+        return refreshed(await app.refresh(refresh_token_for(step, hook, config)))
+    except cozefallback.CozeError as e:
+        return from_error(e)
+
+
 def is_conv(path: Path) -> bool:
     return path.parent.name == "conversations"
 
 
+def is_obo(path: Path) -> bool:
+    return path.parent.name == "obo"
+
+
 def step_keys(path: Path) -> set:  # type: ignore[type-arg]
-    return STEP_KEYS | (CONV_STEP_KEYS if is_conv(path) else set())
+    return STEP_KEYS | (CONV_STEP_KEYS if is_conv(path) else set()) | (OBO_STEP_KEYS if is_obo(path) else set())
 
 
 def prepare(mock: Mock, path: Path) -> Dict[str, Any]:
     scenario: Dict[str, Any] = json.loads(path.read_text())
-    check_keys(scenario, SCENARIO_KEYS | (CONV_SCENARIO_KEYS if is_conv(path) else set()), "scenario")
+    allowed = SCENARIO_KEYS | (CONV_SCENARIO_KEYS if is_conv(path) else set()) | (OBO_SCENARIO_KEYS if is_obo(path) else set())
+    check_keys(scenario, allowed, "scenario")
     mock.reset()
     if "mock" in scenario:
         mock.state(scenario["mock"])
@@ -457,15 +642,18 @@ def test_scenarios_exist() -> None:
     assert len(SCENARIOS) >= 40, f"expected the conformance scenarios, found {len(SCENARIOS)}"
     assert len(WS_SCENARIOS) >= 10, f"expected the WebSocket scenarios, found {len(WS_SCENARIOS)}"
     assert len(CONV_SCENARIOS) >= 16, f"expected the conversation scenarios, found {len(CONV_SCENARIOS)}"
+    assert len(OBO_SCENARIOS) >= 9, f"expected the OBO scenarios, found {len(OBO_SCENARIOS)}"
 
 
 @pytest.mark.parametrize("path", ALL_SCENARIOS, ids=[p.stem for p in ALL_SCENARIOS])
 def test_scenario_sync(mock: Mock, path: Path) -> None:
     scenario = prepare(mock, path)
     vars = variables(mock.info)
+    if "obo_login" in scenario:
+        add_tokens(login_sync(mock, scenario["obo_login"], vars), vars)
     config = substitute(scenario.get("config"), vars)
-    conv = is_conv(path)
-    hook = HookCalls()
+    conv, obo = is_conv(path), is_obo(path)
+    hook, refreshes = HookCalls(), RefreshCalls()
     try:
         client = cozefallback.Client(config, on_conversation_moved=hook)
     except cozefallback.CozeError as e:
@@ -474,6 +662,7 @@ def test_scenario_sync(mock: Mock, path: Path) -> None:
         raise
     if "expect_config_error" in scenario:
         return config_error(scenario, None)
+    client.set_refresh_hook(refreshes)
     try:
         for i, raw in enumerate(scenario["steps"]):
             step = substitute(raw, vars)
@@ -489,20 +678,23 @@ def test_scenario_sync(mock: Mock, path: Path) -> None:
                     client.close()
                     client = cozefallback.Client(config)
                     client.set_conversation_hook(hook)
+                    client.set_refresh_hook(refreshes)
                 elif "mock" in step:
                     mock.state(step["mock"])
                 elif "sleep_ms" in step:
                     time.sleep(step["sleep_ms"] / 1000)
+                elif "fetch_token" in step or "oauth_refresh" in step:
+                    check(expect, obo_step_sync(client, step, refreshes, config, vars), conv, obo)
                 elif "concurrent" in step:
                     n = step["concurrent"]
                     with ThreadPoolExecutor(max_workers=n) as pool:
                         outs = list(pool.map(lambda _: call_sync(client, step), range(n)))
                     for out in outs:
-                        check(expect, out, conv)
+                        check(expect, out, conv, obo)
                 else:
                     for _ in range(step.get("repeat", 1)):
                         out = call_sync(client, step)
-                        check(expect, out, conv)
+                        check(expect, out, conv, obo)
                         save(step, out, vars)
                         save_moved(step, out, vars)
             except AssertionError as e:
@@ -512,17 +704,20 @@ def test_scenario_sync(mock: Mock, path: Path) -> None:
     if "expect_mock" in scenario:
         check_mock(scenario["expect_mock"], mock.stats())
     check_hook(scenario, hook, vars)
+    check_refresh_hook(scenario, refreshes, config)
 
 
 @pytest.mark.parametrize("path", ALL_SCENARIOS, ids=[p.stem for p in ALL_SCENARIOS])
 def test_scenario_async(mock: Mock, path: Path) -> None:
     scenario = prepare(mock, path)
     vars = variables(mock.info)
-    config = substitute(scenario.get("config"), vars)
-    conv = is_conv(path)
-    hook = HookCalls()
+    conv, obo = is_conv(path), is_obo(path)
+    hook, refreshes = HookCalls(), RefreshCalls()
 
-    async def run() -> None:
+    async def run() -> Any:
+        if "obo_login" in scenario:
+            add_tokens(await login_async(mock, scenario["obo_login"], vars), vars)
+        config = substitute(scenario.get("config"), vars)
         try:
             client = cozefallback.AsyncClient(config, on_conversation_moved=hook)
         except cozefallback.CozeError as e:
@@ -531,6 +726,7 @@ def test_scenario_async(mock: Mock, path: Path) -> None:
             raise
         if "expect_config_error" in scenario:
             return config_error(scenario, None)
+        client.set_refresh_hook(refreshes)
         try:
             for i, raw in enumerate(scenario["steps"]):
                 step = substitute(raw, vars)
@@ -546,26 +742,31 @@ def test_scenario_async(mock: Mock, path: Path) -> None:
                         await client.aclose()
                         client = cozefallback.AsyncClient(config)
                         client.on_conversation_moved(hook)
+                        client.set_refresh_hook(refreshes)
                     elif "mock" in step:
                         mock.state(step["mock"])
                     elif "sleep_ms" in step:
                         await asyncio.sleep(step["sleep_ms"] / 1000)
+                    elif "fetch_token" in step or "oauth_refresh" in step:
+                        check(expect, await obo_step_async(client, step, refreshes, config, vars), conv, obo)
                     elif "concurrent" in step:
                         outs = await asyncio.gather(*(call_async(client, step) for _ in range(step["concurrent"])))
                         for out in outs:
-                            check(expect, out, conv)
+                            check(expect, out, conv, obo)
                     else:
                         for _ in range(step.get("repeat", 1)):
                             out = await call_async(client, step)
-                            check(expect, out, conv)
+                            check(expect, out, conv, obo)
                             save(step, out, vars)
                             save_moved(step, out, vars)
                 except AssertionError as e:
                     raise AssertionError(f"step {i}: {e}") from None
         finally:
             await client.aclose()
+        return config
 
-    asyncio.run(run())
+    config = asyncio.run(run())
     if "expect_mock" in scenario:
         check_mock(scenario["expect_mock"], mock.stats())
     check_hook(scenario, hook, vars)
+    check_refresh_hook(scenario, refreshes, config or {})

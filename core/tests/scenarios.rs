@@ -19,6 +19,10 @@ mod redis_server;
 #[path = "scenarios/ws.rs"]
 mod ws;
 
+/// The OBO login flows, refresh hook and steps of `tests/scenarios/obo/`.
+#[path = "scenarios/obo.rs"]
+mod obo;
+
 /// What one call ended with, in the terms the expectations speak of.
 #[derive(Default)]
 struct Outcome {
@@ -195,110 +199,123 @@ async fn call(client: &Client, step: &Value) -> Result<Outcome, String> {
     Err("step has no call".into())
 }
 
+/// The keys of a step's `expect`.
+const EXPECT_KEYS: &[&str] = &[
+    "status",
+    "credential",
+    "attempts",
+    "json_code",
+    "body_contains",
+    "error",
+    "events_min",
+    "first_event",
+    "last_event",
+    "events_before_error",
+    "elapsed_ms_min",
+    "conversation_moved",
+    "data_len",
+];
+
+/// The keys of `expect.error` (the `conversation_stranded` and OAuth ones included).
+const ERROR_KEYS: &[&str] = &[
+    "kind",
+    "code",
+    "http_status",
+    "previous_code",
+    "previous_credential",
+    "conversation_id",
+    "conversation_owner",
+    "bot_credential",
+    "file_id",
+    "message_contains",
+    "oauth_error",
+    "authorize_url_contains",
+];
+
+fn mismatch(what: &str, want: &Value, got: String) -> Result<(), String> {
+    Err(format!("{what}: expected {want}, got {got}"))
+}
+
 fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
-    check_keys(
-        expect,
-        &[
-            "status",
-            "credential",
-            "attempts",
-            "json_code",
-            "body_contains",
-            "error",
-            "events_min",
-            "first_event",
-            "last_event",
-            "events_before_error",
-            "elapsed_ms_min",
-            "conversation_moved",
-            "data_len",
-        ],
-        "expect",
-    )?;
-    let fail =
-        |what: &str, want: &Value, got: String| Err(format!("{what}: expected {want}, got {got}"));
+    check_keys(expect, EXPECT_KEYS, "expect")?;
     match (expect.get("error"), &out.error) {
-        (Some(want), Some(err)) => {
-            check_keys(
-                want,
-                &[
-                    "kind",
-                    "code",
-                    "http_status",
-                    "previous_code",
-                    "previous_credential",
-                    "conversation_id",
-                    "conversation_owner",
-                    "bot_credential",
-                    "file_id",
-                    "message_contains",
-                ],
-                "expect.error",
-            )?;
-            check_stranded(want, err)?;
-            if let Some(k) = want.get("kind")
-                && k.as_str() != Some(err.kind().as_str())
-            {
-                return fail("error.kind", k, format!("{} ({err})", err.kind().as_str()));
-            }
-            if let Some(c) = want.get("code")
-                && c.as_i64() != err.code()
-            {
-                return fail("error.code", c, format!("{:?} ({err})", err.code()));
-            }
-            if let Some(s) = want.get("http_status")
-                && s.as_u64() != err.http_status().map(u64::from)
-            {
-                return fail("error.http_status", s, format!("{:?}", err.http_status()));
-            }
-            if let Some(c) = want.get("previous_code")
-                && c.as_i64() != err.previous().and_then(Error::code)
-            {
-                return fail(
-                    "error.previous_code",
-                    c,
-                    format!("{:?}", err.previous().map(Error::code)),
-                );
-            }
-            if let Some(c) = want.get("previous_credential")
-                && c.as_str()
-                    != err
-                        .previous()
-                        .and_then(Error::credential)
-                        .map(|c| c.as_str())
-            {
-                return fail(
-                    "error.previous_credential",
-                    c,
-                    format!("{:?}", err.previous().map(Error::credential)),
-                );
-            }
-        }
-        (Some(want), None) => return fail("error", want, "success".into()),
+        (Some(want), Some(err)) => check_error(want, err)?,
+        (Some(want), None) => return mismatch("error", want, "success".into()),
         (None, Some(err)) => return Err(format!("unexpected error: {err}")),
         (None, None) => {}
     }
     check_moved(expect, out)?;
+    check_answer(expect, out)?;
+    check_events(expect, out)
+}
+
+/// `expect.error` against the error the call ended with.
+fn check_error(want: &Value, err: &Error) -> Result<(), String> {
+    check_keys(want, ERROR_KEYS, "expect.error")?;
+    check_stranded(want, err)?;
+    obo::check_error(want, err)?;
+    if let Some(k) = want.get("kind")
+        && k.as_str() != Some(err.kind().as_str())
+    {
+        return mismatch("error.kind", k, format!("{} ({err})", err.kind().as_str()));
+    }
+    if let Some(c) = want.get("code")
+        && c.as_i64() != err.code()
+    {
+        return mismatch("error.code", c, format!("{:?} ({err})", err.code()));
+    }
+    if let Some(s) = want.get("http_status")
+        && s.as_u64() != err.http_status().map(u64::from)
+    {
+        return mismatch("error.http_status", s, format!("{:?}", err.http_status()));
+    }
+    if let Some(c) = want.get("previous_code")
+        && c.as_i64() != err.previous().and_then(Error::code)
+    {
+        return mismatch(
+            "error.previous_code",
+            c,
+            format!("{:?}", err.previous().map(Error::code)),
+        );
+    }
+    if let Some(c) = want.get("previous_credential")
+        && c.as_str()
+            != err
+                .previous()
+                .and_then(Error::credential)
+                .map(|c| c.as_str())
+    {
+        return mismatch(
+            "error.previous_credential",
+            c,
+            format!("{:?}", err.previous().map(Error::credential)),
+        );
+    }
+    Ok(())
+}
+
+/// `status`, `credential`, `attempts`, `json_code`, `body_contains`.
+fn check_answer(expect: &Value, out: &Outcome) -> Result<(), String> {
     if let Some(s) = expect.get("status")
         && s.as_u64() != out.status.map(u64::from)
     {
-        return fail("status", s, format!("{:?}", out.status));
+        return mismatch("status", s, format!("{:?}", out.status));
     }
     if let Some(c) = expect.get("credential")
         && c.as_str() != out.credential.as_deref()
     {
-        return fail("credential", c, format!("{:?}", out.credential));
+        return mismatch("credential", c, format!("{:?}", out.credential));
     }
     if let Some(a) = expect.get("attempts")
         && a.as_u64() != out.attempts.map(u64::from)
     {
-        return fail("attempts", a, format!("{:?}", out.attempts));
+        return mismatch("attempts", a, format!("{:?}", out.attempts));
     }
     if let Some(code) = expect.get("json_code") {
         let body: Value =
             serde_json::from_str(out.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null);
         if body.get("code") != Some(code) {
-            return fail(
+            return mismatch(
                 "json_code",
                 code,
                 body.get("code").map_or("none".into(), Value::to_string),
@@ -310,6 +327,11 @@ fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
     {
         return Err(format!("body_contains: {sub:?} not in {:?}", out.body));
     }
+    Ok(())
+}
+
+/// The stream keys (`events_min`, `events_before_error`, `first_event`, `last_event`) and `elapsed_ms_min`.
+fn check_events(expect: &Value, out: &Outcome) -> Result<(), String> {
     let names: Vec<&str> = out.events.iter().map(|e| e.event.as_str()).collect();
     if let Some(n) = expect.get("events_min").and_then(Value::as_u64)
         && (names.len() as u64) < n
@@ -325,7 +347,7 @@ fn check(expect: &Value, out: &Outcome) -> Result<(), String> {
         if let Some(want) = expect.get(key)
             && want.as_str() != got.copied()
         {
-            return fail(key, want, format!("{names:?}"));
+            return mismatch(key, want, format!("{names:?}"));
         }
     }
     if let Some(ms) = expect.get("elapsed_ms_min").and_then(Value::as_u64)
@@ -441,6 +463,98 @@ fn check_mock(expect: &Value, stats: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The top-level keys of a scenario (the conversation and OBO ones included).
+const SCENARIO_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "mock",
+    "config",
+    "steps",
+    "expect_mock",
+    "expect_config_error",
+    "expect_hook",
+    "obo_login",
+    "expect_refresh_hook",
+];
+
+/// The keys a step may have.
+const STEP_KEYS: &[&str] = &[
+    "request",
+    "stream",
+    "upload",
+    "concurrent",
+    "repeat",
+    "set_mode",
+    "mock",
+    "sleep_ms",
+    "expect",
+    "save",
+    "websocket",
+    "save_moved_to",
+    "map_conversation",
+    "new_client",
+    "fetch_token",
+    "oauth_refresh",
+];
+
+/// A scenario's client, what its hooks recorded, and what a `new_client` step needs to build another.
+struct Run<'a> {
+    client: Client,
+    moves: Arc<Mutex<Vec<ConversationMoved>>>,
+    refreshes: obo::Refreshes,
+    /// The substituted config without the Redis store, as JSON (for `new_client` and `oauth_refresh`).
+    plain_config: String,
+    config_json: Value,
+    path: &'a Path,
+    redis: Option<&'a str>,
+    restarts: u32,
+}
+
+impl<'a> Run<'a> {
+    fn new(client: Client, plain_config: String, path: &'a Path, redis: Option<&'a str>) -> Self {
+        let config_json = serde_json::from_str(&plain_config).unwrap_or(Value::Null);
+        let run = Run {
+            client,
+            moves: Arc::default(),
+            refreshes: obo::Refreshes::default(),
+            plain_config,
+            config_json,
+            path,
+            redis,
+            restarts: 0,
+        };
+        run.install_hooks();
+        run
+    }
+
+    /// The conversation hook and the refresh hook, recording every call.
+    fn install_hooks(&self) {
+        let calls = self.moves.clone();
+        self.client
+            .set_conversation_hook(Some(Arc::new(move |m: &ConversationMoved| {
+                calls.lock().unwrap().push(m.clone());
+            })));
+        self.refreshes.install(&self.client);
+    }
+
+    /// The config the clients are built from (on the Redis store, under a prefix per client).
+    fn config(&self) -> String {
+        match self.redis {
+            Some(url) => with_redis_store(&self.plain_config, url, self.path, self.restarts),
+            None => self.plain_config.clone(),
+        }
+    }
+
+    /// A fresh client knows no conversation binding (an app restart). On the Redis store the fleet would
+    /// remember (core/tests/fleet.rs covers that), so the restarted client gets a prefix of its own.
+    fn restart(&mut self) -> Result<(), String> {
+        self.restarts += 1;
+        self.client = Client::from_json(&self.config()).map_err(|e| e.to_string())?;
+        self.install_hooks();
+        Ok(())
+    }
+}
+
 async fn run_scenario(
     path: &Path,
     control: &MockControl,
@@ -450,64 +564,26 @@ async fn run_scenario(
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let scenario: Value =
         serde_json::from_str(&text).map_err(|e| format!("bad scenario JSON: {e}"))?;
-    check_keys(
-        &scenario,
-        &[
-            "name",
-            "description",
-            "mock",
-            "config",
-            "steps",
-            "expect_mock",
-            "expect_config_error",
-            "expect_hook",
-        ],
-        "scenario",
-    )?;
+    check_keys(&scenario, SCENARIO_KEYS, "scenario")?;
     control.reset();
     if let Some(m) = scenario.get("mock") {
         control.set_state(m.clone())?;
     }
     let mut vars = vars.clone();
-    let plain_config = substitute(&scenario["config"].to_string(), &vars);
-    let mut config = plain_config.clone();
-    if let Some(url) = redis {
-        config = with_redis_store(&plain_config, url, path, 0);
+    if let Some(flow) = scenario.get("obo_login") {
+        obo::login(flow, &mut vars).await?;
     }
-    let mut restarts = 0;
+    let plain_config = substitute(&scenario["config"].to_string(), &vars);
+    let config = match redis {
+        Some(url) => with_redis_store(&plain_config, url, path, 0),
+        None => plain_config.clone(),
+    };
     let client = Client::from_json(&config);
     if let Some(want) = scenario.get("expect_config_error") {
-        check_keys(want, &["message_contains"], "expect_config_error")?;
-        let err = match client {
-            Ok(_) => return Err("expected a config error, the client was built".into()),
-            Err(e) => e,
-        };
-        if err.kind() != cozefallback::ErrorKind::Config {
-            return Err(format!("expected a config error, got {:?}", err));
-        }
-        for s in want["message_contains"]
-            .as_array()
-            .ok_or("message_contains")?
-        {
-            let s = s.as_str().unwrap();
-            if !err.to_string().contains(s) {
-                return Err(format!(
-                    "config error {:?} does not mention {s:?}",
-                    err.to_string()
-                ));
-            }
-        }
-        return Ok(());
+        return check_config_error(want, client);
     }
-    let mut client = client.map_err(|e| format!("client: {e}"))?;
-    let hook_calls: Arc<Mutex<Vec<ConversationMoved>>> = Arc::default();
-    let install_hook = |client: &Client| {
-        let calls = hook_calls.clone();
-        client.set_conversation_hook(Some(Arc::new(move |m: &ConversationMoved| {
-            calls.lock().unwrap().push(m.clone());
-        })));
-    };
-    install_hook(&client);
+    let client = client.map_err(|e| format!("client: {e}"))?;
+    let mut run = Run::new(client, plain_config, path, redis);
     for (i, step) in scenario["steps"]
         .as_array()
         .ok_or("steps")?
@@ -515,113 +591,154 @@ async fn run_scenario(
         .enumerate()
     {
         let step: Value = serde_json::from_str(&substitute(&step.to_string(), &vars)).unwrap();
-        let at = |e: String| format!("step {i}: {e}");
-        check_keys(
-            &step,
-            &[
-                "request",
-                "stream",
-                "upload",
-                "concurrent",
-                "repeat",
-                "set_mode",
-                "mock",
-                "sleep_ms",
-                "expect",
-                "save",
-                "websocket",
-                "save_moved_to",
-                "map_conversation",
-                "new_client",
-            ],
-            "step",
-        )
-        .map_err(at)?;
-        let expect = step.get("expect").cloned().unwrap_or(json!({}));
-        if let Some(mode) = step.get("set_mode").and_then(Value::as_str) {
-            client
-                .set_mode(mode.parse().map_err(|e: Error| at(e.to_string()))?)
-                .map_err(|e| at(e.to_string()))?;
-        } else if let Some(m) = step.get("map_conversation") {
-            let id = |k: &str| m[k].as_str().unwrap_or_default().to_string();
-            client
-                .map_conversation(&id("from"), &id("to"))
-                .map_err(|e| at(e.to_string()))?;
-        } else if step.get("new_client") == Some(&json!(true)) {
-            // A fresh client knows no conversation binding (an app restart). On the Redis store the fleet would
-            // remember (core/tests/fleet.rs covers that), so the restarted client gets a prefix of its own.
-            restarts += 1;
-            let fresh = match redis {
-                Some(url) => with_redis_store(&plain_config, url, path, restarts),
-                None => config.clone(),
-            };
-            client = Client::from_json(&fresh).map_err(|e| at(e.to_string()))?;
-            install_hook(&client);
-        } else if let Some(m) = step.get("mock") {
-            control.set_state(m.clone()).map_err(at)?;
-        } else if let Some(ms) = step.get("sleep_ms").and_then(Value::as_u64) {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        } else if step.get("websocket").is_some() {
-            ws::step(&client, &step).await.map_err(at)?;
-        } else if let Some(n) = step.get("concurrent").and_then(Value::as_u64) {
-            let calls = (0..n).map(|_| {
-                let (client, step) = (client.clone(), step.clone());
-                tokio::spawn(async move { call(&client, &step).await })
-            });
-            for handle in calls.collect::<Vec<_>>() {
-                let out = handle.await.map_err(|e| at(e.to_string()))?.map_err(at)?;
-                check(&expect, &out).map_err(at)?;
-            }
-        } else {
-            let times = step.get("repeat").and_then(Value::as_u64).unwrap_or(1);
-            for _ in 0..times {
-                let out = call(&client, &step).await.map_err(at)?;
-                check(&expect, &out).map_err(at)?;
-                if let Some(name) = step.get("save_moved_to").and_then(Value::as_str) {
-                    let to = out
-                        .moved
-                        .as_ref()
-                        .ok_or_else(|| at("save_moved_to: no move".into()))?;
-                    vars.insert(name.to_string(), to.to.clone());
-                }
-                if let Some(save) = step.get("save").and_then(Value::as_object) {
-                    let body: Value = serde_json::from_str(out.body.as_deref().unwrap_or("null"))
-                        .unwrap_or(Value::Null);
-                    for (name, pointer) in save {
-                        let v = body
-                            .pointer(pointer.as_str().unwrap_or_default())
-                            .ok_or_else(|| at(format!("save: {pointer} not in body")))?;
-                        vars.insert(
-                            name.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                        );
-                    }
-                }
+        run_step(&mut run, &step, &mut vars, control)
+            .await
+            .map_err(|e| format!("step {i}: {e}"))?;
+    }
+    check_after(&scenario, &run, control, &vars)
+}
+
+/// `expect_config_error`: building the client failed with a config error naming every string given.
+fn check_config_error(want: &Value, client: cozefallback::Result<Client>) -> Result<(), String> {
+    check_keys(want, &["message_contains"], "expect_config_error")?;
+    let err = match client {
+        Ok(_) => return Err("expected a config error, the client was built".into()),
+        Err(e) => e,
+    };
+    if err.kind() != cozefallback::ErrorKind::Config {
+        return Err(format!("expected a config error, got {:?}", err));
+    }
+    for s in want["message_contains"]
+        .as_array()
+        .ok_or("message_contains")?
+    {
+        let s = s.as_str().unwrap();
+        if !err.to_string().contains(s) {
+            return Err(format!(
+                "config error {:?} does not mention {s:?}",
+                err.to_string()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One step (its placeholders already substituted).
+async fn run_step(
+    run: &mut Run<'_>,
+    step: &Value,
+    vars: &mut HashMap<String, String>,
+    control: &MockControl,
+) -> Result<(), String> {
+    check_keys(step, STEP_KEYS, "step")?;
+    if let Some(mode) = step.get("set_mode").and_then(Value::as_str) {
+        let mode = mode.parse().map_err(|e: Error| e.to_string())?;
+        run.client.set_mode(mode).map_err(|e| e.to_string())
+    } else if let Some(m) = step.get("map_conversation") {
+        let id = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+        run.client
+            .map_conversation(&id("from"), &id("to"))
+            .map_err(|e| e.to_string())
+    } else if step.get("new_client") == Some(&json!(true)) {
+        run.restart()
+    } else if let Some(m) = step.get("mock") {
+        control.set_state(m.clone()).map(|_| ())
+    } else if let Some(ms) = step.get("sleep_ms").and_then(Value::as_u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(())
+    } else if step.get("websocket").is_some() {
+        ws::step(&run.client, step).await
+    } else if obo::is_step(step) {
+        obo::step(&run.client, step, &run.refreshes, &run.config_json, vars).await
+    } else if let Some(n) = step.get("concurrent").and_then(Value::as_u64) {
+        concurrent_calls(&run.client, step, n).await
+    } else {
+        repeated_calls(&run.client, step, vars).await
+    }
+}
+
+/// `concurrent`: N identical calls at once, each meeting `expect`.
+async fn concurrent_calls(client: &Client, step: &Value, n: u64) -> Result<(), String> {
+    let expect = step.get("expect").cloned().unwrap_or(json!({}));
+    let calls = (0..n).map(|_| {
+        let (client, step) = (client.clone(), step.clone());
+        tokio::spawn(async move { call(&client, &step).await })
+    });
+    for handle in calls.collect::<Vec<_>>() {
+        let out = handle.await.map_err(|e| e.to_string())??;
+        check(&expect, &out)?;
+    }
+    Ok(())
+}
+
+/// A call `repeat` times (once by default), keeping what `save` and `save_moved_to` name.
+async fn repeated_calls(
+    client: &Client,
+    step: &Value,
+    vars: &mut HashMap<String, String>,
+) -> Result<(), String> {
+    let expect = step.get("expect").cloned().unwrap_or(json!({}));
+    let times = step.get("repeat").and_then(Value::as_u64).unwrap_or(1);
+    for _ in 0..times {
+        let out = call(client, step).await?;
+        check(&expect, &out)?;
+        if let Some(name) = step.get("save_moved_to").and_then(Value::as_str) {
+            let to = out.moved.as_ref().ok_or("save_moved_to: no move")?;
+            vars.insert(name.to_string(), to.to.clone());
+        }
+        if let Some(save) = step.get("save").and_then(Value::as_object) {
+            let body: Value =
+                serde_json::from_str(out.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null);
+            for (name, pointer) in save {
+                let v = body
+                    .pointer(pointer.as_str().unwrap_or_default())
+                    .ok_or_else(|| format!("save: {pointer} not in body"))?;
+                vars.insert(
+                    name.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                );
             }
         }
     }
+    Ok(())
+}
+
+/// After the steps: `expect_mock`, `expect_hook` (conversation moves), `expect_refresh_hook`.
+fn check_after(
+    scenario: &Value,
+    run: &Run<'_>,
+    control: &MockControl,
+    vars: &HashMap<String, String>,
+) -> Result<(), String> {
     if let Some(want) = scenario.get("expect_mock") {
         let stats = control.stats();
         check_mock(&ws::check_mock(want, &stats)?, &stats)?;
     }
     if let Some(want) = scenario.get("expect_hook") {
-        let want: Value = serde_json::from_str(&substitute(&want.to_string(), &vars)).unwrap();
-        let calls = hook_calls.lock().unwrap().clone();
-        let want = want.as_array().ok_or("expect_hook must be an array")?;
-        if calls.len() != want.len() {
-            return Err(format!(
-                "hook: expected {} call(s), got {calls:?}",
-                want.len()
-            ));
-        }
-        for (w, got) in want.iter().zip(&calls) {
-            let out = Outcome {
-                moved: Some(got.clone()),
-                ..Outcome::default()
-            };
-            check_moved(&json!({"conversation_moved": w}), &out)
-                .map_err(|e| format!("hook: {e}"))?;
-        }
+        let want: Value = serde_json::from_str(&substitute(&want.to_string(), vars)).unwrap();
+        check_moves(&want, &run.moves.lock().unwrap())?;
+    }
+    if let Some(want) = scenario.get("expect_refresh_hook") {
+        run.refreshes.check(want, &run.config_json)?;
+    }
+    Ok(())
+}
+
+/// `expect_hook`: the conversation hook's calls, in number and order.
+fn check_moves(want: &Value, calls: &[ConversationMoved]) -> Result<(), String> {
+    let want = want.as_array().ok_or("expect_hook must be an array")?;
+    if calls.len() != want.len() {
+        return Err(format!(
+            "hook: expected {} call(s), got {calls:?}",
+            want.len()
+        ));
+    }
+    for (w, got) in want.iter().zip(calls) {
+        let out = Outcome {
+            moved: Some(got.clone()),
+            ..Outcome::default()
+        };
+        check_moved(&json!({"conversation_moved": w}), &out).map_err(|e| format!("hook: {e}"))?;
     }
     Ok(())
 }
@@ -656,6 +773,11 @@ async fn every_conformance_scenario_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_conversation_scenario_passes() {
     run_folder(scenario_dir().join("conversations"), 10, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_obo_scenario_passes() {
+    run_folder(scenario_dir().join("obo"), 9, None).await;
 }
 
 /// The same scenarios with the Redis state store on (docs/FLEET.md): sharing state changes no answer.
