@@ -45,7 +45,7 @@ fn attributes<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bound
 
 /// The exception instance for a core error (with `previous` converted recursively).
 ///
-/// ```ignore
+/// ```text
 /// let exc = errors::exception(py, &cozefallback::Error::invalid_argument("bad"))?; // InvalidArgumentError
 /// ```
 pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bound<'py, PyAny>> {
@@ -54,7 +54,7 @@ pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bo
 
 /// The `PyErr` for a core error. Never fails: a failure to build the exception becomes that failure.
 ///
-/// ```ignore
+/// ```text
 /// client.set_mode(mode).map_err(|e| errors::to_pyerr(py, &e))?;
 /// ```
 pub fn to_pyerr(py: Python<'_>, err: &cozefallback::Error) -> PyErr {
@@ -67,7 +67,7 @@ pub fn to_pyerr(py: Python<'_>, err: &cozefallback::Error) -> PyErr {
 /// A `CozeError` subclass for a binding-level failure of the given kind (`invalid_argument`, `internal`,
 /// `cancelled`): only `kind` and `message` are known, the other attributes keep their defaults.
 ///
-/// ```ignore
+/// ```text
 /// return Err(errors::simple(py, "invalid_argument", "the client is closed"));
 /// ```
 pub fn simple(py: Python<'_>, kind: &str, message: &str) -> PyErr {
