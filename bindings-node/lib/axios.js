@@ -155,19 +155,11 @@ function apiErrorResponse(err, config, asObject) {
   return { data, status: r.status, statusText: '', headers, config, request: {} }
 }
 
-function sseText(ev) {
-  let out = ''
-  if (ev.id != null) out += `id:${ev.id}\n`
-  out += `event:${ev.event}\n`
-  for (const line of String(ev.data).split('\n')) out += `data:${line}\n`
-  return out + '\n'
-}
-
-/** The events re-framed as SSE bytes, for an SDK that parses the stream itself. */
+/** The events as SSE bytes framed by the core (`Event::to_sse`), for an SDK that parses the stream itself. */
 function sseReadable(stream) {
   async function* frames() {
     try {
-      for await (const ev of stream) yield Buffer.from(sseText(ev), 'utf8')
+      for (let frame; (frame = await stream._nextSse()) !== null; ) yield frame
     } finally {
       stream.close()
     }

@@ -78,8 +78,9 @@ function toMoved(m) {
 /** A successful answer. */
 class CozeResponse {
   constructor(r) {
+    const meta = r.meta
     /** HTTP status. */
-    this.status = r.status
+    this.status = meta.status
     /** Response headers, lower-case names. */
     this.headers = headerObject(r.headers)
     /** Response headers as received: `[name, value]` pairs in order. */
@@ -87,16 +88,16 @@ class CozeResponse {
     /** The body. */
     this.body = r.body
     /** `"personal"` or `"enterprise"`: the credential that served it. */
-    this.credential = r.credential
+    this.credential = meta.credential
     /** HTTP attempts, fallback and retries included (token requests excluded). */
-    this.attempts = r.attempts
+    this.attempts = meta.attempts
     /** The Coze log id, or null. */
-    this.logid = r.logid ?? null
+    this.logid = meta.logid ?? null
     /**
      * `{from, to, messagesCopied}` when the call named a conversation stranded by the move and the core sent it
      * to a new one (store `to` in place of `from`); null otherwise.
      */
-    this.conversationMoved = toMoved(r.conversationMoved)
+    this.conversationMoved = toMoved(meta.conversationMoved)
   }
   /** The body as UTF-8 text. */
   text() {
@@ -148,21 +149,26 @@ class CozeStream {
     return this
   }
 
+  /** The core's metadata of the open stream (status, credential, attempts, logid, conversationMoved), or null. */
+  get _meta() {
+    return this._native ? this._native.meta : null
+  }
+
   /** The credential serving this stream (after open). */
   get credential() {
-    return this._native ? this._native.credential : null
+    return this._meta?.credential ?? null
   }
   /** HTTP attempts it took to open the stream (after open). */
   get attempts() {
-    return this._native ? this._native.attempts : null
+    return this._meta?.attempts ?? null
   }
   /** HTTP status (after open). */
   get status() {
-    return this._native ? this._native.status : null
+    return this._meta?.status ?? null
   }
   /** The Coze log id (after open). */
   get logid() {
-    return this._native ? (this._native.logid ?? null) : null
+    return this._meta?.logid ?? null
   }
   /** Response headers with lower-case names (after open). */
   get headers() {
@@ -173,29 +179,43 @@ class CozeStream {
    * before the stream opened, so this is set before the first event arrives); null otherwise.
    */
   get conversationMoved() {
-    return this._native ? toMoved(this._native.conversationMoved) : null
+    return this._meta ? toMoved(this._meta.conversationMoved) : null
   }
 
   /** The next event: `{done: false, value: {event, data, id}}`, or `{done: true}` at the end. */
   async next() {
-    // Once aborted, the native next() gives the core's Cancelled error, however often it is asked.
-    if (this._closed || (this._done && !this._aborted)) return { done: true, value: undefined }
+    const ev = await this._read((s) => s.next())
+    return ev == null ? { done: true, value: undefined } : { done: false, value: toEvent(ev) }
+  }
+
+  /**
+   * For the axios adapter: the next event as SSE text framed by the core (a Buffer), or null at the end. Ends,
+   * closes and rejects exactly as next() does.
+   */
+  async _nextSse() {
+    return (await this._read((s) => s.nextSse())) ?? null
+  }
+
+  /** One native read (`next` or `nextSse`), with the stream's end, close and abort rules; null at the end. */
+  async _read(read) {
+    // Once aborted, the native read gives the core's Cancelled error, however often it is asked.
+    if (this._closed || (this._done && !this._aborted)) return null
     const s = await this._opening
-    if (this._closed) return { done: true, value: undefined }
-    let ev
+    if (this._closed) return null
+    let got
     try {
-      ev = await wrap(s.next())
+      got = await wrap(read(s))
     } catch (e) {
       this._done = true
       this._detachAbort()
       throw e
     }
-    if (ev == null) {
+    if (got == null) {
       this._done = true
       this._detachAbort()
-      return { done: true, value: undefined }
+      return null
     }
-    return { done: false, value: toEvent(ev) }
+    return got
   }
 
   /** Closes the stream (called by `for await` when the loop is left early). */

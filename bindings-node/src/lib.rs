@@ -2,12 +2,12 @@
 //!
 //! This layer only converts types and maps errors. There is one tokio runtime in the process, the core's
 //! (`cozefallback::runtime()`): napi drives every `#[napi] async fn` there (`runtime.rs` registers it as
-//! napi's async backend; napi builds no runtime of its own), so the Node main thread never blocks. The JavaScript layer (`js/`) builds the public `Client`,
+//! napi's async backend; napi builds no runtime of its own), so the Node main thread never blocks. The JavaScript layer (`lib/`) builds the public `Client`,
 //! `CozeError` and the @coze/api adapter on top of these native classes.
 //!
-//! Errors: every failure is thrown as a JS `Error` whose message is a JSON object
-//! `{"cozefallback_error": true, "kind", "message", "code", "http_status", "logid", "credential", ...}`;
-//! `js/errors.js` turns it into a `CozeError` with `code = "COZE_" + kind.toUpperCase()`.
+//! Errors: every failure is thrown as a JS `Error` whose message is the core's JSON form of the error
+//! (`Error::to_json`, docs/FORMS.md) plus `"cozefallback_error": true`; `lib/errors.js` turns it into a
+//! `CozeError` with `code = "COZE_" + kind.toUpperCase()` and every other key in camelCase.
 
 #![deny(clippy::all)]
 
@@ -21,42 +21,16 @@ use std::sync::{Arc, Mutex};
 
 use cozefallback::{
     CancelToken, ConversationMoved, CredentialKind, Event, EventStream, Mode, Request, Response,
-    Secret,
+    ResponseMeta, Secret,
 };
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-fn error_json(err: &cozefallback::Error) -> serde_json::Value {
-    serde_json::json!({
-        "kind": err.kind().as_str(),
-        "message": err.to_string(),
-        "code": err.code(),
-        "http_status": err.http_status(),
-        "logid": err.logid(),
-        "credential": err.credential().map(CredentialKind::as_str),
-        "field": err.field(),
-        "authorize_url": err.authorize_url(),
-        "oauth_error": err.oauth_error(),
-        "events_delivered": err.events_delivered(),
-        "attempts": err.attempts(),
-        "coze_message": err.coze_message(),
-        "conversation_id": err.conversation_id(),
-        "file_id": err.file_id(),
-        "conversation_owner": err.conversation_owner().map(CredentialKind::as_str),
-        "bot_credential": err.bot_credential().map(CredentialKind::as_str),
-        "response": err.response().map(|r| serde_json::json!({
-            "status": r.status,
-            "headers": r.headers,
-            "body": String::from_utf8_lossy(&r.body),
-        })),
-        "previous": err.previous().map(error_json),
-    })
-}
-
-/// Maps a core error to a napi error carrying the whole error as JSON (mechanical: no decision here).
+/// Maps a core error to a napi error whose message is the core's JSON form of it (`Error::to_json`, see
+/// docs/FORMS.md) marked with `"cozefallback_error": true`; `lib/errors.js` builds the `CozeError` from it.
 fn to_napi(err: cozefallback::Error) -> napi::Error {
-    let mut v = error_json(&err);
+    let mut v = err.to_json();
     v["cozefallback_error"] = serde_json::Value::Bool(true);
     napi::Error::new(napi::Status::GenericFailure, v.to_string())
 }
@@ -86,7 +60,9 @@ fn closed_error() -> napi::Error {
 /// What the JS layer sends for one request.
 #[napi(object)]
 pub struct NativeRequest {
+    /// HTTP method (`GET`, `POST`, ...).
     pub method: String,
+    /// Path below the base URL (`/v3/chat`), or a full URL on the configured host.
     pub path: String,
     /// Query pairs, in order.
     pub query: Option<Vec<Vec<String>>>,
@@ -153,8 +129,11 @@ fn build_request(r: NativeRequest) -> cozefallback::Result<Request> {
 #[napi(object)]
 #[derive(Clone)]
 pub struct NativeConversationMoved {
+    /// The stranded conversation's id.
     pub from: String,
+    /// The new conversation's id (store it in place of `from`).
     pub to: String,
+    /// Messages copied into the new conversation.
     pub messages_copied: u32,
 }
 
@@ -166,45 +145,91 @@ fn to_moved(m: &ConversationMoved) -> NativeConversationMoved {
     }
 }
 
-/// A successful answer.
+/// Where an answer came from: the core's `ResponseMeta` (docs/FORMS.md), for a response and a stream alike.
+///
+/// ```js
+/// const r = await native.request({ method: 'GET', path: '/v1/bots/1' })
+/// console.log(r.meta.credential, r.meta.attempts, r.meta.logid)
+/// ```
 #[napi(object)]
-pub struct NativeResponse {
+#[derive(Clone)]
+pub struct NativeResponseMeta {
+    /// HTTP status of the answer.
     pub status: u32,
-    pub headers: Vec<Vec<String>>,
-    pub body: Buffer,
+    /// `"personal"` or `"enterprise"`: the credential that served it.
     pub credential: String,
+    /// HTTP attempts, fallback and retries included (token requests excluded).
     pub attempts: u32,
+    /// The Coze log id, when the answer carried one.
     pub logid: Option<String>,
     /// Set when the call named a stranded conversation and was sent to a new one.
     pub conversation_moved: Option<NativeConversationMoved>,
 }
 
+/// The one conversion of the core's metadata to its JS object.
+fn to_meta(m: ResponseMeta) -> NativeResponseMeta {
+    NativeResponseMeta {
+        status: u32::from(m.status),
+        credential: m.credential.as_str().to_string(),
+        attempts: m.attempts,
+        logid: m.logid,
+        conversation_moved: m.conversation_moved.as_ref().map(to_moved),
+    }
+}
+
+/// `[name, value]` pairs, the shape JS receives headers in.
+fn header_pairs(headers: &[(String, String)]) -> Vec<Vec<String>> {
+    headers
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect()
+}
+
+/// A successful answer: its metadata, headers and body.
+///
+/// ```js
+/// const r = await native.request({ method: 'GET', path: '/v1/bots/1' })
+/// console.log(r.meta.status, r.body.toString())
+/// ```
+#[napi(object)]
+pub struct NativeResponse {
+    /// Status, credential, attempts, log id and carry-over of the answer.
+    pub meta: NativeResponseMeta,
+    /// Response headers as `[name, value]` pairs, in order.
+    pub headers: Vec<Vec<String>>,
+    /// The body as received.
+    pub body: Buffer,
+}
+
 fn to_response(r: Response) -> NativeResponse {
     NativeResponse {
-        status: u32::from(r.status),
-        headers: r.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+        meta: to_meta(r.meta()),
+        headers: header_pairs(&r.headers),
         body: Buffer::from(r.body.to_vec()),
-        credential: r.credential.as_str().to_string(),
-        attempts: r.attempts,
-        conversation_moved: r.conversation_moved.as_ref().map(to_moved),
-        logid: r.logid,
     }
 }
 
 /// What an OBO refresh handed back: store `refreshToken`, the old one no longer works.
 #[napi(object)]
 pub struct NativeTokenRefresh {
+    /// `"personal"` or `"enterprise"`: the credential that was refreshed.
     pub credential: String,
+    /// The new access token.
     pub access_token: String,
+    /// The new refresh token, when the server rotated it.
     pub refresh_token: Option<String>,
+    /// When the access token expires, in Unix seconds.
     pub expires_at: f64,
 }
 
 /// One server-sent event.
 #[napi(object)]
 pub struct NativeEvent {
+    /// The event name (`message` when the server named none).
     pub event: String,
+    /// The data lines joined with `\n`.
     pub data: String,
+    /// The `id:` field, if any.
     pub id: Option<String>,
 }
 
@@ -480,45 +505,35 @@ impl NativeClient {
 }
 
 /// An open event stream. Use the JS `CozeStream`, which wraps it.
+///
+/// ```js
+/// const s = await native.stream({ method: 'POST', path: '/v3/chat', json: '{}' })
+/// for (let ev; (ev = await s.next()) !== null; ) console.log(ev.event)
+/// ```
 #[napi]
 pub struct NativeStream {
     stream: Arc<tokio::sync::Mutex<Option<EventStream>>>,
     cancel: CancelToken,
     /// Fired by an AbortSignal: unlike `cancel` (a close), a pending and every later `next()` reject.
     abort: CancelToken,
-    credential: String,
-    attempts: u32,
-    status: u32,
-    logid: Option<String>,
+    meta: NativeResponseMeta,
     headers: Vec<Vec<String>>,
-    conversation_moved: Option<NativeConversationMoved>,
 }
 
 impl NativeStream {
     fn new(s: EventStream) -> Self {
         NativeStream {
-            credential: s.credential().as_str().to_string(),
-            attempts: s.attempts(),
-            status: u32::from(s.status()),
-            logid: s.logid().map(str::to_string),
-            conversation_moved: s.conversation_moved().map(to_moved),
-            headers: s
-                .headers()
-                .iter()
-                .map(|(k, v)| vec![k.clone(), v.clone()])
-                .collect(),
+            meta: to_meta(s.meta()),
+            headers: header_pairs(s.headers()),
             stream: Arc::new(tokio::sync::Mutex::new(Some(s))),
             cancel: CancelToken::new(),
             abort: CancelToken::new(),
         }
     }
-}
 
-#[napi]
-impl NativeStream {
-    /// The next event, or `null` at the end (or once closed); rejects with kind `cancelled` once aborted.
-    #[napi]
-    pub async fn next(&self) -> napi::Result<Option<NativeEvent>> {
+    /// Reads the next event on the shared runtime: `None` at the end or once closed; the core's `Cancelled`
+    /// error once aborted.
+    async fn read(&self) -> napi::Result<Option<Event>> {
         let stream = self.stream.clone();
         let cancel = self.cancel.clone();
         let abort = self.abort.clone();
@@ -541,10 +556,33 @@ impl NativeStream {
                     s.close();
                 }
             }
-            r.map(|o| o.map(to_event))
+            r
         };
         // Biased towards the abort: once aborted, the core's own `Cancelled` error, never an event or the end.
         on_runtime(async move { abort.run(read).await }).await
+    }
+}
+
+#[napi]
+impl NativeStream {
+    /// The next event, or `null` at the end (or once closed); rejects with kind `cancelled` once aborted.
+    #[napi]
+    pub async fn next(&self) -> napi::Result<Option<NativeEvent>> {
+        Ok(self.read().await?.map(to_event))
+    }
+
+    /// The next event as server-sent-event text (the core's `Event::to_sse`), or `null` at the end; for the
+    /// axios adapter, which hands the SDK a byte stream to parse. Ends and rejects as `next()` does.
+    ///
+    /// ```js
+    /// const frame = await s.nextSse() // Buffer 'event:conversation.message.delta\ndata:{...}\n\n'
+    /// ```
+    #[napi]
+    pub async fn next_sse(&self) -> napi::Result<Option<Buffer>> {
+        Ok(self
+            .read()
+            .await?
+            .map(|e| Buffer::from(e.to_sse().into_bytes())))
     }
 
     /// An AbortSignal fired: closes the connection; a pending and every later `next()` reject with kind
@@ -567,38 +605,28 @@ impl NativeStream {
         });
     }
 
+    /// Where the stream came from (status, credential, attempts, log id, carry-over), known before the first
+    /// event.
     #[napi(getter)]
-    pub fn credential(&self) -> String {
-        self.credential.clone()
+    pub fn meta(&self) -> NativeResponseMeta {
+        self.meta.clone()
     }
-    #[napi(getter)]
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-    #[napi(getter)]
-    pub fn status(&self) -> u32 {
-        self.status
-    }
-    #[napi(getter)]
-    pub fn logid(&self) -> Option<String> {
-        self.logid.clone()
-    }
+
+    /// The response headers as `[name, value]` pairs, in order.
     #[napi(getter)]
     pub fn headers(&self) -> Vec<Vec<String>> {
         self.headers.clone()
-    }
-    /// Set when the chat named a stranded conversation: it was carried over before the stream opened.
-    #[napi(getter)]
-    pub fn conversation_moved(&self) -> Option<NativeConversationMoved> {
-        self.conversation_moved.clone()
     }
 }
 
 /// OAuth tokens.
 #[napi(object)]
 pub struct NativeOAuthToken {
+    /// The access token.
     pub access_token: String,
+    /// The refresh token, if the server gave one.
     pub refresh_token: Option<String>,
+    /// When the access token expires, in Unix seconds.
     pub expires_at: f64,
 }
 
@@ -613,18 +641,26 @@ fn to_token(t: cozefallback::OAuthToken) -> NativeOAuthToken {
 /// An authorize URL with its state and PKCE verifier.
 #[napi(object)]
 pub struct NativeAuthorizeUrl {
+    /// The URL to send the user to.
     pub url: String,
+    /// The `state` to check on the redirect.
     pub state: String,
+    /// The PKCE verifier to pass to `exchangeCode`, when PKCE is on.
     pub code_verifier: Option<String>,
 }
 
 /// A device-flow start.
 #[napi(object)]
 pub struct NativeDeviceCode {
+    /// The code to poll with.
     pub device_code: String,
+    /// The code the user types in.
     pub user_code: String,
+    /// Where the user types it.
     pub verification_uri: String,
+    /// Seconds until the codes expire.
     pub expires_in: f64,
+    /// Seconds to wait between polls.
     pub interval: f64,
 }
 
@@ -636,6 +672,7 @@ pub struct NativeOAuthApp {
 
 #[napi]
 impl NativeOAuthApp {
+    /// Builds an OAuth app on `baseUrl` (its client secret, if any, never leaves the core's `Secret`).
     #[napi(constructor)]
     pub fn new(
         base_url: String,
@@ -658,6 +695,7 @@ impl NativeOAuthApp {
         Ok(NativeOAuthApp { app: Arc::new(app) })
     }
 
+    /// The authorize URL for a web or PKCE flow.
     #[napi]
     pub fn authorize_url(
         &self,
@@ -675,6 +713,7 @@ impl NativeOAuthApp {
         }
     }
 
+    /// Exchanges the code from the redirect for tokens.
     #[napi]
     pub async fn exchange_code(
         &self,
@@ -691,12 +730,14 @@ impl NativeOAuthApp {
         .await
     }
 
+    /// Exchanges a refresh token for new tokens (store the new refresh token).
     #[napi]
     pub async fn refresh(&self, refresh_token: String) -> napi::Result<NativeOAuthToken> {
         let app = self.app.clone();
         on_runtime(async move { app.refresh(&refresh_token).await.map(to_token) }).await
     }
 
+    /// Starts a device flow.
     #[napi]
     pub async fn device_code(
         &self,
@@ -717,12 +758,14 @@ impl NativeOAuthApp {
         .await
     }
 
+    /// Polls once for the device flow's tokens (`oauthError` `authorization_pending` until the user approves).
     #[napi]
     pub async fn poll_device_token(&self, device_code: String) -> napi::Result<NativeOAuthToken> {
         let app = self.app.clone();
         on_runtime(async move { app.poll_device_token(&device_code).await.map(to_token) }).await
     }
 
+    /// Polls until the device flow's tokens arrive, the user refuses or the code expires.
     #[napi]
     pub async fn wait_device_token(
         &self,

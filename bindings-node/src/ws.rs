@@ -12,7 +12,9 @@ use crate::{on_runtime, to_napi};
 /// One frame from the server: `json` (the event as JSON text) or `binary`.
 #[napi(object)]
 pub struct NativeWsFrame {
+    /// The event as JSON text, for a text frame.
     pub json: Option<String>,
+    /// The bytes of a binary frame.
     pub binary: Option<Buffer>,
 }
 
@@ -103,26 +105,32 @@ impl NativeWebSocket {
         cozefallback::runtime().spawn(async move { s.close().await });
     }
 
+    /// `"personal"` or `"enterprise"`: the credential connected now.
     #[napi(getter)]
     pub fn credential(&self) -> String {
         self.session.credential().as_str().to_string()
     }
+    /// Handshakes so far, fallback included.
     #[napi(getter)]
     pub fn attempts(&self) -> u32 {
         self.session.attempts()
     }
+    /// The last handshake's Coze log id.
     #[napi(getter)]
     pub fn logid(&self) -> Option<String> {
         self.session.logid()
     }
+    /// Events delivered to the caller so far.
     #[napi(getter)]
     pub fn events_delivered(&self) -> f64 {
         self.session.events_delivered() as f64
     }
+    /// The close code the server sent, once it closed.
     #[napi(getter)]
     pub fn close_code(&self) -> Option<u32> {
         self.session.close_frame().map(|(code, _)| u32::from(code))
     }
+    /// The close reason the server sent, once it closed.
     #[napi(getter)]
     pub fn close_reason(&self) -> Option<String> {
         self.session.close_frame().map(|(_, reason)| reason)

@@ -1,11 +1,15 @@
 //! Core errors -> the Python exception classes defined in `cozefallback/_errors.py`.
 //!
-//! The classes live in Python so that they pickle and subclass builtins (`TimeoutError`) naturally; this module
-//! only copies the core error's fields into them. The kind decides the class (done by `_errors._from_native`).
+//! The classes live in Python so that they pickle and subclass builtins (`TimeoutError`) naturally. Their
+//! attributes come from the core's JSON form of the error (`Error::to_json`, docs/FORMS.md): every key becomes
+//! the attribute of the same name. Only what JSON cannot hold the Python way is set here: `previous` (an
+//! exception, built the same way), `response` (a `(status, [(name, value)], body bytes)` tuple, the body as
+//! received) and `msg` (the Python alias: Coze's own message, else the core's description). The kind decides
+//! the class (done by `_errors._from_native`).
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 static FROM_NATIVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -20,47 +24,39 @@ fn factory(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|f| f.bind(py))
 }
 
-/// The exception instance for a core error (with `previous` converted recursively).
-pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bound<'py, PyAny>> {
-    let previous = match err.previous() {
-        Some(p) => Some(exception(py, p)?),
-        None => None,
-    };
-    let attrs = PyDict::new(py);
-    attrs.set_item("field", err.field())?;
-    attrs.set_item("code", err.code())?;
-    attrs.set_item("http_status", err.http_status())?;
-    attrs.set_item("logid", err.logid())?;
-    attrs.set_item("credential", err.credential().map(|c| c.as_str()))?;
-    attrs.set_item("authorize_url", err.authorize_url())?;
-    attrs.set_item("oauth_error", err.oauth_error())?;
-    attrs.set_item("events_delivered", err.events_delivered())?;
-    attrs.set_item("attempts", err.attempts())?;
+/// The attributes of the exception for a core error: its JSON form as a dict, with `previous`, `response`
+/// and `msg` in their Python shapes.
+fn attributes<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bound<'py, PyDict>> {
+    let attrs = crate::convert::from_json(py, &err.to_json())?.cast_into::<PyDict>()?;
+    let previous = err.previous().map(|p| exception(py, p)).transpose()?;
     attrs.set_item("previous", previous)?;
-    attrs.set_item("conversation_id", err.conversation_id())?;
-    attrs.set_item("file_id", err.file_id())?;
-    attrs.set_item(
-        "conversation_owner",
-        err.conversation_owner().map(|c| c.as_str()),
-    )?;
-    attrs.set_item("bot_credential", err.bot_credential().map(|c| c.as_str()))?;
-    if let Some(r) = err.response() {
+    let response = err.response().map(|r| {
         let headers: Vec<(&str, &str)> = r
             .headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        attrs.set_item(
-            "response",
-            (r.status, headers, pyo3::types::PyBytes::new(py, &r.body)),
-        )?;
-    }
-    // `msg` is Coze's own message when there is one (the SDKs' meaning), else the core's description.
-    let msg = err.coze_message().unwrap_or(err.message());
-    factory(py)?.call1((err.kind().as_str(), err.to_string(), msg, attrs))
+        (r.status, headers, PyBytes::new(py, &r.body))
+    });
+    attrs.set_item("response", response)?;
+    attrs.set_item("msg", err.coze_message().unwrap_or(err.message()))?;
+    Ok(attrs)
+}
+
+/// The exception instance for a core error (with `previous` converted recursively).
+///
+/// ```text
+/// let exc = errors::exception(py, &cozefallback::Error::invalid_argument("bad"))?; // InvalidArgumentError
+/// ```
+pub fn exception<'py>(py: Python<'py>, err: &cozefallback::Error) -> PyResult<Bound<'py, PyAny>> {
+    factory(py)?.call1((attributes(py, err)?,))
 }
 
 /// The `PyErr` for a core error. Never fails: a failure to build the exception becomes that failure.
+///
+/// ```text
+/// client.set_mode(mode).map_err(|e| errors::to_pyerr(py, &e))?;
+/// ```
 pub fn to_pyerr(py: Python<'_>, err: &cozefallback::Error) -> PyErr {
     match exception(py, err) {
         Ok(exc) => PyErr::from_value(exc),
@@ -68,10 +64,18 @@ pub fn to_pyerr(py: Python<'_>, err: &cozefallback::Error) -> PyErr {
     }
 }
 
-/// A `CozeError` subclass for a binding-level failure of the given kind (`invalid_argument`, `internal`, ...).
+/// A `CozeError` subclass for a binding-level failure of the given kind (`invalid_argument`, `internal`,
+/// `cancelled`): only `kind` and `message` are known, the other attributes keep their defaults.
+///
+/// ```text
+/// return Err(errors::simple(py, "invalid_argument", "the client is closed"));
+/// ```
 pub fn simple(py: Python<'_>, kind: &str, message: &str) -> PyErr {
     let build = || -> PyResult<Bound<'_, PyAny>> {
-        factory(py)?.call1((kind, message, message, PyDict::new(py)))
+        let attrs = PyDict::new(py);
+        attrs.set_item("kind", kind)?;
+        attrs.set_item("message", message)?;
+        factory(py)?.call1((attrs,))
     };
     match build() {
         Ok(exc) => PyErr::from_value(exc),

@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cozefallback::{Body, Client, CredentialKind, EventStream, Mode, OAuthApp, Request, Secret};
+use cozefallback::{
+    Body, Client, CredentialKind, EventStream, Mode, OAuthApp, Request, ResponseMeta, Secret,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -22,27 +24,41 @@ mod ws;
 use bridge::{Aio, Pending};
 
 /// A successful answer.
+///
+/// ```python
+/// r = native.request("GET", "/v1/bots/1")
+/// print(r.status, r.credential, r.attempts, r.logid)
+/// ```
 #[pyclass(frozen, module = "cozefallback._native", name = "Response")]
 pub struct PyResponse {
-    /// HTTP status.
-    #[pyo3(get)]
-    status: u16,
-    /// "personal" or "enterprise": the credential that served it.
-    #[pyo3(get)]
-    credential: &'static str,
-    /// HTTP attempts (fallback and retries included).
-    #[pyo3(get)]
-    attempts: u32,
-    /// The Coze log id.
-    #[pyo3(get)]
-    logid: Option<String>,
+    /// Status, credential, attempts, log id and carry-over: the core's `ResponseMeta`.
+    meta: ResponseMeta,
     header_pairs: Vec<(String, String)>,
     body: Bytes,
-    moved: Option<cozefallback::ConversationMoved>,
 }
 
 #[pymethods]
 impl PyResponse {
+    /// HTTP status.
+    #[getter]
+    fn status(&self) -> u16 {
+        self.meta.status
+    }
+    /// "personal" or "enterprise": the credential that served it.
+    #[getter]
+    fn credential(&self) -> &'static str {
+        self.meta.credential.as_str()
+    }
+    /// HTTP attempts (fallback and retries included).
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.meta.attempts
+    }
+    /// The Coze log id.
+    #[getter]
+    fn logid(&self) -> Option<String> {
+        self.meta.logid.clone()
+    }
     /// Response headers as a dict with lower-case names (repeated headers joined with ", ").
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -79,19 +95,19 @@ impl PyResponse {
     /// A ConversationMoved when the call's conversation was stranded by the move and carried over, else None.
     #[getter]
     fn conversation_moved(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        conversations::moved_to_py(py, self.moved.as_ref())
+        conversations::moved_to_py(py, self.meta.conversation_moved.as_ref())
     }
     fn __repr__(&self) -> String {
-        let moved = match &self.moved {
+        let moved = match &self.meta.conversation_moved {
             Some(m) => format!(" conversation_moved={:?}->{:?}", m.from, m.to),
             None => String::new(),
         };
         format!(
             "<Response status={} credential={:?} attempts={} logid={:?} bytes={}{moved}>",
-            self.status,
-            self.credential,
-            self.attempts,
-            self.logid.as_deref().unwrap_or(""),
+            self.meta.status,
+            self.meta.credential.as_str(),
+            self.meta.attempts,
+            self.meta.logid.as_deref().unwrap_or(""),
             self.body.len()
         )
     }
@@ -99,13 +115,9 @@ impl PyResponse {
 
 fn response_to_py(py: Python<'_>, r: cozefallback::Response) -> PyResult<Py<PyAny>> {
     let resp = PyResponse {
-        status: r.status,
-        credential: r.credential.as_str(),
-        attempts: r.attempts,
-        logid: r.logid,
+        meta: r.meta(),
         header_pairs: r.headers,
         body: r.body,
-        moved: r.conversation_moved,
     };
     Ok(Bound::new(py, resp)?.into_any().unbind())
 }
@@ -171,54 +183,50 @@ fn event_opt_to_py(py: Python<'_>, e: Option<cozefallback::Event>) -> PyResult<P
     }
 }
 
-/// An open event stream. `next()` gives the next Event or None at the end.
+/// An open event stream. `next()` gives the next Event or None at the end; `next_sse()` the same event as
+/// server-sent-event text.
+///
+/// ```python
+/// s = native.request("POST", "/v3/chat", json=body, stream=True)
+/// while (ev := s.next()) is not None:
+///     print(ev.event)
+/// ```
 #[pyclass(frozen, module = "cozefallback._native", name = "NativeStream")]
 pub struct NativeStream {
     inner: Arc<tokio::sync::Mutex<Option<EventStream>>>,
     /// The fork generation it was opened in: a child must not wait for the lock (see `next`).
     born: u64,
-    /// HTTP status of the stream's response.
-    #[pyo3(get)]
-    status: u16,
-    /// The credential serving the stream.
-    #[pyo3(get)]
-    credential: &'static str,
-    /// HTTP attempts it took to open the stream.
-    #[pyo3(get)]
-    attempts: u32,
-    /// The Coze log id.
-    #[pyo3(get)]
-    logid: Option<String>,
+    /// Status, credential, attempts, log id and carry-over: the core's `ResponseMeta`.
+    meta: ResponseMeta,
     header_pairs: Vec<(String, String)>,
-    moved: Option<cozefallback::ConversationMoved>,
 }
 
 fn stream_to_py(py: Python<'_>, s: EventStream) -> PyResult<Py<PyAny>> {
     let stream = NativeStream {
-        status: s.status(),
-        credential: s.credential().as_str(),
-        attempts: s.attempts(),
-        logid: s.logid().map(str::to_string),
+        meta: s.meta(),
         header_pairs: s.headers().to_vec(),
-        moved: s.conversation_moved().cloned(),
         born: cozefallback::fork_generation(),
         inner: Arc::new(tokio::sync::Mutex::new(Some(s))),
     };
     Ok(Bound::new(py, stream)?.into_any().unbind())
 }
 
-fn reply_to_py(py: Python<'_>, r: cozefallback::Reply) -> PyResult<Py<PyAny>> {
-    match r {
-        cozefallback::Reply::Full(r) => response_to_py(py, r),
-        cozefallback::Reply::Stream(s) => stream_to_py(py, *s),
-    }
+/// An event as the core frames it for an SDK that parses SSE itself (`Event::to_sse`), or None at the end.
+fn sse_opt_to_py(py: Python<'_>, e: Option<cozefallback::Event>) -> PyResult<Py<PyAny>> {
+    Ok(match e {
+        Some(e) => PyBytes::new(py, e.to_sse().as_bytes()).into_any().unbind(),
+        None => py.None(),
+    })
 }
 
-#[pymethods]
 impl NativeStream {
-    /// The next event, or None after the last one. With `aio` = (loop, future), completes the future instead.
-    #[pyo3(signature = (aio=None))]
-    fn next(&self, py: Python<'_>, aio: Aio) -> PyResult<Py<PyAny>> {
+    /// Reads the next event (None at the end or once closed) and converts it with `convert`.
+    fn read(
+        &self,
+        py: Python<'_>,
+        aio: Aio,
+        convert: bridge::Convert<Option<cozefallback::Event>>,
+    ) -> PyResult<Py<PyAny>> {
         // Before the lock: a parent thread inside `next` at the fork holds it forever in the child.
         cozefallback::ensure_not_forked(self.born).map_err(|e| errors::to_pyerr(py, &e))?;
         let inner = self.inner.clone();
@@ -233,7 +241,30 @@ impl NativeStream {
             }
             r
         };
-        bridge::run(py, aio, work, event_opt_to_py)
+        bridge::run(py, aio, work, convert)
+    }
+}
+
+fn reply_to_py(py: Python<'_>, r: cozefallback::Reply) -> PyResult<Py<PyAny>> {
+    match r {
+        cozefallback::Reply::Full(r) => response_to_py(py, r),
+        cozefallback::Reply::Stream(s) => stream_to_py(py, *s),
+    }
+}
+
+#[pymethods]
+impl NativeStream {
+    /// The next event, or None after the last one. With `aio` = (loop, future), completes the future instead.
+    #[pyo3(signature = (aio=None))]
+    fn next(&self, py: Python<'_>, aio: Aio) -> PyResult<Py<PyAny>> {
+        self.read(py, aio, event_opt_to_py)
+    }
+
+    /// The next event as SSE bytes framed by the core (`id:`, `event:`, `data:` lines, a blank line), or None
+    /// after the last one; for the httpx transports, which hand the SDK a byte stream. `aio` as for `next`.
+    #[pyo3(signature = (aio=None))]
+    fn next_sse(&self, py: Python<'_>, aio: Aio) -> PyResult<Py<PyAny>> {
+        self.read(py, aio, sse_opt_to_py)
     }
 
     /// Closes the stream and its connection. Idempotent; with a `next` in flight, closes once it returns
@@ -271,10 +302,31 @@ impl NativeStream {
         Ok(d)
     }
 
+    /// HTTP status of the stream's response.
+    #[getter]
+    fn status(&self) -> u16 {
+        self.meta.status
+    }
+    /// The credential serving the stream.
+    #[getter]
+    fn credential(&self) -> &'static str {
+        self.meta.credential.as_str()
+    }
+    /// HTTP attempts it took to open the stream.
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.meta.attempts
+    }
+    /// The Coze log id.
+    #[getter]
+    fn logid(&self) -> Option<String> {
+        self.meta.logid.clone()
+    }
+
     /// A ConversationMoved when the chat was carried over before the stream opened, else None.
     #[getter]
     fn conversation_moved(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        conversations::moved_to_py(py, self.moved.as_ref())
+        conversations::moved_to_py(py, self.meta.conversation_moved.as_ref())
     }
 }
 

@@ -23,11 +23,13 @@ __all__ = [
 class CozeError(Exception):
     """Base class of every cozefallback error.
 
-    Attributes (``None`` when they do not apply):
+    The attributes are the keys of the core's JSON form of the error (docs/FORMS.md), same names; ``None`` when
+    they do not apply:
       kind: the scenario kind name ("config", "api", "auth", "reauth_required", "transport", "timeout",
         "stream_interrupted", "cancelled", "conversation_stranded", "invalid_argument", "internal").
       message: the full, redacted description (also ``str(err)``).
-      msg: Coze's own message (``msg`` of the answer) when there is one, else the core's description.
+      coze_message: Coze's own message (``msg`` of the answer), or None.
+      msg: the cozepy-style alias: ``coze_message`` when there is one, else the core's description.
       response: for ApiError/AuthError, the failed answer as ``(status, [(header, value)], body)``.
       code: the Coze business code; http_status; logid (for support tickets); credential ("personal" or
       "enterprise", of the failing attempt); attempts (HTTP attempts made); previous (the first credential's
@@ -46,6 +48,7 @@ class CozeError(Exception):
         msg: Optional[str] = None,
         field: Optional[str] = None,
         code: Optional[int] = None,
+        coze_message: Optional[str] = None,
         http_status: Optional[int] = None,
         logid: Optional[str] = None,
         credential: Optional[str] = None,
@@ -67,6 +70,7 @@ class CozeError(Exception):
         self.msg = msg if msg is not None else message
         self.field = field
         self.code = code
+        self.coze_message = coze_message
         self.http_status = http_status
         self.logid = logid
         self.credential = credential
@@ -87,6 +91,7 @@ class CozeError(Exception):
             "msg": self.msg,
             "field": self.field,
             "code": self.code,
+            "coze_message": self.coze_message,
             "http_status": self.http_status,
             "logid": self.logid,
             "credential": self.credential,
@@ -215,7 +220,12 @@ _CLASSES: Dict[str, Type[CozeError]] = {
 }
 
 
-def _from_native(kind: str, message: str, msg: str, attrs: Dict[str, Any]) -> CozeError:
-    """Called by the native module to build the exception for a core error."""
+def _from_native(info: Dict[str, Any]) -> CozeError:
+    """Called by the native module to build the exception for a core error: ``info`` is the core's JSON form
+    (every key of docs/FORMS.md becomes the attribute of the same name; ``previous`` is already an exception,
+    ``response`` a ``(status, headers, body)`` tuple) plus ``msg``."""
+    attrs = dict(info)
+    kind = attrs.pop("kind")
+    message = attrs.pop("message")
     cls = _CLASSES.get(kind, CozeError)
-    return cls(message, kind=kind, msg=msg, **attrs)
+    return cls(message, kind=kind, **attrs)

@@ -6,10 +6,11 @@
                        http_client=httpx.Client(transport=cozefallback.HTTPTransport(client)))
 
 The transport sets the Authorization header (whatever the SDK put there is dropped) and picks the credential;
-the SDK keeps its typed API. Event streams are handed over as they arrive, re-framed as SSE text. The httpx
-response's ``extensions`` hold ``cozefallback_credential``, ``cozefallback_attempts`` and
-``cozefallback_conversation_moved`` (a ConversationMoved when a stranded conversation was carried over, else None;
-the client's ``on_conversation_moved`` hook runs as well).
+the SDK keeps its typed API. Event streams are handed over as they arrive, as SSE text framed by the core
+(``NativeStream.next_sse``, the core's ``Event::to_sse``). The httpx response's ``extensions`` hold
+``cozefallback_credential``, ``cozefallback_attempts`` and ``cozefallback_conversation_moved`` (a
+ConversationMoved when a stranded conversation was carried over, else None; the client's
+``on_conversation_moved`` hook runs as well).
 
 When neither credential can serve a call, the SDK gets the last failed answer as the server sent it, so its own
 error handling (cozepy's ``CozeAPIError`` with ``code`` and ``logid``) keeps working. Failures without an
@@ -34,15 +35,6 @@ _SKIP_REQUEST = {"authorization", "host", "content-length", "transfer-encoding",
 _SKIP_RESPONSE = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 
 
-def _frame(event: _native.Event) -> bytes:
-    lines = []
-    if event.id is not None:
-        lines.append(f"id:{event.id}")
-    lines.append(f"event:{event.event}")
-    lines.extend(f"data:{line}" for line in event.data.split("\n"))
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
-
-
 def _request_args(request: httpx.Request, body: bytes) -> Tuple[str, str, dict]:  # type: ignore[type-arg]
     path = request.url.raw_path.decode("ascii")
     headers: List[Tuple[str, str]] = [
@@ -61,10 +53,10 @@ class _EventBytes(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            event = self._native.next()
-            if event is None:
+            frame: Optional[bytes] = self._native.next_sse()
+            if frame is None:
                 return
-            yield _frame(event)
+            yield frame
 
     def close(self) -> None:
         self._native.close()
@@ -76,10 +68,10 @@ class _AsyncEventBytes(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while True:
-            event: Optional[_native.Event] = await _aio.call(self._native.next)
-            if event is None:
+            frame: Optional[bytes] = await _aio.call(self._native.next_sse)
+            if frame is None:
                 return
-            yield _frame(event)
+            yield frame
 
     async def aclose(self) -> None:
         self._native.close()
