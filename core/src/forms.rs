@@ -139,7 +139,7 @@ impl WebSocketSession {
 /// once and `docs/FORMS.md` can be checked against it.
 type ErrorField = (&'static str, fn(&Error) -> Value);
 
-/// Every key of [`Error::to_json`], in the documented order (`previous` and `response` are added after).
+/// Every key of [`Error::to_json`], always present (a JSON object orders its keys by name when printed).
 pub const ERROR_JSON_KEYS: &[&str] = &[
     "kind",
     "message",
@@ -264,7 +264,7 @@ mod tests {
     use crate::sse::SseParser;
 
     #[test]
-    fn every_documented_error_key_is_written_in_order() {
+    fn every_documented_error_key_is_written() {
         let names: Vec<&str> = ERROR_FIELDS.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ERROR_JSON_KEYS);
         let v = Error::invalid_argument("bad").to_json();
