@@ -18,8 +18,9 @@ pub struct cozefallback_response {
     /// The body followed by one extra NUL byte (not counted in the length).
     body: Vec<u8>,
     headers: Vec<(CString, CString)>,
-    /// `meta.logid` and `meta.conversation_moved` as C strings, lent by the accessors.
+    /// `meta.logid` as a C string, lent by the accessor.
     logid: Option<CString>,
+    /// `meta.conversation_moved` as C strings (`cozefallback_*_conversation_moved`), if the call carried one over.
     pub(crate) moved: Option<MovedC>,
 }
 

@@ -24,8 +24,9 @@ pub struct cozefallback_stream {
     born: u64,
     /// Where the stream came from, as the core reports it (`EventStream::meta`).
     meta: ResponseMeta,
-    /// `meta.logid` and `meta.conversation_moved` as C strings, lent by the accessors.
+    /// `meta.logid` as a C string, lent by the accessor.
     logid: Option<CString>,
+    /// `meta.conversation_moved` as C strings (`cozefallback_*_conversation_moved`), if the call carried one over.
     pub(crate) moved: Option<MovedC>,
 }
 
