@@ -5,7 +5,7 @@
 #   3. run them under valgrind against one coze-mock (no error, no "definitely lost" byte), with the fork() and
 #      close() test (tests/fork.c, natively), the
 #      secret scan (tests/secrets.c), the WebSocket sessions (tests/websocket.c), conversations started before the
-#      move (tests/conversations.c), and the live-migration soak
+#      move (tests/conversations.c), the serialised forms of docs/FORMS.md (tests/forms.c), and the live-migration soak
 #      (tests/soak.c, 2,000 requests from 16 threads,
 #      natively; SOAK_REQUESTS=5000 for the full form, C_SOAK_VALGRIND=1 to run it under valgrind);
 #   4. go test ./... and go test -race ./... (every scenario, tests/scenarios/websocket and conversations included, through the Go
@@ -48,6 +48,7 @@ cc "${CFLAGS[@]}" -o "$BUILD/secrets" "$T/secrets.c" "$T/json.c" "$T/mockhttp.c"
 cc "${CFLAGS[@]}" -o "$BUILD/fork" "$T/fork.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 cc "${CFLAGS[@]}" -o "$BUILD/websocket" "$T/websocket.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 cc "${CFLAGS[@]}" -o "$BUILD/conversations" "$T/conversations.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
+cc "${CFLAGS[@]}" -o "$BUILD/forms" "$T/forms.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 # The example the way a user builds it: shared library through pkg-config.
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -o "$BUILD/chat" examples/c/chat.c $(pkg-config --cflags --libs cozefallback)
@@ -79,6 +80,9 @@ step "C: WebSocket sessions (fallback with replay, sticky, 403 without a code, m
 
 step "C: conversations after the move (stranded errors, the hook with user_data, map after a restart, NULLs), under valgrind"
 "${VALGRIND[@]}" "$BUILD/conversations"
+
+step "C: the serialised forms (cozefallback_error_to_json of a real failure, cozefallback_stream_next_sse), under valgrind"
+"${VALGRIND[@]}" "$BUILD/forms"
 
 # Natively: the forked child deliberately leaks the parent's runtime and connections (dropping them there would
 # wait for threads that do not exist), which valgrind's leak check would count in the child.

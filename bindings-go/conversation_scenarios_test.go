@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -15,22 +13,7 @@ import (
 
 // Every tests/scenarios/conversations/*.json through the Go API (one subtest per file): the keys
 // tests/scenarios/README.md lists under "Conversation scenarios".
-func TestConversationScenarios(t *testing.T) {
-	files, _ := filepath.Glob("../tests/scenarios/conversations/*.json")
-	sort.Strings(files)
-	if len(files) < 16 {
-		t.Fatalf("expected at least 16 conversation scenarios in ../tests/scenarios/conversations, found %d", len(files))
-	}
-	vars := placeholders()
-	for _, file := range files {
-		file := file
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			if err := runScenario(file, vars); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-}
+func TestConversationScenarios(t *testing.T) { runScenarioDir(t, "conversations", 16, runScenario) }
 
 // hookLog records every call of the OnConversationMoved hook, in order (it runs on library threads).
 type hookLog struct {

@@ -7,9 +7,11 @@ import "C"
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -66,10 +68,19 @@ func (e *ConfigError) Error() string { return e.Msg }
 func (e *ConfigError) Kind() Kind    { return KindConfig }
 
 // APIError: Coze answered with a business error code, or with an HTTP error status (Code is then 0).
-// Msg is Coze's own message (the body's msg); Error() adds the code, the log id and, when both credentials
-// failed, the first credential's error, which Previous holds. Response is the failed answer as sent.
+// CozeMessage is Coze's own message (the body's msg, the key coze_message of docs/FORMS.md); Error() adds the
+// code, the log id and, when both credentials failed, the first credential's error, which Previous holds.
+// Response is the failed answer as sent.
+//
+//	var api *cozefallback.APIError
+//	if errors.As(err, &api) && api.Code == 4200 {
+//		log.Printf("not found: %s (log id %s)", api.CozeMessage, api.LogID)
+//	}
 type APIError struct {
-	Code       int64
+	Code        int64
+	CozeMessage string
+	// Deprecated: Msg holds the same value as CozeMessage, the name every binding uses; it stays for
+	// existing code.
 	Msg        string
 	LogID      string
 	HTTPStatus int
@@ -80,14 +91,22 @@ type APIError struct {
 	text       string
 }
 
-func (e *APIError) Error() string { return orMsg(e.text, e.Msg) }
+func (e *APIError) Error() string { return orMsg(e.text, orMsg(e.CozeMessage, e.Msg)) }
 func (e *APIError) Kind() Kind    { return KindAPI }
 
 // AuthError: an OAuth endpoint refused (OAuthError is its error code, e.g. "invalid_client"), or a token could
-// not be minted.
+// not be minted. CozeMessage is the OAuth error_message as Coze sent it.
+//
+//	var auth *cozefallback.AuthError
+//	if errors.As(err, &auth) && auth.OAuthError == "invalid_client" {
+//		log.Printf("check the app's client id: %s", auth.CozeMessage)
+//	}
 type AuthError struct {
-	OAuthError string
-	Msg        string // the OAuth error_message
+	OAuthError  string
+	CozeMessage string
+	// Deprecated: Msg holds the same value as CozeMessage, the name every binding uses; it stays for
+	// existing code.
+	Msg        string
 	LogID      string
 	HTTPStatus int
 	Credential string
@@ -97,7 +116,7 @@ type AuthError struct {
 	text       string
 }
 
-func (e *AuthError) Error() string { return orMsg(e.text, e.Msg) }
+func (e *AuthError) Error() string { return orMsg(e.text, orMsg(e.CozeMessage, e.Msg)) }
 func (e *AuthError) Kind() Kind    { return KindAuth }
 
 // FailedResponse is an answer that failed, as the server sent it.
@@ -227,52 +246,107 @@ func goString(p *C.char) string {
 	return C.GoString(p)
 }
 
+// errorForm is the JSON form of an error (cozefallback_error_to_json, docs/FORMS.md): every Go error type is
+// built from it, so the fields are read in one cgo call and named as in every other binding.
+type errorForm struct {
+	Kind              Kind        `json:"kind"`
+	Message           string      `json:"message"`
+	Code              int64       `json:"code"`
+	CozeMessage       *string     `json:"coze_message"`
+	HTTPStatus        int         `json:"http_status"`
+	LogID             string      `json:"logid"`
+	Credential        string      `json:"credential"`
+	Attempts          int         `json:"attempts"`
+	Field             string      `json:"field"`
+	AuthorizeURL      string      `json:"authorize_url"`
+	OAuthError        string      `json:"oauth_error"`
+	EventsDelivered   int         `json:"events_delivered"`
+	ConversationID    string      `json:"conversation_id"`
+	FileID            string      `json:"file_id"`
+	ConversationOwner string      `json:"conversation_owner"`
+	BotCredential     string      `json:"bot_credential"`
+	Response          *failedForm `json:"response"`
+	Previous          *errorForm  `json:"previous"`
+}
+
+// failedForm is the `response` of an errorForm: the failed answer as the server sent it.
+type failedForm struct {
+	Status  int         `json:"status"`
+	Headers [][2]string `json:"headers"`
+	Body    string      `json:"body"`
+}
+
 // convertError turns a C error into a Go error (and frees nothing: the caller owns cerr). ctx, when done,
 // becomes the cause of a cancellation or timeout.
 func convertError(cerr *C.cozefallback_error, ctx context.Context) error {
 	if cerr == nil {
 		return &InternalError{Msg: "cozefallback: a call failed without an error object"}
 	}
-	msg := goString(C.cozefallback_error_message(cerr))
-	logid := goString(C.cozefallback_error_logid(cerr))
-	cred := goString(C.cozefallback_error_credential(cerr))
-	code := int64(C.cozefallback_error_code(cerr))
-	status := int(C.cozefallback_error_http_status(cerr))
-	attempts := int(C.cozefallback_error_attempts(cerr))
-	var previous error
-	if p := C.cozefallback_error_previous(cerr); p != nil {
-		previous = convertError(p, nil)
+	text := C.cozefallback_error_to_json(cerr)
+	if text == nil {
+		return &InternalError{Msg: "cozefallback: the error could not be read"}
 	}
-	cozeMsg := msg
-	if m := C.cozefallback_error_coze_message(cerr); m != nil {
-		cozeMsg = C.GoString(m)
-	}
-	var failed *FailedResponse
-	if r := C.cozefallback_error_response(cerr); r != nil {
-		var n C.size_t
-		data := C.cozefallback_response_body(r, &n)
-		failed = &FailedResponse{
-			StatusCode: int(C.cozefallback_response_status(r)),
-			Header:     responseHeaders(r),
-			Body:       C.GoBytes(unsafe.Pointer(data), C.int(n)),
-		}
+	defer C.cozefallback_string_free(text)
+	var form errorForm
+	if err := json.Unmarshal([]byte(C.GoString(text)), &form); err != nil {
+		return &InternalError{Msg: "cozefallback: the error's JSON form is unreadable: " + err.Error()}
 	}
 	var cause error
 	if ctx != nil {
 		cause = ctx.Err()
 	}
-	switch C.cozefallback_error_kind(cerr) {
-	case C.COZEFALLBACK_STATUS_CONFIG:
-		return &ConfigError{Field: goString(C.cozefallback_error_field(cerr)), Msg: msg}
-	case C.COZEFALLBACK_STATUS_API:
-		return &APIError{Code: code, Msg: cozeMsg, LogID: logid, HTTPStatus: status, Credential: cred, Attempts: attempts, Previous: previous, Response: failed, text: msg}
-	case C.COZEFALLBACK_STATUS_AUTH:
-		return &AuthError{OAuthError: goString(C.cozefallback_error_oauth_error(cerr)), Msg: cozeMsg, LogID: logid, HTTPStatus: status, Credential: cred, Attempts: attempts, Previous: previous, Response: failed, text: msg}
-	case C.COZEFALLBACK_STATUS_REAUTH_REQUIRED:
-		return &ReauthRequiredError{AuthorizeURL: goString(C.cozefallback_error_authorize_url(cerr)), Code: code, Msg: msg, LogID: logid, HTTPStatus: status, Credential: cred, Attempts: attempts, Previous: previous}
-	case C.COZEFALLBACK_STATUS_TRANSPORT:
-		return &TransportError{Msg: msg, LogID: logid, Credential: cred, Attempts: attempts, Previous: previous}
-	case C.COZEFALLBACK_STATUS_TIMEOUT:
+	return form.toError(cerr, ctx, cause)
+}
+
+// failed is the failed answer, or nil. The JSON form carries the body as text, so a body that is not UTF-8
+// (seen as U+FFFD there) is read as bytes from the error handle, when there is one.
+func (f *errorForm) failed(cerr *C.cozefallback_error) *FailedResponse {
+	if f.Response == nil {
+		return nil
+	}
+	h := make(http.Header, len(f.Response.Headers))
+	for _, kv := range f.Response.Headers {
+		h.Add(kv[0], kv[1])
+	}
+	body := []byte(f.Response.Body)
+	if cerr != nil && strings.ContainsRune(f.Response.Body, '\uFFFD') {
+		if r := C.cozefallback_error_response(cerr); r != nil {
+			var n C.size_t
+			data := C.cozefallback_response_body(r, &n)
+			body = C.GoBytes(unsafe.Pointer(data), C.int(n))
+		}
+	}
+	return &FailedResponse{StatusCode: f.Response.Status, Header: h, Body: body}
+}
+
+// toError builds the typed error. cerr (the handle the form was read from, or nil) is only used for a body
+// that is not UTF-8; ctx and cause turn a cancellation or timeout into the context's own error.
+func (f *errorForm) toError(cerr *C.cozefallback_error, ctx context.Context, cause error) error {
+	msg := f.Message
+	var previous error
+	if f.Previous != nil {
+		var prev *C.cozefallback_error
+		if cerr != nil {
+			prev = C.cozefallback_error_previous(cerr)
+		}
+		previous = f.Previous.toError(prev, nil, nil)
+	}
+	cozeMsg := msg
+	if f.CozeMessage != nil {
+		cozeMsg = *f.CozeMessage
+	}
+	switch f.Kind {
+	case KindConfig:
+		return &ConfigError{Field: f.Field, Msg: msg}
+	case KindAPI:
+		return &APIError{Code: f.Code, CozeMessage: cozeMsg, Msg: cozeMsg, LogID: f.LogID, HTTPStatus: f.HTTPStatus, Credential: f.Credential, Attempts: f.Attempts, Previous: previous, Response: f.failed(cerr), text: msg}
+	case KindAuth:
+		return &AuthError{OAuthError: f.OAuthError, CozeMessage: cozeMsg, Msg: cozeMsg, LogID: f.LogID, HTTPStatus: f.HTTPStatus, Credential: f.Credential, Attempts: f.Attempts, Previous: previous, Response: f.failed(cerr), text: msg}
+	case KindReauthRequired:
+		return &ReauthRequiredError{AuthorizeURL: f.AuthorizeURL, Code: f.Code, Msg: msg, LogID: f.LogID, HTTPStatus: f.HTTPStatus, Credential: f.Credential, Attempts: f.Attempts, Previous: previous}
+	case KindTransport:
+		return &TransportError{Msg: msg, LogID: f.LogID, Credential: f.Credential, Attempts: f.Attempts, Previous: previous}
+	case KindTimeout:
 		// The context's deadline is handed to the core as the call's overall deadline, which may fire a hair
 		// before the context itself reports it.
 		if dl, ok := deadlineOf(ctx); ok && cause == nil && time.Until(dl) < 100*time.Millisecond {
@@ -281,26 +355,26 @@ func convertError(cerr *C.cozefallback_error, ctx context.Context) error {
 		if cause != nil && !errors.Is(cause, context.DeadlineExceeded) {
 			return &CancelledError{Msg: msg, cause: cause}
 		}
-		return &TimeoutError{Msg: msg, Credential: cred, Attempts: attempts, Previous: previous, cause: cause}
-	case C.COZEFALLBACK_STATUS_STREAM_INTERRUPTED:
-		return &StreamInterruptedError{EventsDelivered: int(C.cozefallback_error_events_delivered(cerr)), Code: code, Msg: msg, LogID: logid, Credential: cred, Attempts: attempts}
-	case C.COZEFALLBACK_STATUS_CANCELLED:
+		return &TimeoutError{Msg: msg, Credential: f.Credential, Attempts: f.Attempts, Previous: previous, cause: cause}
+	case KindStreamInterrupted:
+		return &StreamInterruptedError{EventsDelivered: f.EventsDelivered, Code: f.Code, Msg: msg, LogID: f.LogID, Credential: f.Credential, Attempts: f.Attempts}
+	case KindCancelled:
 		if cause != nil && errors.Is(cause, context.DeadlineExceeded) {
-			return &TimeoutError{Msg: fmt.Sprintf("the context deadline passed: %s", msg), Credential: cred, Attempts: attempts, cause: cause}
+			return &TimeoutError{Msg: fmt.Sprintf("the context deadline passed: %s", msg), Credential: f.Credential, Attempts: f.Attempts, cause: cause}
 		}
 		if cause == nil {
 			cause = context.Canceled
 		}
 		return &CancelledError{Msg: msg, cause: cause}
-	case C.COZEFALLBACK_STATUS_INVALID_ARGUMENT:
+	case KindInvalidArgument:
 		return &InvalidArgumentError{Msg: msg}
-	case C.COZEFALLBACK_STATUS_CONVERSATION_STRANDED:
+	case KindConversationStranded:
 		return &ConversationStrandedError{
-			ConversationID:    goString(C.cozefallback_error_conversation_id(cerr)),
-			FileID:            goString(C.cozefallback_error_file_id(cerr)),
-			ConversationOwner: goString(C.cozefallback_error_conversation_owner(cerr)),
-			BotCredential:     goString(C.cozefallback_error_bot_credential(cerr)),
-			Msg:               msg, LogID: logid, Credential: cred, Attempts: attempts, Previous: previous,
+			ConversationID:    f.ConversationID,
+			FileID:            f.FileID,
+			ConversationOwner: f.ConversationOwner,
+			BotCredential:     f.BotCredential,
+			Msg:               msg, LogID: f.LogID, Credential: f.Credential, Attempts: f.Attempts, Previous: previous,
 		}
 	default:
 		return &InternalError{Msg: msg}

@@ -152,14 +152,6 @@ func toResponse(resp *C.cozefallback_response) *Response {
 	return r
 }
 
-// responseHeaders copies the response's headers.
-func responseHeaders(resp *C.cozefallback_response) http.Header {
-	pairs := pairsPool.Get().(*[2 * headerPairs]*C.char)
-	defer pairsPool.Put(pairs)
-	n := C.cozefallback_go_response_headers(resp, &pairs[0], headerPairs)
-	return headersOf(resp, pairs[:], int(n))
-}
-
 // headersOf turns the pairs read into an http.Header, reading again when there were more than fitted.
 func headersOf(resp *C.cozefallback_response, pairs []*C.char, count int) http.Header {
 	if 2*count > len(pairs) {

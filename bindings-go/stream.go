@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Event is one server-sent event.
@@ -137,6 +138,28 @@ func (s *Stream) Next() (*Event, error) {
 		Data:  goString(C.cozefallback_event_data(ev)),
 		ID:    goString(C.cozefallback_event_id(ev)),
 	}, nil
+}
+
+// nextSSE waits for the next event and returns it as server-sent-event text framed by the core (docs/FORMS.md);
+// io.EOF at the end. For the Transport, which hands the SDK an SSE body.
+func (s *Stream) nextSSE() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ptr == nil {
+		return nil, ErrClosed
+	}
+	var text *C.char
+	var n C.size_t
+	var cerr *C.cozefallback_error
+	if C.cozefallback_stream_next_sse(s.ptr, s.tok, &text, &n, &cerr) != C.COZEFALLBACK_STATUS_OK {
+		defer C.cozefallback_error_free(cerr)
+		return nil, convertError(cerr, s.ctx)
+	}
+	if text == nil {
+		return nil, io.EOF
+	}
+	defer C.cozefallback_string_free(text)
+	return C.GoBytes(unsafe.Pointer(text), C.int(n)), nil
 }
 
 // Close stops reading and releases the stream. Idempotent; a finalizer calls it too.

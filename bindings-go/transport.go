@@ -3,11 +3,9 @@ package cozefallback
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -105,37 +103,27 @@ func failedAnswer(req *http.Request, err error) (*http.Response, error) {
 	return answer(req, failed.StatusCode, h, io.NopCloser(bytes.NewReader(failed.Body)), int64(len(failed.Body))), nil
 }
 
-// sseBody re-encodes a Stream's events as server-sent events, pulling one event per refill. Close stops the
-// stream; a Read blocked on the server is stopped by the request's context.
+// sseBody relays a Stream as server-sent-event text framed by the core (cozefallback_stream_next_sse), pulling
+// one event per refill. Close stops the stream; a Read blocked on the server is stopped by the request's context.
 type sseBody struct {
 	mu     sync.Mutex
 	stream *Stream
-	buf    bytes.Buffer
+	buf    []byte // the unread rest of the last event's text
 	err    error
 }
 
 func (b *sseBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for b.buf.Len() == 0 {
+	for len(b.buf) == 0 {
 		if b.err != nil {
 			return 0, b.err
 		}
-		ev, err := b.stream.Next()
-		if err != nil {
-			b.err = err
-			continue
-		}
-		if ev.ID != "" {
-			fmt.Fprintf(&b.buf, "id:%s\n", ev.ID)
-		}
-		fmt.Fprintf(&b.buf, "event:%s\n", ev.Event)
-		for _, line := range strings.Split(ev.Data, "\n") {
-			fmt.Fprintf(&b.buf, "data:%s\n", line)
-		}
-		b.buf.WriteString("\n")
+		b.buf, b.err = b.stream.nextSSE()
 	}
-	return b.buf.Read(p)
+	n := copy(p, b.buf)
+	b.buf = b.buf[n:]
+	return n, nil
 }
 
 func (b *sseBody) Close() error { return b.stream.Close() }

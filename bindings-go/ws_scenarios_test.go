@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"path/filepath"
 	"reflect"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,22 +15,7 @@ import (
 
 // Every tests/scenarios/websocket/*.json through the Go session API (one subtest per file); the `websocket`
 // step and its expectations as tests/scenarios/README.md describes them.
-func TestWebSocketScenarios(t *testing.T) {
-	files, _ := filepath.Glob("../tests/scenarios/websocket/*.json")
-	sort.Strings(files)
-	if len(files) < 10 {
-		t.Fatalf("expected at least 10 WebSocket scenarios in ../tests/scenarios/websocket, found %d", len(files))
-	}
-	vars := placeholders()
-	for _, file := range files {
-		file := file
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			if err := runScenario(file, vars); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-}
+func TestWebSocketScenarios(t *testing.T) { runScenarioDir(t, "websocket", 10, runScenario) }
 
 // wsExpectKeys are the keys of a step's `expect` that only a `websocket` step has.
 var wsExpectKeys = []string{"events", "close_code", "logid"}

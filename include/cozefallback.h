@@ -71,7 +71,7 @@ typedef struct cozefallback_cancel_token cozefallback_cancel_token;
 // A client: two credentials, the fallback between them, a token cache, metrics. Opaque.
 typedef struct cozefallback_client cozefallback_client;
 
-// A failed call: kind, message and the Coze details. Opaque and immutable.
+// A failed call: the core's error as it was, with the strings its accessors lend. Opaque and immutable.
 typedef struct cozefallback_error cozefallback_error;
 
 // One server-sent event. Opaque and immutable.
@@ -393,6 +393,31 @@ enum cozefallback_status cozefallback_stream_next(const struct cozefallback_stre
                                                   struct cozefallback_event **out,
                                                   struct cozefallback_error **err);
 
+// As `cozefallback_stream_next`, but hands the event out as server-sent-event text framed by the library
+// (docs/FORMS.md): `id:ID` (when the event had one), `event:NAME`, one `data:` line per line of the data,
+// then a blank line. For adapters that give a stream to code that parses SSE itself. On success `*out` is
+// the text and `*len` its length in bytes, or NULL and 0 at the end of the stream (and at every later call).
+// The wait is bounded like `cozefallback_stream_next` (the idle timeout, `cancel`), the text by
+// `max_event_bytes`.
+//
+// ```c
+// char *sse = NULL;
+// size_t len = 0;
+// while ((st = cozefallback_stream_next_sse(stream, NULL, &sse, &len, &err)) == COZEFALLBACK_STATUS_OK && sse) {
+//     fwrite(sse, 1, len, out); // "event:conversation.message.delta\ndata:{...}\n\n"
+//     cozefallback_string_free(sse);
+// }
+// ```
+//
+// `cancel` and `len` may be NULL. Ownership: `*out` is a new NUL-terminated string to free with
+// `cozefallback_string_free`. Thread safety: any thread; concurrent calls on one stream are serialised.
+// Errors: as `cozefallback_stream_next` (INVALID_ARGUMENT for a NULL `stream` or `out`).
+enum cozefallback_status cozefallback_stream_next_sse(const struct cozefallback_stream *stream,
+                                                      const struct cozefallback_cancel_token *cancel,
+                                                      char **out,
+                                                      size_t *len,
+                                                      struct cozefallback_error **err);
+
 // Stops reading and closes the connection; later `next` calls report the end. Idempotent. The handle must
 // still be freed with `cozefallback_stream_free`. To interrupt a `next` blocked in another thread, cancel
 // its token.
@@ -565,6 +590,23 @@ const struct cozefallback_error *cozefallback_error_previous(const struct cozefa
 //
 // Thread safety: any thread. Errors: none.
 int64_t cozefallback_error_previous_code(const struct cozefallback_error *error);
+
+// The whole error as one JSON object, the form docs/FORMS.md documents (the core's `Error::to_json`): every
+// key always present, `null` when it does not apply: `kind`, `message`, `code`, `coze_message`,
+// `http_status`, `logid`, `credential`, `attempts`, `field`, `authorize_url`, `oauth_error`,
+// `events_delivered`, `conversation_id`, `file_id`, `conversation_owner`, `bot_credential`, `response`
+// (`{"status", "headers": [[name, value], ...], "body"}`) and `previous` (the first credential's error, in the
+// same shape). No secret appears in it.
+//
+// ```c
+// char *json = cozefallback_error_to_json(err);
+// log_line(json); // {"kind":"api","message":"...","code":4200,"coze_message":"resource not found",...}
+// cozefallback_string_free(json);
+// ```
+//
+// Ownership: a new NUL-terminated string to free with `cozefallback_string_free`. Thread safety: any thread.
+// Errors: none (NULL for a NULL handle).
+char *cozefallback_error_to_json(const struct cozefallback_error *error);
 
 // Frees an error (and the previous error it holds). NULL-safe.
 //

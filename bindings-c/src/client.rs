@@ -9,8 +9,8 @@ use cozefallback::{BlockingClient, Error, Mode, Reply, Request};
 
 use super::cancel::{cancel_of, cozefallback_cancel_token};
 use super::error::{cozefallback_error, cozefallback_status, guard};
-use super::ffi::{arg_bytes, arg_out, arg_ref, arg_str, cstring, free_box, invalid, lock, put};
-use super::request::cozefallback_request;
+use super::ffi::{arg_bytes, arg_out, arg_ref, arg_str, free_box, invalid, out_str, put, put_new};
+use super::request::{cozefallback_request, request_arg};
 use super::response::{cozefallback_response, response_handle};
 use super::stream::{cozefallback_stream, stream_handle};
 
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn cozefallback_client_metrics_json(
         let client = arg_ref(client, "client")?;
         let text = serde_json::to_string(&client.inner.metrics())
             .map_err(|e| Error::internal(e.to_string()))?;
-        *out = cstring(&text).into_raw();
+        out_str(out, &text);
         Ok(())
     })
 }
@@ -133,7 +133,7 @@ pub unsafe extern "C" fn cozefallback_client_metrics_prometheus(
     guard(err, || unsafe {
         arg_out(out, "out")?;
         let client = arg_ref(client, "client")?;
-        *out = cstring(&client.inner.metrics_prometheus()).into_raw();
+        out_str(out, &client.inner.metrics_prometheus());
         Ok(())
     })
 }
@@ -156,12 +156,7 @@ pub unsafe extern "C" fn cozefallback_client_send(
     err: *mut *mut cozefallback_error,
 ) -> cozefallback_status {
     guard(err, || unsafe {
-        arg_out(out, "out")?;
-        let client = arg_ref(client, "client")?;
-        let req = lock(&arg_ref(request, "request")?.inner).clone();
-        let resp = client.inner.request(req, cancel_of(cancel))?;
-        put(out, response_handle(resp));
-        Ok(())
+        send_with(client, cancel, out, || request_arg(request))
     })
 }
 
@@ -196,25 +191,21 @@ pub unsafe extern "C" fn cozefallback_client_upload_file(
     err: *mut *mut cozefallback_error,
 ) -> cozefallback_status {
     guard(err, || unsafe {
-        arg_out(out, "out")?;
-        let client = arg_ref(client, "client")?;
-        let api_path = arg_str(api_path, "api_path")?;
-        let file_path = std::path::Path::new(arg_str(file_path, "file_path")?);
-        let data = std::fs::read(file_path).map_err(|e| {
-            invalid(&format!(
-                "cannot read the file {}: {e}",
-                file_path.display()
-            ))
-        })?;
-        let filename = file_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
-        let resp = client
-            .inner
-            .request(Request::upload(api_path, filename, data), cancel_of(cancel))?;
-        put(out, response_handle(resp));
-        Ok(())
+        send_with(client, cancel, out, || {
+            let api_path = arg_str(api_path, "api_path")?;
+            let file_path = std::path::Path::new(arg_str(file_path, "file_path")?);
+            let data = std::fs::read(file_path).map_err(|e| {
+                invalid(&format!(
+                    "cannot read the file {}: {e}",
+                    file_path.display()
+                ))
+            })?;
+            let filename = file_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            Ok(Request::upload(api_path, filename, data))
+        })
     })
 }
 
@@ -236,16 +227,12 @@ pub unsafe extern "C" fn cozefallback_client_upload_bytes(
     err: *mut *mut cozefallback_error,
 ) -> cozefallback_status {
     guard(err, || unsafe {
-        arg_out(out, "out")?;
-        let client = arg_ref(client, "client")?;
-        let api_path = arg_str(api_path, "api_path")?;
-        let data = arg_bytes(data, len, "data")?.to_vec();
-        let filename = arg_str(filename, "filename")?;
-        let resp = client
-            .inner
-            .request(Request::upload(api_path, filename, data), cancel_of(cancel))?;
-        put(out, response_handle(resp));
-        Ok(())
+        send_with(client, cancel, out, || {
+            let api_path = arg_str(api_path, "api_path")?;
+            let data = arg_bytes(data, len, "data")?.to_vec();
+            let filename = arg_str(filename, "filename")?;
+            Ok(Request::upload(api_path, filename, data))
+        })
     })
 }
 
@@ -272,13 +259,31 @@ pub unsafe extern "C" fn cozefallback_client_send_any(
         arg_out(out_response, "out_response")?;
         arg_out(out_stream, "out_stream")?;
         let client = arg_ref(client, "client")?;
-        let req = lock(&arg_ref(request, "request")?.inner).clone();
+        let req = request_arg(request)?;
         match client.inner.send(req, cancel_of(cancel))? {
             Reply::Full(resp) => put(out_response, response_handle(resp)),
             Reply::Stream(stream) => put(out_stream, stream_handle(*stream)),
         }
         Ok(())
     })
+}
+
+/// The shape of `send` and the uploads: check `out` and the client, build the request, send it through the
+/// fallback, box the answer into `out`.
+unsafe fn send_with(
+    client: *const cozefallback_client,
+    cancel: *const cozefallback_cancel_token,
+    out: *mut *mut cozefallback_response,
+    build: impl FnOnce() -> Result<Request, Error>,
+) -> Result<(), Error> {
+    // SAFETY: the caller's pointers, each checked before use.
+    unsafe {
+        put_new(out, || {
+            let client = arg_ref(client, "client")?;
+            let resp = client.inner.request(build()?, cancel_of(cancel))?;
+            Ok(response_handle(resp))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use cozefallback::{ConversationHook, ConversationMoved};
 
 use super::client::cozefallback_client;
-use super::error::{cozefallback_error, cozefallback_status, guard};
-use super::ffi::{access, arg_ref, arg_str, credential_cstr, cstring, opt_ptr};
+use super::error::{cozefallback_error, cozefallback_status, credential_ptr, guard};
+use super::ffi::{access, arg_ref, arg_str, cstring, read_or};
 use super::response::cozefallback_response;
 use super::stream::cozefallback_stream;
 
@@ -195,9 +195,7 @@ pub unsafe extern "C" fn cozefallback_client_map_conversation(
 pub unsafe extern "C" fn cozefallback_error_conversation_id(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.conversation_id))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("conversation_id")) }
 }
 
 /// For CONVERSATION_STRANDED: the file id the chat named that was uploaded with the other credential (files
@@ -208,9 +206,7 @@ pub unsafe extern "C" fn cozefallback_error_conversation_id(
 pub unsafe extern "C" fn cozefallback_error_file_id(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.file_id))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("file_id")) }
 }
 
 /// For CONVERSATION_STRANDED: the credential that owns (reaches) the conversation or file, "personal" or
@@ -221,11 +217,11 @@ pub unsafe extern "C" fn cozefallback_error_file_id(
 pub unsafe extern "C" fn cozefallback_error_conversation_owner(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.conversation_owner)
-            .map_or(ptr::null(), |c| credential_cstr(c).as_ptr())
-    })
+    unsafe {
+        read_or(error, ptr::null(), |e| {
+            credential_ptr(e.core.conversation_owner())
+        })
+    }
 }
 
 /// For CONVERSATION_STRANDED: the credential that reaches the bot, "personal" or "enterprise", or NULL.
@@ -235,9 +231,9 @@ pub unsafe extern "C" fn cozefallback_error_conversation_owner(
 pub unsafe extern "C" fn cozefallback_error_bot_credential(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.bot_credential)
-            .map_or(ptr::null(), |c| credential_cstr(c).as_ptr())
-    })
+    unsafe {
+        read_or(error, ptr::null(), |e| {
+            credential_ptr(e.core.bot_credential())
+        })
+    }
 }

@@ -1,16 +1,16 @@
 //! The error handle and the status every fallible export returns: `cozefallback_status`, the
-//! `cozefallback_error` built from a core `Error` (its kind, message and Coze details), the `guard` that turns a
-//! core error or a caught panic into both, and the error's accessors. Kept together because the status, the
-//! kind name and the handle must agree value for value.
+//! `cozefallback_error` that keeps the core `Error` (its accessors read from it and from its JSON form,
+//! docs/FORMS.md), the `guard` that turns a core error or a caught panic into both, and the error's accessors.
+//! Kept together because the status, the kind name and the handle must agree value for value.
 
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use cozefallback::{CredentialKind, Error, ErrorKind};
+use cozefallback::{CredentialKind, ERROR_JSON_KEYS, Error, ErrorKind, ResponseMeta};
 
-use super::ffi::{access, credential_cstr, cstring, free_box, opt_ptr};
-use super::response::{body_and_headers, cozefallback_response};
+use super::ffi::{credential_cstr, cstring, free_box, read_or};
+use super::response::{answer_handle, cozefallback_response};
 
 /// The outcome of a call: `COZEFALLBACK_STATUS_OK` (0) or the kind of the error. The non-zero values match
 /// the core's error kinds (`cozefallback_error_kind_name` gives the scenario names: "config", "api", ...).
@@ -64,82 +64,60 @@ fn status_of(kind: ErrorKind) -> cozefallback_status {
     }
 }
 
-/// A failed call: kind, message and the Coze details. Opaque and immutable.
+/// A failed call: the core's error as it was, with the strings its accessors lend. Opaque and immutable.
 pub struct cozefallback_error {
+    pub(crate) core: Error,
     status: cozefallback_status,
-    kind_name: &'static CStr,
-    message: CString,
-    field: Option<CString>,
-    code: Option<i64>,
-    http_status: Option<u16>,
-    logid: Option<CString>,
-    credential: Option<CredentialKind>,
-    authorize_url: Option<CString>,
-    oauth_error: Option<CString>,
-    events_delivered: u64,
-    attempts: u32,
-    coze_message: Option<CString>,
+    /// Every string of the error's JSON form (`Error::to_json`, docs/FORMS.md) by key, made NUL-terminated
+    /// once so the accessors can lend them for the error's lifetime.
+    strings: Vec<(&'static str, CString)>,
+    /// The failed answer as a response handle, so `cozefallback_error_response` can lend it.
     response: Option<cozefallback_response>,
+    /// The first credential's error as a handle of its own, so `cozefallback_error_previous` can lend it.
     previous: Option<Box<cozefallback_error>>,
-    /// For CONVERSATION_STRANDED: the conversation or file that only `conversation_owner` reaches, and the
-    /// credential that reaches the bot.
-    pub(crate) conversation_id: Option<CString>,
-    pub(crate) file_id: Option<CString>,
-    pub(crate) conversation_owner: Option<CredentialKind>,
-    pub(crate) bot_credential: Option<CredentialKind>,
-}
-
-fn kind_name(kind: ErrorKind) -> &'static CStr {
-    match kind {
-        ErrorKind::Config => c"config",
-        ErrorKind::Api => c"api",
-        ErrorKind::Auth => c"auth",
-        ErrorKind::ReauthRequired => c"reauth_required",
-        ErrorKind::Transport => c"transport",
-        ErrorKind::Timeout => c"timeout",
-        ErrorKind::StreamInterrupted => c"stream_interrupted",
-        ErrorKind::Cancelled => c"cancelled",
-        ErrorKind::InvalidArgument => c"invalid_argument",
-        ErrorKind::ConversationStranded => c"conversation_stranded",
-        _ => c"internal",
-    }
 }
 
 impl cozefallback_error {
-    fn from_core(e: &Error) -> cozefallback_error {
+    fn from_core(core: Error) -> cozefallback_error {
+        let form = core.to_json();
+        let strings = ERROR_JSON_KEYS
+            .iter()
+            .filter_map(|key| Some((*key, cstring(form.get(*key)?.as_str()?))))
+            .collect();
+        let response = core.response().map(|r| {
+            let meta = ResponseMeta {
+                status: r.status,
+                credential: core.credential().unwrap_or(CredentialKind::Personal),
+                attempts: core.attempts(),
+                logid: core.logid().map(str::to_string),
+                conversation_moved: None,
+            };
+            answer_handle(meta, &r.body, &r.headers)
+        });
+        let previous = core
+            .previous()
+            .map(|p| Box::new(cozefallback_error::from_core(p.clone())));
         cozefallback_error {
-            status: status_of(e.kind()),
-            kind_name: kind_name(e.kind()),
-            message: cstring(&e.to_string()),
-            field: e.field().map(cstring),
-            code: e.code(),
-            http_status: e.http_status(),
-            logid: e.logid().map(cstring),
-            credential: e.credential(),
-            authorize_url: e.authorize_url().map(cstring),
-            oauth_error: e.oauth_error().map(cstring),
-            events_delivered: e.events_delivered(),
-            attempts: e.attempts(),
-            coze_message: e.coze_message().map(cstring),
-            response: e.response().map(|r| {
-                body_and_headers(
-                    r.status,
-                    &r.body,
-                    &r.headers,
-                    e.credential().unwrap_or(CredentialKind::Personal),
-                    e.attempts(),
-                    e.logid(),
-                )
-            }),
-            previous: e
-                .previous()
-                .map(|p| Box::new(cozefallback_error::from_core(p))),
-            conversation_id: e.conversation_id().map(cstring),
-            file_id: e.file_id().map(cstring),
-            conversation_owner: e.conversation_owner(),
-            bot_credential: e.bot_credential(),
+            status: status_of(core.kind()),
+            core,
+            strings,
+            response,
+            previous,
         }
     }
+
+    /// The string under `key` of the error's JSON form, borrowed, or NULL when it is `null` there.
+    pub(crate) fn text(&self, key: &str) -> *const c_char {
+        self.strings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(ptr::null(), |(_, v)| v.as_ptr())
+    }
+}
+
+/// A credential as the static string the accessors return, or NULL.
+pub(crate) fn credential_ptr(kind: Option<CredentialKind>) -> *const c_char {
+    kind.map_or(ptr::null(), |c| credential_cstr(c).as_ptr())
 }
 
 /// Runs `f`, catching panics, and reports its error through `err`.
@@ -167,7 +145,7 @@ pub(crate) fn guard(
     match result {
         Ok(()) => cozefallback_status::Ok,
         Err(e) => {
-            let boxed = cozefallback_error::from_core(&e);
+            let boxed = cozefallback_error::from_core(e);
             let status = boxed.status;
             if !err.is_null() {
                 // SAFETY: as above.
@@ -210,9 +188,7 @@ pub extern "C" fn cozefallback_status_name(status: i32) -> *const c_char {
 pub unsafe extern "C" fn cozefallback_error_kind(
     error: *const cozefallback_error,
 ) -> cozefallback_status {
-    access(cozefallback_status::Panic, || {
-        unsafe { error.as_ref() }.map_or(cozefallback_status::InvalidArgument, |e| e.status)
-    })
+    unsafe { read_or(error, cozefallback_status::InvalidArgument, |e| e.status) }
 }
 
 /// The kind as its stable name: "config", "api", "auth", "reauth_required", "transport", "timeout",
@@ -223,9 +199,11 @@ pub unsafe extern "C" fn cozefallback_error_kind(
 pub unsafe extern "C" fn cozefallback_error_kind_name(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| e.kind_name.as_ptr())
-    })
+    unsafe {
+        read_or(error, ptr::null(), |e| {
+            cozefallback_status_name(e.status as i32)
+        })
+    }
 }
 
 /// A human-readable UTF-8 message (never contains a secret), with the log id and, when both credentials
@@ -236,9 +214,7 @@ pub unsafe extern "C" fn cozefallback_error_kind_name(
 pub unsafe extern "C" fn cozefallback_error_message(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("message")) }
 }
 
 /// The Coze business code (body `code`, or of a stream `error` event), or 0 when there is none.
@@ -246,9 +222,7 @@ pub unsafe extern "C" fn cozefallback_error_message(
 /// Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_error_code(error: *const cozefallback_error) -> i64 {
-    access(0, || {
-        unsafe { error.as_ref() }.and_then(|e| e.code).unwrap_or(0)
-    })
+    unsafe { read_or(error, 0, |e| e.core.code().unwrap_or(0)) }
 }
 
 /// The HTTP status of the failing answer, or 0 when there was none (transport errors, timeouts...).
@@ -256,11 +230,7 @@ pub unsafe extern "C" fn cozefallback_error_code(error: *const cozefallback_erro
 /// Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_error_http_status(error: *const cozefallback_error) -> u16 {
-    access(0, || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.http_status)
-            .unwrap_or(0)
-    })
+    unsafe { read_or(error, 0, |e| e.core.http_status().unwrap_or(0)) }
 }
 
 /// The Coze log id of the failing answer, or NULL.
@@ -270,9 +240,7 @@ pub unsafe extern "C" fn cozefallback_error_http_status(error: *const cozefallba
 pub unsafe extern "C" fn cozefallback_error_logid(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.logid))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("logid")) }
 }
 
 /// The credential of the failing attempt ("personal" or "enterprise"), or NULL.
@@ -282,11 +250,7 @@ pub unsafe extern "C" fn cozefallback_error_logid(
 pub unsafe extern "C" fn cozefallback_error_credential(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.credential)
-            .map_or(ptr::null(), |c| credential_cstr(c).as_ptr())
-    })
+    unsafe { read_or(error, ptr::null(), |e| credential_ptr(e.core.credential())) }
 }
 
 /// For REAUTH_REQUIRED: the URL to send the user to so they authorize the app again, or NULL.
@@ -296,9 +260,7 @@ pub unsafe extern "C" fn cozefallback_error_credential(
 pub unsafe extern "C" fn cozefallback_error_authorize_url(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.authorize_url))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("authorize_url")) }
 }
 
 /// Coze's own message (the body's `msg`, or an OAuth `error_message`) without anything the library added, or
@@ -309,9 +271,7 @@ pub unsafe extern "C" fn cozefallback_error_authorize_url(
 pub unsafe extern "C" fn cozefallback_error_coze_message(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.coze_message))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("coze_message")) }
 }
 
 /// The failed answer as the server sent it (API and AUTH errors that had one), or NULL: a response handle
@@ -324,11 +284,11 @@ pub unsafe extern "C" fn cozefallback_error_coze_message(
 pub unsafe extern "C" fn cozefallback_error_response(
     error: *const cozefallback_error,
 ) -> *const cozefallback_response {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.response.as_ref())
-            .map_or(ptr::null(), |r| r as *const _)
-    })
+    unsafe {
+        read_or(error, ptr::null(), |e| {
+            e.response.as_ref().map_or(ptr::null(), |r| r as *const _)
+        })
+    }
 }
 
 /// For AUTH: the OAuth error code ("invalid_client", "invalid_grant", ...), or NULL.
@@ -338,9 +298,7 @@ pub unsafe extern "C" fn cozefallback_error_response(
 pub unsafe extern "C" fn cozefallback_error_oauth_error(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.oauth_error))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("oauth_error")) }
 }
 
 /// For CONFIG: the dotted name of the offending field ("enterprise.private_key_file"), or NULL.
@@ -350,9 +308,7 @@ pub unsafe extern "C" fn cozefallback_error_oauth_error(
 pub unsafe extern "C" fn cozefallback_error_field(
     error: *const cozefallback_error,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.field))
-    })
+    unsafe { read_or(error, ptr::null(), |e| e.text("field")) }
 }
 
 /// For STREAM_INTERRUPTED: how many events had been delivered before the stream broke.
@@ -362,9 +318,7 @@ pub unsafe extern "C" fn cozefallback_error_field(
 pub unsafe extern "C" fn cozefallback_error_events_delivered(
     error: *const cozefallback_error,
 ) -> u64 {
-    access(0, || {
-        unsafe { error.as_ref() }.map_or(0, |e| e.events_delivered)
-    })
+    unsafe { read_or(error, 0, |e| e.core.events_delivered()) }
 }
 
 /// HTTP attempts the failed call made, fallback and retries included (token requests excluded). For the
@@ -373,7 +327,7 @@ pub unsafe extern "C" fn cozefallback_error_events_delivered(
 /// Thread safety: any thread. Errors: none (0 for a NULL handle).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_error_attempts(error: *const cozefallback_error) -> u32 {
-    access(0, || unsafe { error.as_ref() }.map_or(0, |e| e.attempts))
+    unsafe { read_or(error, 0, |e| e.core.attempts()) }
 }
 
 /// When both credentials failed: the first credential's error, or NULL.
@@ -384,11 +338,11 @@ pub unsafe extern "C" fn cozefallback_error_attempts(error: *const cozefallback_
 pub unsafe extern "C" fn cozefallback_error_previous(
     error: *const cozefallback_error,
 ) -> *const cozefallback_error {
-    access(ptr::null(), || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.previous.as_deref())
-            .map_or(ptr::null(), |p| p as *const _)
-    })
+    unsafe {
+        read_or(error, ptr::null(), |e| {
+            e.previous.as_deref().map_or(ptr::null(), |p| p as *const _)
+        })
+    }
 }
 
 /// When both credentials failed: the first credential's Coze code, or 0 (shorthand for
@@ -397,12 +351,37 @@ pub unsafe extern "C" fn cozefallback_error_previous(
 /// Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_error_previous_code(error: *const cozefallback_error) -> i64 {
-    access(0, || {
-        unsafe { error.as_ref() }
-            .and_then(|e| e.previous.as_ref())
-            .and_then(|p| p.code)
-            .unwrap_or(0)
-    })
+    unsafe {
+        read_or(error, 0, |e| {
+            e.core.previous().and_then(Error::code).unwrap_or(0)
+        })
+    }
+}
+
+/// The whole error as one JSON object, the form docs/FORMS.md documents (the core's `Error::to_json`): every
+/// key always present, `null` when it does not apply: `kind`, `message`, `code`, `coze_message`,
+/// `http_status`, `logid`, `credential`, `attempts`, `field`, `authorize_url`, `oauth_error`,
+/// `events_delivered`, `conversation_id`, `file_id`, `conversation_owner`, `bot_credential`, `response`
+/// (`{"status", "headers": [[name, value], ...], "body"}`) and `previous` (the first credential's error, in the
+/// same shape). No secret appears in it.
+///
+/// ```c
+/// char *json = cozefallback_error_to_json(err);
+/// log_line(json); // {"kind":"api","message":"...","code":4200,"coze_message":"resource not found",...}
+/// cozefallback_string_free(json);
+/// ```
+///
+/// Ownership: a new NUL-terminated string to free with `cozefallback_string_free`. Thread safety: any thread.
+/// Errors: none (NULL for a NULL handle).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cozefallback_error_to_json(
+    error: *const cozefallback_error,
+) -> *mut c_char {
+    unsafe {
+        read_or(error, ptr::null_mut(), |e| {
+            cstring(&e.core.to_json().to_string()).into_raw()
+        })
+    }
 }
 
 /// Frees an error (and the previous error it holds). NULL-safe.

@@ -64,6 +64,49 @@ pub(crate) unsafe fn put<T>(out: *mut *mut T, value: T) {
     unsafe { *out = Box::into_raw(Box::new(value)) };
 }
 
+/// The shape of every export that hands out one new handle: check and clear `out` (so it is NULL on every
+/// failure), build the value, box it into `out`.
+pub(crate) unsafe fn put_new<T>(
+    out: *mut *mut T,
+    make: impl FnOnce() -> Result<T, Error>,
+) -> Result<(), Error> {
+    // SAFETY: `arg_out` checks `out` before `put` writes through it.
+    unsafe {
+        arg_out(out, "out")?;
+        put(out, make()?);
+    }
+    Ok(())
+}
+
+/// Hands `text` out as a new C string (freed with `cozefallback_string_free`) and returns its length in
+/// bytes; an interior NUL is replaced first (see [`cstring`]), so the length is what C's `strlen` sees.
+pub(crate) unsafe fn out_str(out: *mut *mut c_char, text: &str) -> usize {
+    let owned = cstring(text);
+    let len = owned.as_bytes().len();
+    // SAFETY: `out` was checked by `arg_out`.
+    unsafe { *out = owned.into_raw() };
+    len
+}
+
+/// Writes `value` through an optional out-pointer (NULL: nothing is written).
+pub(crate) unsafe fn put_opt<T>(out: *mut T, value: T) {
+    // SAFETY: the caller passes NULL or a pointer to writable storage of `T`.
+    if let Some(slot) = unsafe { out.as_mut() } {
+        *slot = value;
+    }
+}
+
+/// The shape of every accessor: `read` the handle, or `default` for a NULL handle (and on a panic). What `read`
+/// returns may borrow from the handle (`'a` is the caller's promise that the handle outlives the use).
+pub(crate) unsafe fn read_or<'a, T: 'a, R: Copy>(
+    handle: *const T,
+    default: R,
+    read: impl FnOnce(&'a T) -> R,
+) -> R {
+    // SAFETY: the caller passes NULL or a live handle from this library.
+    access(default, || unsafe { handle.as_ref() }.map_or(default, read))
+}
+
 pub(crate) unsafe fn free_box<T>(p: *mut T) {
     if !p.is_null() {
         let _ = catch_unwind(AssertUnwindSafe(|| {

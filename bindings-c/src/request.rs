@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use cozefallback::Request;
+use cozefallback::{Error, Request};
 
 use super::error::{cozefallback_error, cozefallback_status, guard};
 use super::ffi::{arg_bytes, arg_out, arg_ref, arg_str, free_box, lock, put};
@@ -12,6 +12,13 @@ use super::ffi::{arg_bytes, arg_out, arg_ref, arg_str, free_box, lock, put};
 /// A request being built (method, path, query, headers, body). Opaque; guarded by a lock.
 pub struct cozefallback_request {
     pub(crate) inner: Mutex<Request>,
+}
+
+/// The `request` argument of a sending call, checked and copied (the handle may be sent again, or from
+/// several threads at once).
+pub(crate) unsafe fn request_arg(request: *const cozefallback_request) -> Result<Request, Error> {
+    // SAFETY: NULL or a live request handle, checked by `arg_ref`.
+    Ok(lock(&unsafe { arg_ref(request, "request")? }.inner).clone())
 }
 
 /// Starts a request: `method` ("GET", "POST", ...) and `path` below the base URL ("/v3/chat", optionally with a

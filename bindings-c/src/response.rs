@@ -5,59 +5,53 @@
 use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 
-use cozefallback::{CredentialKind, Response};
+use cozefallback::{Response, ResponseMeta};
 
 use super::conversations::MovedC;
-use super::ffi::{access, credential_cstr, cstring, free_box, opt_ptr};
+use super::error::credential_ptr;
+use super::ffi::{access, cstring, free_box, opt_ptr, put_opt, read_or};
 
 /// A successful answer. Opaque and immutable.
 pub struct cozefallback_response {
-    status: u16,
+    /// Where the answer came from, as the core reports it (`Response::meta`).
+    meta: ResponseMeta,
     /// The body followed by one extra NUL byte (not counted in the length).
     body: Vec<u8>,
     headers: Vec<(CString, CString)>,
-    credential: CredentialKind,
-    attempts: u32,
+    /// `meta.logid` as a C string, lent by the accessor.
     logid: Option<CString>,
-    /// The carry-over this call made (`cozefallback_response_conversation_moved`), if any.
+    /// `meta.conversation_moved` as C strings (`cozefallback_*_conversation_moved`), if the call carried one over.
     pub(crate) moved: Option<MovedC>,
 }
 
 pub(crate) fn response_handle(r: Response) -> cozefallback_response {
-    let mut handle = body_and_headers(
-        r.status,
-        &r.body,
-        &r.headers,
-        r.credential,
-        r.attempts,
-        r.logid.as_deref(),
-    );
-    handle.moved = r.conversation_moved.as_ref().map(MovedC::from_core);
-    handle
+    answer_handle(r.meta(), &r.body, &r.headers)
 }
 
-pub(crate) fn body_and_headers(
-    status: u16,
+/// A response handle from the answer's metadata, body and headers (also the failed answer an error carries).
+pub(crate) fn answer_handle(
+    meta: ResponseMeta,
     data: &[u8],
     headers: &[(String, String)],
-    credential: CredentialKind,
-    attempts: u32,
-    logid: Option<&str>,
 ) -> cozefallback_response {
     let mut body = Vec::with_capacity(data.len() + 1);
     body.extend_from_slice(data);
     body.push(0);
     cozefallback_response {
-        status,
         body,
         headers: headers
             .iter()
             .map(|(k, v)| (cstring(k), cstring(v)))
             .collect(),
-        credential,
-        attempts,
-        logid: logid.map(cstring),
-        moved: None,
+        logid: meta.logid.as_deref().map(cstring),
+        moved: meta.conversation_moved.as_ref().map(MovedC::from_core),
+        meta,
+    }
+}
+
+impl cozefallback_response {
+    fn header(&self, index: usize) -> Option<&(CString, CString)> {
+        self.headers.get(index)
     }
 }
 
@@ -68,7 +62,7 @@ pub(crate) fn body_and_headers(
 pub unsafe extern "C" fn cozefallback_response_status(
     response: *const cozefallback_response,
 ) -> u16 {
-    access(0, || unsafe { response.as_ref() }.map_or(0, |r| r.status))
+    unsafe { read_or(response, 0, |r| r.meta.status) }
 }
 
 /// The body: returns a pointer to the bytes and stores their count in `*len` (when `len` is non-NULL). The
@@ -81,13 +75,11 @@ pub unsafe extern "C" fn cozefallback_response_body(
     response: *const cozefallback_response,
     len: *mut usize,
 ) -> *const u8 {
-    access(ptr::null(), || unsafe {
-        let r = response.as_ref();
-        if !len.is_null() {
-            *len = r.map_or(0, |r| r.body.len() - 1);
-        }
-        r.map_or(ptr::null(), |r| r.body.as_ptr())
-    })
+    unsafe {
+        let body = read_or(response, None, |r| Some(&r.body));
+        put_opt(len, body.map_or(0, |b| b.len() - 1));
+        body.map_or(ptr::null(), |b| b.as_ptr())
+    }
 }
 
 /// The number of response headers.
@@ -97,9 +89,7 @@ pub unsafe extern "C" fn cozefallback_response_body(
 pub unsafe extern "C" fn cozefallback_response_header_count(
     response: *const cozefallback_response,
 ) -> usize {
-    access(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| r.headers.len())
-    })
+    unsafe { read_or(response, 0, |r| r.headers.len()) }
 }
 
 /// The name (lower-case) of header `index`, or NULL when out of range.
@@ -110,11 +100,11 @@ pub unsafe extern "C" fn cozefallback_response_header_name(
     response: *const cozefallback_response,
     index: usize,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { response.as_ref() }
-            .and_then(|r| r.headers.get(index))
-            .map_or(ptr::null(), |h| h.0.as_ptr())
-    })
+    unsafe {
+        read_or(response, ptr::null(), |r| {
+            r.header(index).map_or(ptr::null(), |h| h.0.as_ptr())
+        })
+    }
 }
 
 /// The value of header `index`, or NULL when out of range.
@@ -125,11 +115,11 @@ pub unsafe extern "C" fn cozefallback_response_header_value(
     response: *const cozefallback_response,
     index: usize,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { response.as_ref() }
-            .and_then(|r| r.headers.get(index))
-            .map_or(ptr::null(), |h| h.1.as_ptr())
-    })
+    unsafe {
+        read_or(response, ptr::null(), |r| {
+            r.header(index).map_or(ptr::null(), |h| h.1.as_ptr())
+        })
+    }
 }
 
 /// The value of the first header called `name` (case-insensitive), or NULL.
@@ -159,9 +149,11 @@ pub unsafe extern "C" fn cozefallback_response_header_get(
 pub unsafe extern "C" fn cozefallback_response_credential(
     response: *const cozefallback_response,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { response.as_ref() }.map_or(ptr::null(), |r| credential_cstr(r.credential).as_ptr())
-    })
+    unsafe {
+        read_or(response, ptr::null(), |r| {
+            credential_ptr(Some(r.meta.credential))
+        })
+    }
 }
 
 /// HTTP attempts the call took, fallback and retries included (token requests excluded).
@@ -171,7 +163,7 @@ pub unsafe extern "C" fn cozefallback_response_credential(
 pub unsafe extern "C" fn cozefallback_response_attempts(
     response: *const cozefallback_response,
 ) -> u32 {
-    access(0, || unsafe { response.as_ref() }.map_or(0, |r| r.attempts))
+    unsafe { read_or(response, 0, |r| r.meta.attempts) }
 }
 
 /// The Coze log id (X-Tt-Logid), or NULL.
@@ -181,9 +173,7 @@ pub unsafe extern "C" fn cozefallback_response_attempts(
 pub unsafe extern "C" fn cozefallback_response_logid(
     response: *const cozefallback_response,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { response.as_ref() }.map_or(ptr::null(), |r| opt_ptr(&r.logid))
-    })
+    unsafe { read_or(response, ptr::null(), |r| opt_ptr(&r.logid)) }
 }
 
 /// Frees a response. NULL-safe.

@@ -6,27 +6,27 @@ use std::ffi::{CString, c_char};
 use std::ptr;
 use std::sync::Mutex;
 
-use cozefallback::{BlockingStream, CredentialKind, Event, EventStream, block_on};
+use cozefallback::{BlockingStream, Error, Event, EventStream, ResponseMeta, block_on};
 
 use super::cancel::{cancel_of, cozefallback_cancel_token};
 use super::client::cozefallback_client;
 use super::conversations::MovedC;
-use super::error::{cozefallback_error, cozefallback_status, guard};
+use super::error::{cozefallback_error, cozefallback_status, credential_ptr, guard};
 use super::ffi::{
-    access, arg_out, arg_ref, credential_cstr, cstring, free_box, lock, opt_ptr, put,
+    arg_out, arg_ref, cstring, free_box, lock, opt_ptr, out_str, put, put_new, put_opt, read_or,
 };
-use super::request::cozefallback_request;
+use super::request::{cozefallback_request, request_arg};
 
 /// An open server-sent event stream. Opaque; guarded by a lock.
 pub struct cozefallback_stream {
     inner: Mutex<BlockingStream>,
     /// The fork generation it was opened in: a child must not wait for the lock (see `next`).
     born: u64,
-    status: u16,
-    credential: CredentialKind,
-    attempts: u32,
+    /// Where the stream came from, as the core reports it (`EventStream::meta`).
+    meta: ResponseMeta,
+    /// `meta.logid` as a C string, lent by the accessor.
     logid: Option<CString>,
-    /// The carry-over made before the stream opened (`cozefallback_stream_conversation_moved`), if any.
+    /// `meta.conversation_moved` as C strings (`cozefallback_*_conversation_moved`), if the call carried one over.
     pub(crate) moved: Option<MovedC>,
 }
 
@@ -39,12 +39,11 @@ pub struct cozefallback_event {
 
 /// The blocking side of one event stream: the runtime bridge only (the core's `EventStream` decides).
 pub(crate) fn stream_handle(stream: EventStream) -> cozefallback_stream {
+    let meta = stream.meta();
     cozefallback_stream {
-        status: stream.status(),
-        credential: stream.credential(),
-        attempts: stream.attempts(),
-        logid: stream.logid().map(cstring),
-        moved: stream.conversation_moved().map(MovedC::from_core),
+        logid: meta.logid.as_deref().map(cstring),
+        moved: meta.conversation_moved.as_ref().map(MovedC::from_core),
+        meta,
         born: cozefallback::fork_generation(),
         inner: Mutex::new(BlockingStream::new(stream)),
     }
@@ -67,13 +66,13 @@ pub unsafe extern "C" fn cozefallback_stream_open(
     err: *mut *mut cozefallback_error,
 ) -> cozefallback_status {
     guard(err, || unsafe {
-        arg_out(out, "out")?;
-        let client = arg_ref(client, "client")?;
-        let req = lock(&arg_ref(request, "request")?.inner).clone();
-        let core = client.inner.inner().clone();
-        let stream = block_on(cancel_of(cancel), async move { core.stream(req).await })?;
-        put(out, stream_handle(stream));
-        Ok(())
+        put_new(out, || {
+            let client = arg_ref(client, "client")?;
+            let req = request_arg(request)?;
+            let core = client.inner.inner().clone();
+            let stream = block_on(cancel_of(cancel), async move { core.stream(req).await })?;
+            Ok(stream_handle(stream))
+        })
     })
 }
 
@@ -93,11 +92,7 @@ pub unsafe extern "C" fn cozefallback_stream_next(
 ) -> cozefallback_status {
     guard(err, || unsafe {
         arg_out(out, "out")?;
-        let stream = arg_ref(stream, "stream")?;
-        // Before the lock: a parent thread inside `next` at a fork() holds it forever in the child.
-        cozefallback::ensure_not_forked(stream.born)?;
-        let next: Option<Event> = lock(&stream.inner).next(cancel_of(cancel))?;
-        if let Some(ev) = next {
+        if let Some(ev) = next_event(stream, cancel)? {
             put(
                 out,
                 cozefallback_event {
@@ -106,6 +101,55 @@ pub unsafe extern "C" fn cozefallback_stream_next(
                     id: ev.id.as_deref().map(cstring),
                 },
             );
+        }
+        Ok(())
+    })
+}
+
+/// The next event of `stream`, or None at its end: the wait both `next` readers share.
+unsafe fn next_event(
+    stream: *const cozefallback_stream,
+    cancel: *const cozefallback_cancel_token,
+) -> Result<Option<Event>, Error> {
+    // SAFETY: NULL or a live stream handle, checked here.
+    let stream = unsafe { arg_ref(stream, "stream")? };
+    // Before the lock: a parent thread inside `next` at a fork() holds it forever in the child.
+    cozefallback::ensure_not_forked(stream.born)?;
+    lock(&stream.inner).next(unsafe { cancel_of(cancel) })
+}
+
+/// As `cozefallback_stream_next`, but hands the event out as server-sent-event text framed by the library
+/// (docs/FORMS.md): `id:ID` (when the event had one), `event:NAME`, one `data:` line per line of the data,
+/// then a blank line. For adapters that give a stream to code that parses SSE itself. On success `*out` is
+/// the text and `*len` its length in bytes, or NULL and 0 at the end of the stream (and at every later call).
+/// The wait is bounded like `cozefallback_stream_next` (the idle timeout, `cancel`), the text by
+/// `max_event_bytes`.
+///
+/// ```c
+/// char *sse = NULL;
+/// size_t len = 0;
+/// while ((st = cozefallback_stream_next_sse(stream, NULL, &sse, &len, &err)) == COZEFALLBACK_STATUS_OK && sse) {
+///     fwrite(sse, 1, len, out); // "event:conversation.message.delta\ndata:{...}\n\n"
+///     cozefallback_string_free(sse);
+/// }
+/// ```
+///
+/// `cancel` and `len` may be NULL. Ownership: `*out` is a new NUL-terminated string to free with
+/// `cozefallback_string_free`. Thread safety: any thread; concurrent calls on one stream are serialised.
+/// Errors: as `cozefallback_stream_next` (INVALID_ARGUMENT for a NULL `stream` or `out`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cozefallback_stream_next_sse(
+    stream: *const cozefallback_stream,
+    cancel: *const cozefallback_cancel_token,
+    out: *mut *mut c_char,
+    len: *mut usize,
+    err: *mut *mut cozefallback_error,
+) -> cozefallback_status {
+    guard(err, || unsafe {
+        put_opt(len, 0);
+        arg_out(out, "out")?;
+        if let Some(ev) = next_event(stream, cancel)? {
+            put_opt(len, out_str(out, &ev.to_sse()));
         }
         Ok(())
     })
@@ -136,7 +180,7 @@ pub unsafe extern "C" fn cozefallback_stream_close(
 /// Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_stream_status(stream: *const cozefallback_stream) -> u16 {
-    access(0, || unsafe { stream.as_ref() }.map_or(0, |s| s.status))
+    unsafe { read_or(stream, 0, |s| s.meta.status) }
 }
 
 /// The credential serving the stream: "personal" or "enterprise" (NULL for a NULL handle).
@@ -146,9 +190,11 @@ pub unsafe extern "C" fn cozefallback_stream_status(stream: *const cozefallback_
 pub unsafe extern "C" fn cozefallback_stream_credential(
     stream: *const cozefallback_stream,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { stream.as_ref() }.map_or(ptr::null(), |s| credential_cstr(s.credential).as_ptr())
-    })
+    unsafe {
+        read_or(stream, ptr::null(), |s| {
+            credential_ptr(Some(s.meta.credential))
+        })
+    }
 }
 
 /// HTTP attempts it took to open the stream (0 for a NULL handle).
@@ -156,7 +202,7 @@ pub unsafe extern "C" fn cozefallback_stream_credential(
 /// Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_stream_attempts(stream: *const cozefallback_stream) -> u32 {
-    access(0, || unsafe { stream.as_ref() }.map_or(0, |s| s.attempts))
+    unsafe { read_or(stream, 0, |s| s.meta.attempts) }
 }
 
 /// The Coze log id of the stream's response, or NULL.
@@ -166,9 +212,7 @@ pub unsafe extern "C" fn cozefallback_stream_attempts(stream: *const cozefallbac
 pub unsafe extern "C" fn cozefallback_stream_logid(
     stream: *const cozefallback_stream,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { stream.as_ref() }.map_or(ptr::null(), |s| opt_ptr(&s.logid))
-    })
+    unsafe { read_or(stream, ptr::null(), |s| opt_ptr(&s.logid)) }
 }
 
 /// Closes (if needed) and frees a stream. NULL-safe.
@@ -186,9 +230,7 @@ pub unsafe extern "C" fn cozefallback_stream_free(stream: *mut cozefallback_stre
 pub unsafe extern "C" fn cozefallback_event_name(
     event: *const cozefallback_event,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { event.as_ref() }.map_or(ptr::null(), |e| e.name.as_ptr())
-    })
+    unsafe { read_or(event, ptr::null(), |e| e.name.as_ptr()) }
 }
 
 /// The event data (data lines joined with "\n").
@@ -198,9 +240,7 @@ pub unsafe extern "C" fn cozefallback_event_name(
 pub unsafe extern "C" fn cozefallback_event_data(
     event: *const cozefallback_event,
 ) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { event.as_ref() }.map_or(ptr::null(), |e| e.data.as_ptr())
-    })
+    unsafe { read_or(event, ptr::null(), |e| e.data.as_ptr()) }
 }
 
 /// The event's `id:` field, or NULL when it has none.
@@ -208,9 +248,7 @@ pub unsafe extern "C" fn cozefallback_event_data(
 /// Ownership: borrowed from `event`. Thread safety: any thread. Errors: none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_event_id(event: *const cozefallback_event) -> *const c_char {
-    access(ptr::null(), || {
-        unsafe { event.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.id))
-    })
+    unsafe { read_or(event, ptr::null(), |e| opt_ptr(&e.id)) }
 }
 
 /// Frees an event. NULL-safe.

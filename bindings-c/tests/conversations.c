@@ -11,26 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cozefallback.h"
-#include "json.h"
-#include "mockhttp.h"
+#include "check.h"
 
-static int passed, failed;
-static const char *g_base;
 static char g_base_url[512], g_personal[256], g_enterprise[256], g_bot[64];
-
-#define CHECK(cond, ...)                                                                                      \
-    do {                                                                                                      \
-        if (cond) passed++;                                                                                   \
-        else {                                                                                                \
-            failed++;                                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                              \
-            printf("\n");                                                                                     \
-        }                                                                                                     \
-    } while (0)
-
-static int same(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 
 /* A client with both PATs; `conversations` is the JSON of the conversations section, or NULL. */
 static cozefallback_client *new_client(const char *conversations) {
@@ -41,13 +24,7 @@ static cozefallback_client *new_client(const char *conversations) {
              "%s%s}",
              g_base_url, g_personal, g_enterprise, conversations ? ",\"conversations\":" : "",
              conversations ? conversations : "");
-    cozefallback_client *c = NULL;
-    cozefallback_error *err = NULL;
-    if (cozefallback_client_new(config, &c, &err) != COZEFALLBACK_STATUS_OK) {
-        fprintf(stderr, "cannot build the client: %s\n", cozefallback_error_message(err));
-        exit(2);
-    }
-    return c;
+    return client_from(config);
 }
 
 static void mock_state(const char *json) {
@@ -380,12 +357,7 @@ static void test_bad_arguments(void) {
 }
 
 int main(void) {
-    g_base = getenv("COZE_MOCK_URL");
-    if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
-    char *text = NULL;
-    if (mock_http(g_base, "GET", "/__mock/info", NULL, &text) != 200) { fprintf(stderr, "no mock\n"); return 2; }
-    jval *info = json_parse(text, NULL);
-    free(text);
+    jval *info = mock_info();
     snprintf(g_base_url, sizeof g_base_url, "%s", json_str(json_get(info, "base_url")));
     snprintf(g_personal, sizeof g_personal, "%s", json_str(json_get(info, "personal_pat")));
     snprintf(g_enterprise, sizeof g_enterprise, "%s", json_str(json_get(info, "enterprise_pat")));

@@ -20,25 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cozefallback.h"
-#include "json.h"
-#include "mockhttp.h"
+#include "check.h"
 
-static int passed, failed;
-static const char *g_base;
 static char g_config[8192];
 static char g_bot_path[128];
-
-#define CHECK(cond, ...)                                                                                      \
-    do {                                                                                                      \
-        if (cond) passed++;                                                                                   \
-        else {                                                                                                \
-            failed++;                                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                              \
-            printf("\n");                                                                                     \
-        }                                                                                                     \
-    } while (0)
 
 static double now_ms(void) {
     struct timespec ts;
@@ -46,15 +31,7 @@ static double now_ms(void) {
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-static cozefallback_client *new_client(void) {
-    cozefallback_client *c = NULL;
-    cozefallback_error *err = NULL;
-    if (cozefallback_client_new(g_config, &c, &err) != COZEFALLBACK_STATUS_OK) {
-        fprintf(stderr, "cannot build the client: %s\n", cozefallback_error_message(err));
-        exit(2);
-    }
-    return c;
-}
+static cozefallback_client *new_client(void) { return client_from(g_config); }
 
 /* GET the bot: the status, and the credential ("personal"/"enterprise") and attempts of the answer. */
 static cozefallback_status get_bot(cozefallback_client *c, const char **cred, uint32_t *attempts) {
@@ -244,12 +221,7 @@ static void test_stream_being_read_at_fork(void) {
 }
 
 int main(void) {
-    g_base = getenv("COZE_MOCK_URL");
-    if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
-    char *text = NULL;
-    if (mock_http(g_base, "GET", "/__mock/info", NULL, &text) != 200) { fprintf(stderr, "no mock\n"); return 2; }
-    jval *info = json_parse(text, NULL);
-    free(text);
+    jval *info = mock_info();
     snprintf(g_config, sizeof g_config,
              "{\"base_url\":\"%s\",\"personal\":{\"type\":\"pat\",\"token\":\"%s\"},"
              "\"enterprise\":{\"type\":\"jwt\",\"client_id\":\"%s\",\"private_key_file\":\"%s\","

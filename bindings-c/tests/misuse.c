@@ -13,25 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cozefallback.h"
-#include "json.h"
-#include "mockhttp.h"
+#include "check.h"
 
-static int passed, failed;
-static const char *g_base;
 static char g_config[4096];
 static char g_bot_path[128];
-
-#define CHECK(cond, ...)                                                                                      \
-    do {                                                                                                      \
-        if (cond) passed++;                                                                                   \
-        else {                                                                                                \
-            failed++;                                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                              \
-            printf("\n");                                                                                     \
-        }                                                                                                     \
-    } while (0)
 
 #define INVALID COZEFALLBACK_STATUS_INVALID_ARGUMENT
 
@@ -46,15 +31,7 @@ static int invalid_and_free(cozefallback_status st, cozefallback_error *err) {
     return ok;
 }
 
-static cozefallback_client *new_client(void) {
-    cozefallback_client *c = NULL;
-    cozefallback_status st = cozefallback_client_new(g_config, &c, NULL);
-    if (st != COZEFALLBACK_STATUS_OK) {
-        fprintf(stderr, "cannot build the client\n");
-        exit(2);
-    }
-    return c;
-}
+static cozefallback_client *new_client(void) { return client_from(g_config); }
 
 static void test_nulls(void) {
     cozefallback_error *err = NULL;
@@ -516,12 +493,7 @@ static void test_hostile_numbers(void) {
 }
 
 int main(void) {
-    g_base = getenv("COZE_MOCK_URL");
-    if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
-    char *text = NULL;
-    if (mock_http(g_base, "GET", "/__mock/info", NULL, &text) != 200) { fprintf(stderr, "no mock\n"); return 2; }
-    jval *info = json_parse(text, NULL);
-    free(text);
+    jval *info = mock_info();
     snprintf(g_config, sizeof g_config,
              "{\"base_url\":\"%s\",\"personal\":{\"type\":\"pat\",\"token\":\"%s\"},"
              "\"enterprise\":{\"type\":\"pat\",\"token\":\"%s\"},\"retry\":{\"base_delay_ms\":10,\"max_delay_ms\":50}}",

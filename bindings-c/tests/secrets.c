@@ -77,6 +77,9 @@ static void see_error_fields(const cozefallback_error *e) {
     see(cozefallback_error_logid(e));
     see(cozefallback_error_credential(e));
     see_response(cozefallback_error_response(e));
+    char *form = cozefallback_error_to_json(e); /* the JSON form other bindings build their errors from */
+    see(form);
+    cozefallback_string_free(form);
     see_error_fields(cozefallback_error_previous(e));
 }
 

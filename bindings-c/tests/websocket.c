@@ -12,39 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cozefallback.h"
-#include "json.h"
-#include "mockhttp.h"
+#include "check.h"
 
-static int passed, failed;
-static const char *g_base;
 static char g_config[8192];
 static char g_query[256];
-
-#define CHECK(cond, ...)                                                                                      \
-    do {                                                                                                      \
-        if (cond) passed++;                                                                                   \
-        else {                                                                                                \
-            failed++;                                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                              \
-            printf("\n");                                                                                     \
-        }                                                                                                     \
-    } while (0)
 
 static const char *UPDATE = "{\"id\":\"e1\",\"event_type\":\"chat.update\",\"data\":{}}";
 static const char *CREATE = "{\"id\":\"e2\",\"event_type\":\"conversation.message.create\","
                             "\"data\":{\"role\":\"user\",\"content_type\":\"text\",\"content\":\"hi\"}}";
 
-static cozefallback_client *new_client(void) {
-    cozefallback_client *c = NULL;
-    cozefallback_error *err = NULL;
-    if (cozefallback_client_new(g_config, &c, &err) != COZEFALLBACK_STATUS_OK) {
-        fprintf(stderr, "cannot build the client: %s\n", cozefallback_error_message(err));
-        exit(2);
-    }
-    return c;
-}
+static cozefallback_client *new_client(void) { return client_from(g_config); }
 
 /* Opens a chat session, sends the two events, reads to conversation.chat.completed; returns the event count
  * (-1 on an error) and the session's credential and attempts. */
@@ -184,12 +161,7 @@ static void test_misuse(void) {
 }
 
 int main(void) {
-    g_base = getenv("COZE_MOCK_URL");
-    if (!g_base) { fprintf(stderr, "set COZE_MOCK_URL\n"); return 2; }
-    char *text = NULL;
-    if (mock_http(g_base, "GET", "/__mock/info", NULL, &text) != 200) { fprintf(stderr, "no mock\n"); return 2; }
-    jval *info = json_parse(text, NULL);
-    free(text);
+    jval *info = mock_info();
     snprintf(g_config, sizeof g_config,
              "{\"base_url\":\"%s\",\"personal\":{\"type\":\"pat\",\"token\":\"%s\"},"
              "\"enterprise\":{\"type\":\"pat\",\"token\":\"%s\"},\"timeouts\":{\"total_ms\":10000}}",
