@@ -140,9 +140,21 @@ func (s *Stream) Next() (*Event, error) {
 	}, nil
 }
 
-// nextSSE waits for the next event and returns it as server-sent-event text framed by the core (docs/FORMS.md);
-// io.EOF at the end. For the Transport, which hands the SDK an SSE body.
-func (s *Stream) nextSSE() ([]byte, error) {
+// NextSSE waits for the next event and returns it as server-sent-event text framed by the core
+// (`id:`, `event:`, one `data:` line per data line, a blank line; docs/FORMS.md); io.EOF at the end. The
+// Transport uses it to hand an SDK an SSE body. Each call consumes one event, as Next does.
+//
+//	for {
+//		frame, err := stream.NextSSE()
+//		if err == io.EOF {
+//			break
+//		}
+//		if err != nil {
+//			return err
+//		}
+//		os.Stdout.Write(frame)
+//	}
+func (s *Stream) NextSSE() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ptr == nil {

@@ -119,7 +119,7 @@ func (b *sseBody) Read(p []byte) (int, error) {
 		if b.err != nil {
 			return 0, b.err
 		}
-		b.buf, b.err = b.stream.nextSSE()
+		b.buf, b.err = b.stream.NextSSE()
 	}
 	n := copy(p, b.buf)
 	b.buf = b.buf[n:]
