@@ -438,9 +438,9 @@ func freeSecret(p *C.char, n int) {
 
 // FetchToken mints (or checks) one credential's token now, "personal" or "enterprise": for preflight checks
 // and warm-up, and to refresh an expired OBO user token before the next call needs it (OnTokenRefresh is
-// called when the refresh rotated the tokens). A refused OBO refresh token is an *AuthError with OAuthError
-// "invalid_grant" (a request would report it as *ReauthRequiredError); an unknown or unconfigured credential
-// is an *InvalidArgumentError; a closed client gives ErrClosed.
+// called when the refresh rotated the tokens). A refused OBO refresh token is a *ReauthRequiredError, as on a
+// call (AuthorizeURL is where to send the user); an unknown or unconfigured credential is an
+// *InvalidArgumentError; a closed client gives ErrClosed.
 //
 //	if err := client.FetchToken(ctx, "personal"); err != nil {
 //		log.Printf("personal credential: %v", err)

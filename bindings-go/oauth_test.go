@@ -289,12 +289,17 @@ func TestFetchTokenRefusedRefresh(t *testing.T) {
 	defer client.Close()
 	hooked := 0
 	client.OnTokenRefresh(func(cf.TokenRefresh) { hooked++ })
-	wantAuthError(t, client.FetchToken(context.Background(), "personal"), "invalid_grant", "czr_revoked")
-	_, err = client.Get(context.Background(), "/v1/bots/"+bot(0), nil)
-	var re *cf.ReauthRequiredError
-	if !errors.As(err, &re) || !strings.Contains(re.AuthorizeURL, infoString("oauth_client_id")) || strings.Contains(err.Error(), "czr_revoked") {
-		t.Fatalf("a request with a refused refresh: %T %v", err, err)
+	wantReauth := func(err error, what string) {
+		t.Helper()
+		var re *cf.ReauthRequiredError
+		if !errors.As(err, &re) || !strings.Contains(re.AuthorizeURL, "client_id="+infoString("oauth_client_id")) ||
+			!strings.Contains(re.AuthorizeURL, "redirect_uri="+url.QueryEscape(oauthRedirect)) || strings.Contains(err.Error(), "czr_revoked") {
+			t.Fatalf("%s: %T %v", what, err, err)
+		}
 	}
+	wantReauth(client.FetchToken(context.Background(), "personal"), "FetchToken with a refused refresh token")
+	_, err = client.Get(context.Background(), "/v1/bots/"+bot(0), nil)
+	wantReauth(err, "a request with a refused refresh token")
 	var ia *cf.InvalidArgumentError
 	if err := client.FetchToken(context.Background(), "enterprise"); !errors.As(err, &ia) || !strings.Contains(err.Error(), "not configured") {
 		t.Fatalf("a credential that is not configured: %T %v", err, err)

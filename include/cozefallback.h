@@ -279,9 +279,10 @@ enum cozefallback_status cozefallback_client_send_any(const struct cozefallback_
 //
 // `cancel` may be NULL; cancelling it makes the call return CANCELLED promptly. Ownership: borrows every
 // argument for the call. Thread safety: any thread, concurrently with calls on the client.
-// Errors: AUTH (the token endpoint refused), REAUTH_REQUIRED (an OBO refresh token was refused:
-// `cozefallback_error_authorize_url` gives where to send the user), TRANSPORT, TIMEOUT, CANCELLED,
-// INVALID_ARGUMENT (NULL or unknown credential name, a credential that is not configured, a closed client).
+// Errors: REAUTH_REQUIRED (the endpoint refused an OBO refresh token, as a call would report it:
+// `cozefallback_error_authorize_url` gives where to send the user, `cozefallback_error_oauth_error` why, e.g.
+// "invalid_grant"), AUTH (another token endpoint refusal), TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT
+// (NULL or unknown credential name, a credential that is not configured, a closed client).
 enum cozefallback_status cozefallback_client_fetch_token(const struct cozefallback_client *client,
                                                          const char *credential,
                                                          const struct cozefallback_cancel_token *cancel,

@@ -292,10 +292,10 @@ pub unsafe extern "C" fn cozefallback_client_send_any(
 ///
 /// `cancel` may be NULL; cancelling it makes the call return CANCELLED promptly. Ownership: borrows every
 /// argument for the call. Thread safety: any thread, concurrently with calls on the client.
-/// Errors: AUTH (the token endpoint refused; for an OBO refresh token that was refused,
-/// `cozefallback_error_oauth_error` is "invalid_grant" and the user must authorize again: a request, unlike this
-/// call, reports that as REAUTH_REQUIRED with the authorize URL), TRANSPORT, TIMEOUT, CANCELLED,
-/// INVALID_ARGUMENT (NULL or unknown credential name, a credential that is not configured, a closed client).
+/// Errors: REAUTH_REQUIRED (the endpoint refused an OBO refresh token, as a call would report it:
+/// `cozefallback_error_authorize_url` gives where to send the user, `cozefallback_error_oauth_error` why, e.g.
+/// "invalid_grant"), AUTH (another token endpoint refusal), TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT
+/// (NULL or unknown credential name, a credential that is not configured, a closed client).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cozefallback_client_fetch_token(
     client: *const cozefallback_client,

@@ -308,7 +308,11 @@ impl Client {
             })?;
         let hook = lock(&self.inner.hook).clone();
         let mint = cred.token(&self.inner.http, hook.as_ref());
-        self.inner.closer.guard(mint).await.map(|_| ())
+        // A refused OBO refresh reads as it does on a call: ReauthRequired with the authorize URL.
+        let minted = self.inner.closer.guard(mint).await;
+        minted
+            .map(|_| ())
+            .map_err(|e| self.token_failure(cred, true, e))
     }
 
     /// Cancels every call and stream in flight on this client and its clones (they end with `Cancelled`) and
@@ -521,11 +525,14 @@ impl Client {
         loop {
             let token = match self.call_token(cred, deadline).await {
                 Ok(t) => t,
-                Err(e) => return Err(self.token_failure(cred, prep, e)),
+                Err(e) => {
+                    return Err(Failure::Final(self.token_failure(cred, prep.idempotent, e)));
+                }
             };
             *attempts += 1;
             let (seen, got) = self.try_once(&call, &token, *attempts, &mut tries).await;
-            match decide(&seen, &self.state(cred, prep, Some(&token), &tries)) {
+            let state = self.state(cred, prep.idempotent, Some(&token), &tries);
+            match decide(&seen, &state) {
                 Action::Deliver => return got.into_answer(),
                 Action::RenewToken => {
                     cred.invalidate(token.generation);
@@ -555,13 +562,13 @@ impl Client {
     fn state(
         &self,
         cred: &Credential,
-        prep: &Prepared,
+        idempotent: bool,
         token: Option<&Token>,
         tries: &Tries,
     ) -> AttemptState<'_> {
         AttemptState {
             purpose: Purpose::Call,
-            idempotent: prep.idempotent,
+            idempotent,
             replayable: true,
             retries_left: self.inner.http.max_retries.saturating_sub(tries.retries),
             renewable: cred.is_renewable(),
@@ -588,13 +595,16 @@ impl Client {
 
     /// No token: the call ends, as ReauthRequired when the table says only the user can fix it (an OBO
     /// refresh the server refuses: invalid_grant, a revoked app).
-    fn token_failure(&self, cred: &Credential, prep: &Prepared, e: Error) -> Failure {
+    fn token_failure(&self, cred: &Credential, idempotent: bool, e: Error) -> Error {
         let refused =
             e.kind == ErrorKind::Auth && e.http_status.is_some_and(|s| (400..500).contains(&s));
         let seen = Observed::NoToken { refused };
-        match decide(&seen, &self.state(cred, prep, None, &Tries::default())) {
-            Action::Fail { reauth: true, .. } => Failure::Final(self.reauth_error(cred, e)),
-            _ => Failure::Final(e),
+        match decide(
+            &seen,
+            &self.state(cred, idempotent, None, &Tries::default()),
+        ) {
+            Action::Fail { reauth: true, .. } => self.reauth_error(cred, e),
+            _ => e,
         }
     }
 
