@@ -114,9 +114,12 @@ func orMsg(text, msg string) string {
 	return msg
 }
 
-// ReauthRequiredError: an OBO user token was rejected even after a refresh; send the user to AuthorizeURL.
+// ReauthRequiredError: an OBO user token was rejected even after a refresh, or its refresh was refused; send
+// the user to AuthorizeURL. OAuthError is the token endpoint's error code when a refused refresh led here
+// ("invalid_grant"), else "".
 type ReauthRequiredError struct {
 	AuthorizeURL string
+	OAuthError   string
 	Code         int64
 	Msg          string
 	LogID        string
@@ -269,7 +272,8 @@ func convertError(cerr *C.cozefallback_error, ctx context.Context) error {
 	case C.COZEFALLBACK_STATUS_AUTH:
 		return &AuthError{OAuthError: goString(C.cozefallback_error_oauth_error(cerr)), Msg: cozeMsg, LogID: logid, HTTPStatus: status, Credential: cred, Attempts: attempts, Previous: previous, Response: failed, text: msg}
 	case C.COZEFALLBACK_STATUS_REAUTH_REQUIRED:
-		return &ReauthRequiredError{AuthorizeURL: goString(C.cozefallback_error_authorize_url(cerr)), Code: code, Msg: msg, LogID: logid, HTTPStatus: status, Credential: cred, Attempts: attempts, Previous: previous}
+		return &ReauthRequiredError{AuthorizeURL: goString(C.cozefallback_error_authorize_url(cerr)),
+			OAuthError: goString(C.cozefallback_error_oauth_error(cerr)), Code: code, Msg: msg, LogID: logid, HTTPStatus: status, Credential: cred, Attempts: attempts, Previous: previous}
 	case C.COZEFALLBACK_STATUS_TRANSPORT:
 		return &TransportError{Msg: msg, LogID: logid, Credential: cred, Attempts: attempts, Previous: previous}
 	case C.COZEFALLBACK_STATUS_TIMEOUT:

@@ -200,7 +200,16 @@ func oboConfig(tok *cf.OAuthToken) cf.Config {
 	}
 }
 
+// resetMock clears what earlier tests left in the mock (a move, faults).
+func resetMock(t *testing.T) {
+	t.Helper()
+	if err := mockCall("POST", "/__mock/reset", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFetchTokenAndOnTokenRefresh(t *testing.T) {
+	resetMock(t)
 	tok := pkceLogin(t)
 	client, err := cf.New(oboConfig(tok))
 	if err != nil {
@@ -258,6 +267,7 @@ func TestFetchTokenAndOnTokenRefresh(t *testing.T) {
 }
 
 func TestOnTokenRefreshPanicIsRecovered(t *testing.T) {
+	resetMock(t)
 	client, err := cf.New(oboConfig(pkceLogin(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +290,7 @@ func TestOnTokenRefreshPanicIsRecovered(t *testing.T) {
 }
 
 func TestFetchTokenRefusedRefresh(t *testing.T) {
+	resetMock(t)
 	client, err := cf.New(cf.Config{BaseURL: infoString("base_url"), Mode: "personal_only",
 		Personal: &cf.Credential{Type: "oauth", ClientID: infoString("oauth_client_id"), AccessToken: "czu_revoked",
 			RefreshToken: "czr_revoked", ExpiresAt: 1, RedirectURI: oauthRedirect}})
