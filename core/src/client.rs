@@ -299,7 +299,8 @@ impl Client {
         })
     }
 
-    /// Mints (or checks) the bearer token of one credential now; for preflight checks and warm-up.
+    /// Mints (or checks) the bearer token of one credential now; for preflight checks and warm-up. An OBO refresh
+    /// the token endpoint refuses is `ReauthRequired` with the authorize URL, as on a call.
     pub async fn fetch_token(&self, credential: CredentialKind) -> Result<()> {
         let cred = self.inner.credentials[credential.index()]
             .as_ref()
@@ -308,7 +309,6 @@ impl Client {
             })?;
         let hook = lock(&self.inner.hook).clone();
         let mint = cred.token(&self.inner.http, hook.as_ref());
-        // A refused OBO refresh reads as it does on a call: ReauthRequired with the authorize URL.
         let minted = self.inner.closer.guard(mint).await;
         minted
             .map(|_| ())
