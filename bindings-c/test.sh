@@ -5,10 +5,11 @@
 #   3. run them under valgrind against one coze-mock (no error, no "definitely lost" byte), with the fork() and
 #      close() test (tests/fork.c, natively), the
 #      secret scan (tests/secrets.c), the WebSocket sessions (tests/websocket.c), conversations started before the
-#      move (tests/conversations.c), the serialised forms of docs/FORMS.md (tests/forms.c), and the live-migration soak
+#      move (tests/conversations.c), the serialised forms of docs/FORMS.md (tests/forms.c), the OAuth app,
+#      fetch_token and the refresh hook (tests/oauth.c), and the live-migration soak
 #      (tests/soak.c, 2,000 requests from 16 threads,
 #      natively; SOAK_REQUESTS=5000 for the full form, C_SOAK_VALGRIND=1 to run it under valgrind);
-#   4. go test ./... and go test -race ./... (every scenario, tests/scenarios/websocket and conversations included, through the Go
+#   4. go test ./... and go test -race ./... (every scenario, tests/scenarios/websocket, conversations and obo included, through the Go
 #      API, the WebSocket sessions, the coze-go style drop-in, the soak and the secret scan of soak_test.go);
 #   5. run examples/go (PAT, JWT and the realtime WebSocket chat) against the mock, before and after the move.
 set -euo pipefail
@@ -49,6 +50,7 @@ cc "${CFLAGS[@]}" -o "$BUILD/fork" "$T/fork.c" "$T/json.c" "$T/mockhttp.c" "${ST
 cc "${CFLAGS[@]}" -o "$BUILD/websocket" "$T/websocket.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 cc "${CFLAGS[@]}" -o "$BUILD/conversations" "$T/conversations.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 cc "${CFLAGS[@]}" -o "$BUILD/forms" "$T/forms.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
+cc "${CFLAGS[@]}" -o "$BUILD/oauth" "$T/oauth.c" "$T/json.c" "$T/mockhttp.c" "${STATIC[@]}"
 # The example the way a user builds it: shared library through pkg-config.
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -o "$BUILD/chat" examples/c/chat.c $(pkg-config --cflags --libs cozefallback)
@@ -66,7 +68,7 @@ info() { python3 -c "import json,sys; v=json.load(open('$MOCK_DIR/info.json'))$1
 VALGRIND=(valgrind -q --error-exitcode=1 --errors-for-leak-kinds=definite --leak-check=full
           --suppressions="$ROOT/bindings-c/valgrind.supp")
 
-step "C: every conformance scenario (tests/scenarios/websocket and conversations included) through the C API, under valgrind"
+step "C: every conformance scenario (tests/scenarios/websocket, conversations and obo included) through the C API, under valgrind"
 "${VALGRIND[@]}" "$BUILD/conformance" "$ROOT/tests/scenarios"
 
 step "C: misuse tests (NULLs, use after error, cancel, 16 threads), under valgrind"
@@ -83,6 +85,9 @@ step "C: conversations after the move (stranded errors, the hook with user_data,
 
 step "C: the serialised forms (cozefallback_error_to_json of a real failure, cozefallback_stream_next_sse), under valgrind"
 "${VALGRIND[@]}" "$BUILD/forms"
+
+step "C: OBO user tokens (PKCE, code and device flows, refresh, fetch_token, the refresh hook with user_data, NULLs), under valgrind"
+"${VALGRIND[@]}" "$BUILD/oauth"
 
 # Natively: the forked child deliberately leaks the parent's runtime and connections (dropping them there would
 # wait for threads that do not exist), which valgrind's leak check would count in the child.

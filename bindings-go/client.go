@@ -34,9 +34,10 @@ func Version() string { return C.GoString(C.cozefallback_version()) }
 
 // Client is a dual-credential Coze client. Safe for concurrent use; Close releases it.
 type Client struct {
-	mu   sync.RWMutex
-	ptr  *C.cozefallback_client
-	hook *conversationHook // OnConversationMoved
+	mu      sync.RWMutex
+	ptr     *C.cozefallback_client
+	hook    *conversationHook // OnConversationMoved
+	refresh *refreshHook      // OnTokenRefresh
 }
 
 // New builds a client from a Config.
@@ -76,7 +77,7 @@ func FromEnv() (*Client, error) {
 }
 
 func wrapClient(ptr *C.cozefallback_client) *Client {
-	c := &Client{ptr: ptr, hook: newConversationHook()}
+	c := &Client{ptr: ptr, hook: newConversationHook(), refresh: newRefreshHook()}
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c
 }
@@ -95,8 +96,9 @@ func (c *Client) Close() error {
 	if c.ptr != nil {
 		C.cozefallback_client_free(c.ptr)
 		c.ptr = nil
-		// Only now: every call (and so every carry-over that could run the hook) has returned.
+		// Only now: every call (and so every carry-over or refresh that could run a hook) has returned.
 		c.hook.handle.Delete()
+		c.refresh.handle.Delete()
 		runtime.SetFinalizer(c, nil)
 	}
 	return nil

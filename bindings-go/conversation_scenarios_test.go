@@ -60,6 +60,7 @@ func (s *scenarioState) restart(raw json.RawMessage) error {
 		return fmt.Errorf("new_client: %v", err)
 	}
 	s.hooks.install(fresh)
+	s.refreshes.install(fresh)
 	s.client.Close()
 	s.client = fresh
 	return nil

@@ -133,9 +133,12 @@ func orMsg(text, msg string) string {
 	return msg
 }
 
-// ReauthRequiredError: an OBO user token was rejected even after a refresh; send the user to AuthorizeURL.
+// ReauthRequiredError: an OBO user token was rejected even after a refresh, or its refresh was refused; send
+// the user to AuthorizeURL. OAuthError is the token endpoint's error code when a refused refresh led here
+// ("invalid_grant"), else "".
 type ReauthRequiredError struct {
 	AuthorizeURL string
+	OAuthError   string
 	Code         int64
 	Msg          string
 	LogID        string
@@ -343,7 +346,7 @@ func (f *errorForm) toError(cerr *C.cozefallback_error, ctx context.Context, cau
 	case KindAuth:
 		return &AuthError{OAuthError: f.OAuthError, CozeMessage: cozeMsg, Msg: cozeMsg, LogID: f.LogID, HTTPStatus: f.HTTPStatus, Credential: f.Credential, Attempts: f.Attempts, Previous: previous, Response: f.failed(cerr), text: msg}
 	case KindReauthRequired:
-		return &ReauthRequiredError{AuthorizeURL: f.AuthorizeURL, Code: f.Code, Msg: msg, LogID: f.LogID, HTTPStatus: f.HTTPStatus, Credential: f.Credential, Attempts: f.Attempts, Previous: previous}
+		return &ReauthRequiredError{AuthorizeURL: f.AuthorizeURL, OAuthError: f.OAuthError, Code: f.Code, Msg: msg, LogID: f.LogID, HTTPStatus: f.HTTPStatus, Credential: f.Credential, Attempts: f.Attempts, Previous: previous}
 	case KindTransport:
 		return &TransportError{Msg: msg, LogID: f.LogID, Credential: f.Credential, Attempts: f.Attempts, Previous: previous}
 	case KindTimeout:

@@ -98,7 +98,8 @@ func runScenario(file string, baseVars map[string]string) error {
 	if err := json.Unmarshal([]byte(substitute(string(raw), baseVars)), &sc); err != nil {
 		return fmt.Errorf("bad scenario JSON: %v", err)
 	}
-	if err := checkKeys(sc, "scenario", "name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error", "expect_hook"); err != nil {
+	if err := checkKeys(sc, "scenario", "name", "description", "mock", "config", "steps", "expect_mock", "expect_config_error", "expect_hook",
+		"obo_login", "expect_refresh_hook"); err != nil {
 		return err
 	}
 	vars := map[string]string{}
@@ -110,7 +111,14 @@ func runScenario(file string, baseVars map[string]string) error {
 			return err
 		}
 	}
-	client, err := cf.NewFromJSON(string(sc["config"]))
+	if flow, ok := sc["obo_login"]; ok {
+		if err := oboLogin(flow, vars); err != nil {
+			return err
+		}
+	}
+	// Substituted again: an obo_login's tokens are ${OBO_ACCESS_TOKEN} and ${OBO_REFRESH_TOKEN}.
+	config := substitute(string(sc["config"]), vars)
+	client, err := cf.NewFromJSON(config)
 	if want, ok := sc["expect_config_error"]; ok {
 		var w map[string]json.RawMessage
 		json.Unmarshal(want, &w)
@@ -137,8 +145,10 @@ func runScenario(file string, baseVars map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("client: %v", err)
 	}
-	state := &scenarioState{client: client, config: string(sc["config"]), hooks: &hookLog{}}
+	state := &scenarioState{client: client, config: config, hooks: &hookLog{}, refreshes: &refreshLog{},
+		configuredRefresh: configuredRefresh(config)}
 	state.hooks.install(client)
+	state.refreshes.install(client)
 	defer func() { state.client.Close() }()
 	var steps []json.RawMessage
 	json.Unmarshal(sc["steps"], &steps)
@@ -158,22 +168,30 @@ func runScenario(file string, baseVars map[string]string) error {
 	}
 	if want, ok := sc["expect_hook"]; ok {
 		// Substituted now: it names ids the steps saved (save_moved_to).
-		return state.hooks.check(json.RawMessage(substitute(string(want), vars)))
+		if err := state.hooks.check(json.RawMessage(substitute(string(want), vars))); err != nil {
+			return err
+		}
+	}
+	if want, ok := sc["expect_refresh_hook"]; ok {
+		return state.refreshes.check(want, state.configuredRefresh)
 	}
 	return nil
 }
 
 // scenarioState is what the steps of one scenario share: the client (a new_client step replaces it), the
-// config it was built from, and the calls of the OnConversationMoved hook installed on every client.
+// config it was built from, and the calls of the OnConversationMoved and OnTokenRefresh hooks installed on every
+// client, with the config's OBO refresh token.
 type scenarioState struct {
-	client *cf.Client
-	config string
-	hooks  *hookLog
+	client            *cf.Client
+	config            string
+	hooks             *hookLog
+	refreshes         *refreshLog
+	configuredRefresh string
 }
 
 func runStep(state *scenarioState, step map[string]json.RawMessage, vars map[string]string) error {
 	if err := checkKeys(step, "step", "request", "stream", "upload", "concurrent", "repeat", "set_mode", "mock", "sleep_ms", "expect", "save", "websocket",
-		"save_moved_to", "map_conversation", "new_client"); err != nil {
+		"save_moved_to", "map_conversation", "new_client", "fetch_token", "oauth_refresh"); err != nil {
 		return err
 	}
 	client := state.client
@@ -186,6 +204,12 @@ func runStep(state *scenarioState, step map[string]json.RawMessage, vars map[str
 	}
 	if n, ok := step["new_client"]; ok {
 		return state.restart(n)
+	}
+	if _, ok := step["fetch_token"]; ok {
+		return oboStep(state, step, expect)
+	}
+	if _, ok := step["oauth_refresh"]; ok {
+		return oboStep(state, step, expect)
 	}
 	if m, ok := step["set_mode"]; ok {
 		var mode string
@@ -444,13 +468,17 @@ func check(expect map[string]json.RawMessage, out *outcome) error {
 		var want map[string]json.RawMessage
 		json.Unmarshal(raw, &want)
 		if err := checkKeys(want, "expect.error", "kind", "code", "http_status", "previous_code", "previous_credential",
-			"conversation_id", "conversation_owner", "bot_credential", "file_id", "message_contains"); err != nil {
+			"conversation_id", "conversation_owner", "bot_credential", "file_id", "message_contains",
+			"oauth_error", "authorize_url_contains"); err != nil {
 			return err
 		}
 		if out.err == nil {
 			return fmt.Errorf("expected a %s error, the call succeeded", str(want["kind"]))
 		}
 		if err := checkStranded(want, out.err); err != nil {
+			return err
+		}
+		if err := checkOAuthError(want, out.err); err != nil {
 			return err
 		}
 		if k, ok := want["kind"]; ok && string(cf.KindOf(out.err)) != str(k) {

@@ -65,17 +65,29 @@ typedef enum cozefallback_status {
   COZEFALLBACK_STATUS_CONVERSATION_STRANDED = 11,
 } cozefallback_status;
 
+// An authorize URL with its `state` and, for PKCE, the code verifier. Opaque and immutable.
+typedef struct cozefallback_authorize_url cozefallback_authorize_url;
+
 // Cancels in-flight calls from another thread (a Go context, a signal handler's helper thread...). Opaque.
 typedef struct cozefallback_cancel_token cozefallback_cancel_token;
 
 // A client: two credentials, the fallback between them, a token cache, metrics. Opaque.
 typedef struct cozefallback_client cozefallback_client;
 
+// A started device flow. Opaque and immutable.
+typedef struct cozefallback_device_code cozefallback_device_code;
+
 // A failed call: the core's error as it was, with the strings its accessors lend. Opaque and immutable.
 typedef struct cozefallback_error cozefallback_error;
 
 // One server-sent event. Opaque and immutable.
 typedef struct cozefallback_event cozefallback_event;
+
+// An OAuth app (web, PKCE or device) on one Coze host, for OBO user tokens. Opaque.
+typedef struct cozefallback_oauth_app cozefallback_oauth_app;
+
+// The tokens an OAuth call handed back. Opaque and immutable; its strings are secrets.
+typedef struct cozefallback_oauth_token cozefallback_oauth_token;
 
 // A request being built (method, path, query, headers, body). Opaque; guarded by a lock.
 typedef struct cozefallback_request cozefallback_request;
@@ -101,6 +113,17 @@ typedef void (*cozefallback_conversation_hook)(const char *from,
                                                const char *to,
                                                uint32_t messages_copied,
                                                void *user_data);
+
+// Called once per OBO refresh that rotated a credential's tokens, with the credential ("personal" or
+// "enterprise"), the new access token, the new refresh token (NULL when the endpoint gave none), the Unix
+// time at which the access token expires, and the `user_data` given to `cozefallback_client_set_refresh_hook`.
+//
+// The strings are borrowed for the call only (and zeroed after it): copy the refresh token to store it.
+typedef void (*cozefallback_refresh_hook)(const char *credential,
+                                          const char *access_token,
+                                          const char *refresh_token,
+                                          uint64_t expires_at,
+                                          void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -244,6 +267,26 @@ enum cozefallback_status cozefallback_client_send_any(const struct cozefallback_
                                                       struct cozefallback_response **out_response,
                                                       struct cozefallback_stream **out_stream,
                                                       struct cozefallback_error **err);
+
+// Mints (or checks) the bearer token of one credential now, "personal" or "enterprise": for preflight checks
+// and warm-up, and to refresh an expired OBO user token before the next call needs it (the refresh hook, see
+// `cozefallback_client_set_refresh_hook`, is called when the refresh rotated the tokens).
+//
+// ```c
+// if (cozefallback_client_fetch_token(client, "personal", NULL, &err) != COZEFALLBACK_STATUS_OK)
+//     fprintf(stderr, "personal credential: %s\n", cozefallback_error_message(err));
+// ```
+//
+// `cancel` may be NULL; cancelling it makes the call return CANCELLED promptly. Ownership: borrows every
+// argument for the call. Thread safety: any thread, concurrently with calls on the client.
+// Errors: REAUTH_REQUIRED (the endpoint refused an OBO refresh token, as a call would report it:
+// `cozefallback_error_authorize_url` gives where to send the user, `cozefallback_error_oauth_error` why, e.g.
+// "invalid_grant"), AUTH (another token endpoint refusal), TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT
+// (NULL or unknown credential name, a credential that is not configured, a closed client).
+enum cozefallback_status cozefallback_client_fetch_token(const struct cozefallback_client *client,
+                                                         const char *credential,
+                                                         const struct cozefallback_cancel_token *cancel,
+                                                         struct cozefallback_error **err);
 
 // Starts a request: `method` ("GET", "POST", ...) and `path` below the base URL ("/v3/chat", optionally with a
 // query string). A full URL is accepted only when it points at the configured base.
@@ -814,6 +857,248 @@ const uint8_t *cozefallback_ws_event_binary(const struct cozefallback_ws_event *
 //
 // Ownership: takes `event`. Thread safety: call once. Errors: none.
 void cozefallback_ws_event_free(struct cozefallback_ws_event *event);
+
+// Builds an OAuth app on `base_url` (such as "https://api.coze.cn", no path) for the app `client_id`.
+// `client_secret` is the web app's secret, or NULL for PKCE and device apps. `allow_insecure_http` permits
+// `http://` to a host other than loopback (as the client config's `allow_insecure_http`); `ca_file` (NULL for
+// none) is a PEM file of CA certificates to trust besides the system's.
+//
+// ```c
+// cozefallback_oauth_app *app = NULL;
+// if (cozefallback_oauth_app_new("https://api.coze.cn", "1130000000000000002", NULL, false, NULL, &app, &err)
+//     != COZEFALLBACK_STATUS_OK) ...
+// ```
+//
+// Ownership: on success `*out` is a new app to free with `cozefallback_oauth_app_free`; NULL on failure. The
+// strings are copied. Thread safety: any thread; an app may be used from several threads at once.
+// Errors: CONFIG (`cozefallback_error_field` names "base_url" or "client_id"), INVALID_ARGUMENT (NULL or
+// non-UTF-8 argument).
+enum cozefallback_status cozefallback_oauth_app_new(const char *base_url,
+                                                    const char *client_id,
+                                                    const char *client_secret,
+                                                    bool allow_insecure_http,
+                                                    const char *ca_file,
+                                                    struct cozefallback_oauth_app **out,
+                                                    struct cozefallback_error **err);
+
+// Frees an app. NULL-safe.
+//
+// Ownership: takes `app`; no call on it may be running. Thread safety: call once. Errors: none.
+void cozefallback_oauth_app_free(struct cozefallback_oauth_app *app);
+
+// The authorize URL to send the user's browser to, with a random `state` and, when `pkce` is true, an S256
+// code challenge whose verifier `cozefallback_authorize_url_code_verifier` gives (keep it for
+// `cozefallback_oauth_app_exchange_code`). `workspace_id` may be NULL.
+//
+// ```c
+// cozefallback_authorize_url *auth = NULL;
+// cozefallback_oauth_app_authorize_url(app, "https://example.com/cb", NULL, true, &auth, &err);
+// redirect_browser(cozefallback_authorize_url_url(auth));
+// save_for_callback(cozefallback_authorize_url_state(auth), cozefallback_authorize_url_code_verifier(auth));
+// cozefallback_authorize_url_free(auth);
+// ```
+//
+// Ownership: borrows the arguments for the call; on success `*out` is a new object to free with
+// `cozefallback_authorize_url_free`. Thread safety: any thread. Errors: INVALID_ARGUMENT (NULL app, NULL or
+// non-UTF-8 string).
+enum cozefallback_status cozefallback_oauth_app_authorize_url(const struct cozefallback_oauth_app *app,
+                                                              const char *redirect_uri,
+                                                              const char *workspace_id,
+                                                              bool pkce,
+                                                              struct cozefallback_authorize_url **out,
+                                                              struct cozefallback_error **err);
+
+// Exchanges the authorization code from the redirect for tokens. A web app (built with its secret) passes
+// `code_verifier` NULL; a PKCE app passes the verifier of its authorize URL. `redirect_uri` must be the one
+// the authorize URL named.
+//
+// ```c
+// cozefallback_oauth_token *tok = NULL;
+// st = cozefallback_oauth_app_exchange_code(app, code, "https://example.com/cb", verifier, NULL, &tok, &err);
+// store_refresh_token(user, cozefallback_oauth_token_refresh_token(tok));
+// cozefallback_oauth_token_free(tok);
+// ```
+//
+// `cancel` may be NULL; cancelling it makes the call return CANCELLED promptly. The wait is bounded by the
+// first-byte timeout. Ownership: borrows the arguments for the call; on success `*out` is a new token to free
+// with `cozefallback_oauth_token_free`. Thread safety: any thread. Errors: AUTH (the endpoint refused:
+// `cozefallback_error_oauth_error` says why, e.g. "invalid_grant"), TRANSPORT, TIMEOUT, CANCELLED,
+// INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_oauth_app_exchange_code(const struct cozefallback_oauth_app *app,
+                                                              const char *code,
+                                                              const char *redirect_uri,
+                                                              const char *code_verifier,
+                                                              const struct cozefallback_cancel_token *cancel,
+                                                              struct cozefallback_oauth_token **out,
+                                                              struct cozefallback_error **err);
+
+// Refreshes a user's tokens: the answer carries a new refresh token and the old one stops working (store the
+// new one).
+//
+// ```c
+// st = cozefallback_oauth_app_refresh(app, stored_refresh_token, NULL, &tok, &err);
+// ```
+//
+// `cancel` may be NULL. Ownership: borrows the arguments for the call; on success `*out` is a new token to
+// free with `cozefallback_oauth_token_free`. Thread safety: any thread. Errors: AUTH ("invalid_grant" for a
+// used or unknown refresh token), TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_oauth_app_refresh(const struct cozefallback_oauth_app *app,
+                                                        const char *refresh_token,
+                                                        const struct cozefallback_cancel_token *cancel,
+                                                        struct cozefallback_oauth_token **out,
+                                                        struct cozefallback_error **err);
+
+// Starts the device flow: show the user `cozefallback_device_code_user_code` and
+// `cozefallback_device_code_verification_uri`, then wait with `cozefallback_oauth_app_wait_device_token`.
+// `workspace_id` may be NULL.
+//
+// ```c
+// cozefallback_device_code *dc = NULL;
+// st = cozefallback_oauth_app_device_code(app, NULL, NULL, &dc, &err);
+// printf("open %s and type %s\n", cozefallback_device_code_verification_uri(dc), cozefallback_device_code_user_code(dc));
+// ```
+//
+// `cancel` may be NULL; the wait is bounded by the first-byte timeout. Ownership: borrows the arguments for
+// the call; on success `*out` is a new object to free with `cozefallback_device_code_free`. Thread safety:
+// any thread. Errors: AUTH, TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_oauth_app_device_code(const struct cozefallback_oauth_app *app,
+                                                            const char *workspace_id,
+                                                            const struct cozefallback_cancel_token *cancel,
+                                                            struct cozefallback_device_code **out,
+                                                            struct cozefallback_error **err);
+
+// Polls once for the device flow's token. An AUTH error whose `cozefallback_error_oauth_error` is
+// "authorization_pending" or "slow_down" means "ask again later" (`cozefallback_oauth_app_wait_device_token`
+// does the waiting).
+//
+// `cancel` may be NULL. Ownership: borrows the arguments for the call; on success `*out` is a new token to
+// free with `cozefallback_oauth_token_free`. Thread safety: any thread. Errors: AUTH, TRANSPORT, TIMEOUT,
+// CANCELLED, INVALID_ARGUMENT.
+enum cozefallback_status cozefallback_oauth_app_poll_device_token(const struct cozefallback_oauth_app *app,
+                                                                  const char *device_code,
+                                                                  const struct cozefallback_cancel_token *cancel,
+                                                                  struct cozefallback_oauth_token **out,
+                                                                  struct cozefallback_error **err);
+
+// Polls until the user approves the device code, every `interval` seconds (5 s more on "slow_down", at most
+// 30 s); gives up with AUTH when the user denies ("access_denied"), the code expires ("expired_token") or
+// `expires_in` seconds pass. The numbers are the code's (`cozefallback_device_code_expires_in` and
+// `_interval`), so a code stored earlier can be waited on again.
+//
+// ```c
+// st = cozefallback_oauth_app_wait_device_token(app, cozefallback_device_code_device_code(dc),
+//         cozefallback_device_code_expires_in(dc), cozefallback_device_code_interval(dc), cancel, &tok, &err);
+// ```
+//
+// Every wait is bounded by `expires_in` (at most one day); `cancel` (may be NULL) ends it at once with
+// CANCELLED. Ownership: borrows the arguments for the call; on success `*out` is a new token to free with
+// `cozefallback_oauth_token_free`. Thread safety: any thread. Errors: AUTH, TRANSPORT, TIMEOUT, CANCELLED,
+// INVALID_ARGUMENT (NULL argument; `expires_in` or `interval` 0 or out of range, the message names it).
+enum cozefallback_status cozefallback_oauth_app_wait_device_token(const struct cozefallback_oauth_app *app,
+                                                                  const char *device_code,
+                                                                  uint64_t expires_in,
+                                                                  uint64_t interval,
+                                                                  const struct cozefallback_cancel_token *cancel,
+                                                                  struct cozefallback_oauth_token **out,
+                                                                  struct cozefallback_error **err);
+
+// The URL to send the user's browser to.
+//
+// Ownership: borrowed from `auth`. Thread safety: any thread. Errors: none (NULL for a NULL handle).
+const char *cozefallback_authorize_url_url(const struct cozefallback_authorize_url *auth);
+
+// The random `state` the URL carries: check that the redirect brings it back.
+//
+// Ownership: borrowed from `auth`. Thread safety: any thread. Errors: none (NULL for a NULL handle).
+const char *cozefallback_authorize_url_state(const struct cozefallback_authorize_url *auth);
+
+// The PKCE code verifier (a secret: keep it server-side until the code exchange), or NULL when the URL was
+// built without PKCE.
+//
+// Ownership: borrowed from `auth`; zeroed when it is freed. Thread safety: any thread. Errors: none.
+const char *cozefallback_authorize_url_code_verifier(const struct cozefallback_authorize_url *auth);
+
+// Frees an authorize URL and zeroes its code verifier. NULL-safe.
+//
+// Ownership: takes `auth`; strings borrowed from it become invalid. Thread safety: call once. Errors: none.
+void cozefallback_authorize_url_free(struct cozefallback_authorize_url *auth);
+
+// The user access token ("czu_..."), for an `oauth` credential's `access_token`.
+//
+// Ownership: borrowed from `token`; zeroed when it is freed. Thread safety: any thread.
+// Errors: none (NULL for a NULL handle).
+const char *cozefallback_oauth_token_access_token(const struct cozefallback_oauth_token *token);
+
+// The refresh token, or NULL when the endpoint gave none. Store it: it rotates on every refresh.
+//
+// Ownership: borrowed from `token`; zeroed when it is freed. Thread safety: any thread. Errors: none.
+const char *cozefallback_oauth_token_refresh_token(const struct cozefallback_oauth_token *token);
+
+// Unix time (seconds) at which the access token expires (0 for a NULL handle).
+//
+// Thread safety: any thread. Errors: none.
+uint64_t cozefallback_oauth_token_expires_at(const struct cozefallback_oauth_token *token);
+
+// Frees a token and zeroes its strings. NULL-safe.
+//
+// Ownership: takes `token`; strings borrowed from it become invalid. Thread safety: call once.
+// Errors: none.
+void cozefallback_oauth_token_free(struct cozefallback_oauth_token *token);
+
+// The code the app polls with (keep it to itself).
+//
+// Ownership: borrowed from `code`; zeroed when it is freed. Thread safety: any thread.
+// Errors: none (NULL for a NULL handle).
+const char *cozefallback_device_code_device_code(const struct cozefallback_device_code *code);
+
+// The code the user types at the verification URI.
+//
+// Ownership: borrowed from `code`. Thread safety: any thread. Errors: none (NULL for a NULL handle).
+const char *cozefallback_device_code_user_code(const struct cozefallback_device_code *code);
+
+// Where the user types the user code.
+//
+// Ownership: borrowed from `code`. Thread safety: any thread. Errors: none (NULL for a NULL handle).
+const char *cozefallback_device_code_verification_uri(const struct cozefallback_device_code *code);
+
+// Seconds the codes stay valid (0 for a NULL handle).
+//
+// Thread safety: any thread. Errors: none.
+uint64_t cozefallback_device_code_expires_in(const struct cozefallback_device_code *code);
+
+// Seconds to wait between polls (0 for a NULL handle).
+//
+// Thread safety: any thread. Errors: none.
+uint64_t cozefallback_device_code_interval(const struct cozefallback_device_code *code);
+
+// Frees a device code and zeroes its device code. NULL-safe.
+//
+// Ownership: takes `code`; strings borrowed from it become invalid. Thread safety: call once. Errors: none.
+void cozefallback_device_code_free(struct cozefallback_device_code *code);
+
+// Installs the hook called after an OBO refresh rotated a credential's tokens (the old refresh token no
+// longer works), so the app can store the new refresh token; `callback` NULL removes it. Replaces an earlier
+// hook.
+//
+// ```c
+// static void on_refresh(const char *credential, const char *access_token, const char *refresh_token,
+//                        uint64_t expires_at, void *user_data) {
+//     store_refresh_token(user_data, credential, refresh_token); // copy: borrowed for this call only
+// }
+// cozefallback_client_set_refresh_hook(client, on_refresh, my_store, &err);
+// ```
+//
+// The callback runs on one of the library's worker threads (not the thread that made the call), possibly on
+// several at once for different credentials; it must return promptly, must not unwind (C++ exception,
+// longjmp) out of itself, and must not make blocking calls on a client (`cozefallback_client_send`...).
+// The strings are borrowed for the call only. Ownership: borrows `client`; `user_data` is handed to every
+// call untouched and is never freed by the library. A refresh already running when the hook is replaced may
+// still call the old one: release `user_data` only once the calls in flight on the client have returned.
+// Thread safety: any thread. Errors: INVALID_ARGUMENT (NULL client).
+enum cozefallback_status cozefallback_client_set_refresh_hook(const struct cozefallback_client *client,
+                                                              cozefallback_refresh_hook callback,
+                                                              void *user_data,
+                                                              struct cozefallback_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use cozefallback::{BlockingClient, Error, Mode, Reply, Request};
+use cozefallback::{BlockingClient, CredentialKind, Error, Mode, Reply, Request, block_on};
 
 use super::cancel::{cancel_of, cozefallback_cancel_token};
 use super::error::{cozefallback_error, cozefallback_status, guard};
@@ -284,6 +284,38 @@ unsafe fn send_with(
             Ok(response_handle(resp))
         })
     }
+}
+
+/// Mints (or checks) the bearer token of one credential now, "personal" or "enterprise": for preflight checks
+/// and warm-up, and to refresh an expired OBO user token before the next call needs it (the refresh hook, see
+/// `cozefallback_client_set_refresh_hook`, is called when the refresh rotated the tokens).
+///
+/// ```c
+/// if (cozefallback_client_fetch_token(client, "personal", NULL, &err) != COZEFALLBACK_STATUS_OK)
+///     fprintf(stderr, "personal credential: %s\n", cozefallback_error_message(err));
+/// ```
+///
+/// `cancel` may be NULL; cancelling it makes the call return CANCELLED promptly. Ownership: borrows every
+/// argument for the call. Thread safety: any thread, concurrently with calls on the client.
+/// Errors: REAUTH_REQUIRED (the endpoint refused an OBO refresh token, as a call would report it:
+/// `cozefallback_error_authorize_url` gives where to send the user, `cozefallback_error_oauth_error` why, e.g.
+/// "invalid_grant"), AUTH (another token endpoint refusal), TRANSPORT, TIMEOUT, CANCELLED, INVALID_ARGUMENT
+/// (NULL or unknown credential name, a credential that is not configured, a closed client).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cozefallback_client_fetch_token(
+    client: *const cozefallback_client,
+    credential: *const c_char,
+    cancel: *const cozefallback_cancel_token,
+    err: *mut *mut cozefallback_error,
+) -> cozefallback_status {
+    guard(err, || unsafe {
+        let client = arg_ref(client, "client")?.inner.inner().clone();
+        let kind: CredentialKind = arg_str(credential, "credential")?.parse()?;
+        block_on(
+            cancel_of(cancel),
+            async move { client.fetch_token(kind).await },
+        )
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 /*
- * The C conformance runner: every tests/scenarios/ *.json, tests/scenarios/websocket/ *.json and
- * tests/scenarios/conversations/ *.json file through the C API against the coze-mock binary.
+ * The C conformance runner: every tests/scenarios/ *.json, tests/scenarios/websocket/ *.json,
+ * tests/scenarios/conversations/ *.json and tests/scenarios/obo/ *.json file through the C API against the
+ * coze-mock binary (the OBO ones log in with the C OAuth app and record the C refresh hook).
  *
  *   conformance SCENARIO_DIR     (the mock's base URL in COZE_MOCK_URL)
  *
@@ -22,6 +23,8 @@
 #include "mockhttp.h"
 
 static const char *g_base;
+/* From /__mock/info: the OBO scenarios build their OAuth app on these. */
+static char g_base_url[512], g_oauth_id[128], g_oauth_secret[128];
 
 /* ---- small helpers ---------------------------------------------------------------------------------------- */
 
@@ -341,6 +344,21 @@ static int check_data_len(const jval *want, const outcome *o, char *why, size_t 
     return 1;
 }
 
+/* The OBO keys of `expect.error`: `oauth_error`, and `authorize_url_contains` (the URL must exist). */
+static int check_oauth_error(const jval *e, const cozefallback_error *err, char *why, size_t n) {
+    const jval *want = json_get(e, "oauth_error"), *parts = json_get(e, "authorize_url_contains");
+    const char *got = cozefallback_error_oauth_error(err), *url = cozefallback_error_authorize_url(err);
+    if (want && (!got || !json_str(want) || strcmp(got, json_str(want))))
+        return fail(why, n, "error.oauth_error: expected %s, got %s (%s)", json_str(want) ? json_str(want) : "?",
+                    got ? got : "none", cozefallback_error_message(err));
+    if (parts && (parts->type != J_ARR)) return fail(why, n, "error.authorize_url_contains must be an array");
+    for (size_t i = 0; parts && i < parts->len; i++)
+        if (!url || !json_str(parts->items[i]) || !strstr(url, json_str(parts->items[i])))
+            return fail(why, n, "error authorize URL %s lacks %s", url ? url : "(none)",
+                        json_str(parts->items[i]) ? json_str(parts->items[i]) : "?");
+    return 1;
+}
+
 static int check(const jval *expect, const outcome *o, char *why, size_t n) {
     static const char *const keys[] = {"status", "credential", "attempts", "json_code", "body_contains", "error",
                                        "events_min", "first_event", "last_event", "events_before_error",
@@ -351,10 +369,10 @@ static int check(const jval *expect, const outcome *o, char *why, size_t n) {
     if (e) {
         static const char *const ekeys[] = {"kind", "code", "http_status", "previous_code", "previous_credential",
                                             "conversation_id", "conversation_owner", "bot_credential", "file_id",
-                                            "message_contains", NULL};
+                                            "message_contains", "oauth_error", "authorize_url_contains", NULL};
         if (!check_keys(e, ekeys, "expect.error", why, n)) return 0;
         if (!o->err) return fail(why, n, "expected an error of kind %s, the call succeeded", json_str(json_get(e, "kind")));
-        if (!check_stranded(e, o->err, why, n)) return 0;
+        if (!check_stranded(e, o->err, why, n) || !check_oauth_error(e, o->err, why, n)) return 0;
         const char *kind = json_str(json_get(e, "kind"));
         if (kind && strcmp(kind, cozefallback_error_kind_name(o->err)))
             return fail(why, n, "error.kind: expected %s, got %s (%s)", kind, cozefallback_error_kind_name(o->err),
@@ -710,6 +728,224 @@ static int check_mock(const jval *want, char *why, size_t n) {
     return ok;
 }
 
+/* ---- OBO: the login, the refresh hook's record, fetch_token and oauth_refresh -------------------------- */
+
+#define OBO_REDIRECT "http://127.0.0.1:9/callback"
+#define OBO_REDIRECT_ENCODED "http%3A%2F%2F127.0.0.1%3A9%2Fcallback"
+
+/* One call of the refresh hook. The tokens are kept to compare, never printed. */
+typedef struct {
+    char *credential, *access, *refresh;
+    int future; /* expires_at was in the future when the hook ran */
+} refresh_call;
+
+typedef struct {
+    pthread_mutex_t mu;
+    refresh_call *calls;
+    size_t n;
+} refresh_log;
+
+static void record_refresh(const char *credential, const char *access_token, const char *refresh_token,
+                           uint64_t expires_at, void *user_data) {
+    refresh_log *log = user_data;
+    pthread_mutex_lock(&log->mu);
+    log->calls = realloc(log->calls, (log->n + 1) * sizeof *log->calls);
+    log->calls[log->n++] = (refresh_call){strdup(credential ? credential : ""), strdup(access_token ? access_token : ""),
+                                          strdup(refresh_token ? refresh_token : ""),
+                                          expires_at > (uint64_t)time(NULL)};
+    pthread_mutex_unlock(&log->mu);
+}
+
+static void refresh_log_free(refresh_log *log) {
+    for (size_t i = 0; i < log->n; i++) free(log->calls[i].credential), free(log->calls[i].access), free(log->calls[i].refresh);
+    free(log->calls);
+    pthread_mutex_destroy(&log->mu);
+}
+
+/* The refresh token the last hook call handed over (a new string), or NULL. */
+static char *last_hooked_refresh(refresh_log *log) {
+    pthread_mutex_lock(&log->mu);
+    char *out = log->n ? strdup(log->calls[log->n - 1].refresh) : NULL;
+    pthread_mutex_unlock(&log->mu);
+    return out;
+}
+
+/* `expect_refresh_hook`: the calls in number and order, each with non-empty tokens, a refresh token that
+ * rotated (not the configured one, not one handed over before) and a future expiry. */
+static int check_refresh_hook(const jval *want, refresh_log *log, const char *configured, char *why, size_t n) {
+    static const char *const keys[] = {"credential", NULL};
+    if (want->type != J_ARR) return fail(why, n, "expect_refresh_hook must be an array");
+    pthread_mutex_lock(&log->mu);
+    int ok = want->len == log->n ? 1 : fail(why, n, "refresh hook: expected %zu call(s), got %zu", want->len, log->n);
+    for (size_t i = 0; ok && i < log->n; i++) {
+        const refresh_call *c = &log->calls[i];
+        const char *cred = json_str(json_get(want->items[i], "credential"));
+        if (!check_keys(want->items[i], keys, "expect_refresh_hook[]", why, n)) ok = 0;
+        else if (cred && strcmp(cred, c->credential))
+            ok = fail(why, n, "refresh hook call %zu: credential %s, expected %s", i, c->credential, cred);
+        else if (!*c->access || !*c->refresh)
+            ok = fail(why, n, "refresh hook call %zu: an empty access or refresh token", i);
+        else if (configured && !strcmp(c->refresh, configured))
+            ok = fail(why, n, "refresh hook call %zu: the refresh token did not rotate (it is the configured one)", i);
+        else if (!c->future)
+            ok = fail(why, n, "refresh hook call %zu: expires_at is not in the future", i);
+        for (size_t j = 0; ok && j < i; j++)
+            if (!strcmp(c->refresh, log->calls[j].refresh))
+                ok = fail(why, n, "refresh hook call %zu: the refresh token of call %zu again", i, j);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return ok;
+}
+
+/* The value of query parameter `name` in `url` (a new string), or NULL. */
+static char *url_param(const char *url, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = strstr(url, name); p; p = strstr(p + 1, name)) {
+        if ((p[-1] != '?' && p[-1] != '&') || p[len] != '=') continue;
+        p += len + 1;
+        return strndup(p, strcspn(p, "&#"));
+    }
+    return NULL;
+}
+
+static cozefallback_oauth_app *obo_app(int with_secret, char *why, size_t n) {
+    cozefallback_oauth_app *app = NULL;
+    cozefallback_error *err = NULL;
+    if (cozefallback_oauth_app_new(g_base_url, g_oauth_id, with_secret ? g_oauth_secret : NULL, false, NULL, &app, &err) !=
+        COZEFALLBACK_STATUS_OK)
+        fail(why, n, "oauth_app_new: %s", cozefallback_error_message(err));
+    cozefallback_error_free(err);
+    return app;
+}
+
+/* A JSON string member of a mock control answer (a new string), or NULL. */
+static char *mock_member(const char *path, const char *body, const char *member) {
+    char *answer = NULL;
+    int st = mock_http(g_base, "POST", path, body, &answer);
+    jval *doc = st == 200 && answer ? json_parse(answer, NULL) : NULL;
+    const char *v = json_str(json_get(doc, member));
+    char *out = v ? strdup(v) : NULL;
+    json_free(doc);
+    free(answer);
+    return out;
+}
+
+/* The code and PKCE flows up to the token: the authorize URL's checks, the mock's code, the exchange. */
+static cozefallback_status obo_code_login(cozefallback_oauth_app *app, int pkce, cozefallback_oauth_token **tok,
+                                          cozefallback_error **err, char *why, size_t n) {
+    cozefallback_authorize_url *auth = NULL;
+    cozefallback_status st = cozefallback_oauth_app_authorize_url(app, OBO_REDIRECT, NULL, pkce, &auth, err);
+    if (st != COZEFALLBACK_STATUS_OK) return st;
+    const char *url = cozefallback_authorize_url_url(auth), *verifier = cozefallback_authorize_url_code_verifier(auth);
+    char *client = url_param(url, "client_id"), *redirect = url_param(url, "redirect_uri"),
+         *state = url_param(url, "state"), *challenge = url_param(url, "code_challenge"),
+         *method = url_param(url, "code_challenge_method");
+    int url_ok = client && !strcmp(client, g_oauth_id) && redirect && !strcmp(redirect, OBO_REDIRECT_ENCODED) && state &&
+                 *state && (!pkce || (challenge && *challenge && method && !strcmp(method, "S256") && verifier && *verifier));
+    if (!url_ok) {
+        fail(why, n, "obo_login: the authorize URL lacks client_id, redirect_uri, state%s: %s",
+             pkce ? " or the S256 challenge" : "", url);
+        st = COZEFALLBACK_STATUS_INVALID_ARGUMENT;
+    } else {
+        char body[512];
+        if (pkce)
+            snprintf(body, sizeof body,
+                     "{\"redirect_uri\":\"" OBO_REDIRECT "\",\"code_challenge\":\"%s\",\"code_challenge_method\":\"S256\"}",
+                     challenge);
+        else
+            snprintf(body, sizeof body, "{\"redirect_uri\":\"" OBO_REDIRECT "\"}");
+        char *code = mock_member("/__mock/oauth/code", body, "code");
+        st = code ? cozefallback_oauth_app_exchange_code(app, code, OBO_REDIRECT, pkce ? verifier : NULL, NULL, tok, err)
+                  : (fail(why, n, "obo_login: the mock issued no code"), COZEFALLBACK_STATUS_INVALID_ARGUMENT);
+        free(code);
+    }
+    free(client), free(redirect), free(state), free(challenge), free(method);
+    cozefallback_authorize_url_free(auth);
+    return st;
+}
+
+/* The device flow up to the token: the code, the mock's approval, the wait. */
+static cozefallback_status obo_device_login(cozefallback_oauth_app *app, cozefallback_oauth_token **tok,
+                                            cozefallback_error **err, char *why, size_t n) {
+    cozefallback_device_code *dc = NULL;
+    cozefallback_status st = cozefallback_oauth_app_device_code(app, NULL, NULL, &dc, err);
+    if (st != COZEFALLBACK_STATUS_OK) return st;
+    const char *user = cozefallback_device_code_user_code(dc);
+    if (!user || !*user || !cozefallback_device_code_verification_uri(dc) || !*cozefallback_device_code_device_code(dc)) {
+        fail(why, n, "obo_login: the device code lacks a field");
+        st = COZEFALLBACK_STATUS_INVALID_ARGUMENT;
+    } else {
+        char body[256];
+        snprintf(body, sizeof body, "{\"user_code\":\"%s\"}", user);
+        if (mock_http(g_base, "POST", "/__mock/oauth/device/approve", body, NULL) != 200) {
+            fail(why, n, "obo_login: the mock did not approve %s", user);
+            st = COZEFALLBACK_STATUS_INVALID_ARGUMENT;
+        } else {
+            st = cozefallback_oauth_app_wait_device_token(app, cozefallback_device_code_device_code(dc),
+                                                          cozefallback_device_code_expires_in(dc),
+                                                          cozefallback_device_code_interval(dc), NULL, tok, err);
+        }
+    }
+    cozefallback_device_code_free(dc);
+    return st;
+}
+
+/* `obo_login`: logs a user in with the C OAuth app and keeps ${OBO_ACCESS_TOKEN} and ${OBO_REFRESH_TOKEN}. */
+static int obo_login(const jval *flow, vars_t *vars, char *why, size_t n) {
+    const char *name = json_str(flow);
+    int code = name && !strcmp(name, "code"), pkce = name && !strcmp(name, "pkce"), device = name && !strcmp(name, "device");
+    if (!code && !pkce && !device) return fail(why, n, "obo_login must be code, pkce or device");
+    cozefallback_oauth_app *app = obo_app(code, why, n);
+    if (!app) return 0;
+    cozefallback_oauth_token *tok = NULL;
+    cozefallback_error *err = NULL;
+    why[0] = 0;
+    cozefallback_status st = device ? obo_device_login(app, &tok, &err, why, n) : obo_code_login(app, pkce, &tok, &err, why, n);
+    int ok = st == COZEFALLBACK_STATUS_OK;
+    if (!ok && !why[0]) fail(why, n, "obo_login %s: %s", name, err ? cozefallback_error_message(err) : "failed");
+    const char *access = cozefallback_oauth_token_access_token(tok), *refresh = cozefallback_oauth_token_refresh_token(tok);
+    if (ok && (!access || !*access || !refresh || !*refresh)) ok = fail(why, n, "obo_login %s: an empty token", name);
+    if (ok) {
+        vars_set(vars, "OBO_ACCESS_TOKEN", access);
+        vars_set(vars, "OBO_REFRESH_TOKEN", refresh);
+    }
+    cozefallback_error_free(err);
+    cozefallback_oauth_token_free(tok);
+    cozefallback_oauth_app_free(app);
+    return ok;
+}
+
+/* The refresh token of the config's first `oauth` credential (personal, then enterprise; a new string), or NULL. */
+static char *configured_refresh(const char *config) {
+    jval *doc = json_parse(config, NULL);
+    char *out = NULL;
+    static const char *const sides[] = {"personal", "enterprise"};
+    for (int i = 0; !out && i < 2; i++) {
+        const jval *cred = json_get(doc, sides[i]);
+        const char *type = json_str(json_get(cred, "type")), *refresh = json_str(json_get(cred, "refresh_token"));
+        if (type && !strcmp(type, "oauth")) out = refresh ? strdup(refresh) : NULL;
+        if (type && !strcmp(type, "oauth")) break;
+    }
+    json_free(doc);
+    return out;
+}
+
+/* `oauth_refresh`: the OAuth app (with the secret) refreshes the hooked or the configured refresh token. */
+static void oauth_refresh_call(const char *token, outcome *o, char *why, size_t n) {
+    cozefallback_oauth_app *app = obo_app(1, why, n);
+    cozefallback_oauth_token *tok = NULL;
+    cozefallback_error *err = NULL;
+    cozefallback_status st = app ? cozefallback_oauth_app_refresh(app, token, NULL, &tok, &err) : COZEFALLBACK_STATUS_PANIC;
+    if (st != COZEFALLBACK_STATUS_OK) {
+        take_error(o, st, err);
+    } else {
+        const char *access = cozefallback_oauth_token_access_token(tok), *refresh = cozefallback_oauth_token_refresh_token(tok);
+        o->has_response = access && *access && refresh && *refresh; /* checked by obo_step */
+    }
+    cozefallback_oauth_token_free(tok);
+    cozefallback_oauth_app_free(app);
+}
+
 /* ---- the conversation hook ------------------------------------------------------------------------------ */
 
 /* Every call of the hook `expect_hook` checks, in order; the hook may run on several library threads. */
@@ -754,12 +990,20 @@ static int check_hook(const jval *want, hook_log *log, char *why, size_t n) {
     return ok;
 }
 
-/* A client from the scenario's config with the recording hook installed. */
-static cozefallback_client *scenario_client(const char *config, hook_log *hooks, char *why, size_t n) {
+/* Installs the recording conversation and refresh hooks. */
+static cozefallback_status install_hooks(cozefallback_client *client, hook_log *hooks, refresh_log *refreshes,
+                                         cozefallback_error **err) {
+    cozefallback_status st = cozefallback_client_set_conversation_hook(client, record_hook, hooks, err);
+    return st == COZEFALLBACK_STATUS_OK ? cozefallback_client_set_refresh_hook(client, record_refresh, refreshes, err) : st;
+}
+
+/* A client from the scenario's config with the recording hooks installed. */
+static cozefallback_client *scenario_client(const char *config, hook_log *hooks, refresh_log *refreshes, char *why,
+                                            size_t n) {
     cozefallback_client *client = NULL;
     cozefallback_error *err = NULL;
     if (cozefallback_client_new(config, &client, &err) != COZEFALLBACK_STATUS_OK ||
-        cozefallback_client_set_conversation_hook(client, record_hook, hooks, &err) != COZEFALLBACK_STATUS_OK) {
+        install_hooks(client, hooks, refreshes, &err) != COZEFALLBACK_STATUS_OK) {
         fail(why, n, "client: %s", cozefallback_error_message(err));
         cozefallback_error_free(err);
         cozefallback_client_free(client);
@@ -775,6 +1019,8 @@ typedef struct {
     cozefallback_client *client;
     const char *config;
     hook_log *hooks;
+    refresh_log *refreshes;
+    const char *configured_refresh; /* the config's OBO refresh token, or NULL */
 } scenario_t;
 
 typedef struct {
@@ -833,18 +1079,49 @@ static int save_moved(const jval *name, const outcome *o, vars_t *vars, char *wh
     return 1;
 }
 
+/* `fetch_token` (the client mints or refreshes now) or `oauth_refresh` (the OAuth app refreshes a token). */
+static int obo_step(scenario_t *sc, const jval *step, char *why, size_t n) {
+    const jval *expect = json_get(step, "expect"), *kind = json_get(step, "fetch_token");
+    outcome o;
+    memset(&o, 0, sizeof o);
+    int ok = 1;
+    if (kind) {
+        if (!json_str(kind)) return fail(why, n, "fetch_token must be a credential name");
+        cozefallback_error *err = NULL;
+        cozefallback_status st = cozefallback_client_fetch_token(sc->client, json_str(kind), NULL, &err);
+        if (st != COZEFALLBACK_STATUS_OK) take_error(&o, st, err);
+    } else {
+        const char *which = json_str(json_get(step, "oauth_refresh"));
+        int hooked = which && !strcmp(which, "hooked");
+        if (!hooked && !(which && !strcmp(which, "configured"))) return fail(why, n, "oauth_refresh must be hooked or configured");
+        char *token = hooked ? last_hooked_refresh(sc->refreshes)
+                             : (sc->configured_refresh ? strdup(sc->configured_refresh) : NULL);
+        if (!token) return fail(why, n, hooked ? "oauth_refresh hooked: the refresh hook was never called"
+                                               : "oauth_refresh configured: no OAuth refresh_token in config");
+        why[0] = 0;
+        oauth_refresh_call(token, &o, why, n);
+        free(token);
+        if (why[0]) ok = 0;
+        else if (!o.err && !o.has_response) ok = fail(why, n, "oauth_refresh: an empty access or refresh token");
+    }
+    ok = ok && check(expect, &o, why, n);
+    outcome_free(&o);
+    return ok;
+}
+
 static int run_step(scenario_t *sc, const jval *step, vars_t *vars, char *why, size_t n) {
     static const char *const keys[] = {"request", "stream", "upload", "concurrent", "repeat", "set_mode",
                                        "mock", "sleep_ms", "expect", "save", "websocket", "save_moved_to",
-                                       "map_conversation", "new_client", NULL};
+                                       "map_conversation", "new_client", "fetch_token", "oauth_refresh", NULL};
     if (!check_keys(step, keys, "step", why, n)) return 0;
     cozefallback_client *client = sc->client;
     const jval *expect = json_get(step, "expect"), *v;
     if ((v = json_get(step, "map_conversation"))) return map_step(client, v, why, n);
+    if (json_get(step, "fetch_token") || json_get(step, "oauth_refresh")) return obo_step(sc, step, why, n);
     if ((v = json_get(step, "new_client"))) {
         if (v->type != J_BOOL || !v->b) return fail(why, n, "new_client must be true");
         /* An app restart: a fresh client from the same config knows no conversation binding. */
-        cozefallback_client *fresh = scenario_client(sc->config, sc->hooks, why, n);
+        cozefallback_client *fresh = scenario_client(sc->config, sc->hooks, sc->refreshes, why, n);
         if (!fresh) return 0;
         cozefallback_client_free(sc->client);
         sc->client = fresh;
@@ -914,7 +1191,7 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
     free(text);
     if (!sc) return fail(why, n, "bad scenario JSON: %s", perr);
     static const char *const keys[] = {"name", "description", "mock", "config", "steps", "expect_mock",
-                                       "expect_config_error", "expect_hook", NULL};
+                                       "expect_config_error", "expect_hook", "obo_login", "expect_refresh_hook", NULL};
     int ok = check_keys(sc, keys, "scenario", why, n);
     vars_t vars = {0};
     for (int i = 0; i < base_vars->n; i++) {
@@ -925,6 +1202,8 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
     cozefallback_client *client = NULL;
     char *config = NULL;
     hook_log hooks = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    refresh_log refreshes = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    char *refresh_configured = NULL;
     if (ok && mock_http(g_base, "POST", "/__mock/reset", "{}", NULL) != 200) ok = fail(why, n, "mock reset failed");
     const jval *mock = json_get(sc, "mock");
     if (ok && mock) {
@@ -932,8 +1211,14 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
         if (mock_http(g_base, "POST", "/__mock/state", body, NULL) != 200) ok = fail(why, n, "mock state refused");
         free(body);
     }
+    const jval *login = json_get(sc, "obo_login");
+    if (ok && login) ok = obo_login(login, &vars, why, n);
     if (ok) {
-        config = json_dump(json_get(sc, "config"));
+        /* Substituted again: an obo_login's tokens are ${OBO_ACCESS_TOKEN} and ${OBO_REFRESH_TOKEN}. */
+        char *dumped = json_dump(json_get(sc, "config"));
+        config = substitute(dumped, &vars);
+        free(dumped);
+        refresh_configured = configured_refresh(config);
         cozefallback_error *err = NULL;
         cozefallback_status st = cozefallback_client_new(config, &client, &err);
         const jval *want = json_get(sc, "expect_config_error");
@@ -954,20 +1239,22 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
             cozefallback_error_free(err);
             cozefallback_client_free(client);
             free(config);
+            free(refresh_configured);
             json_free(sc);
             vars_free(&vars);
             hook_log_free(&hooks);
+            refresh_log_free(&refreshes);
             return ok;
         }
         if (st != COZEFALLBACK_STATUS_OK) {
             ok = fail(why, n, "client: %s", cozefallback_error_message(err));
             cozefallback_error_free(err);
-        } else if (cozefallback_client_set_conversation_hook(client, record_hook, &hooks, &err) != COZEFALLBACK_STATUS_OK) {
-            ok = fail(why, n, "set_conversation_hook: %s", cozefallback_error_message(err));
+        } else if (install_hooks(client, &hooks, &refreshes, &err) != COZEFALLBACK_STATUS_OK) {
+            ok = fail(why, n, "installing the hooks: %s", cozefallback_error_message(err));
             cozefallback_error_free(err);
         }
     }
-    scenario_t state = {client, config, &hooks};
+    scenario_t state = {client, config, &hooks, &refreshes, refresh_configured};
     const jval *steps = json_get(sc, "steps");
     for (size_t i = 0; ok && steps && i < steps->len; i++) {
         char *step_text = json_dump(steps->items[i]);
@@ -990,11 +1277,15 @@ static int run_scenario(const char *path, const vars_t *base_vars, char *why, si
         json_free(want);
         free(dumped), free(subst);
     }
+    const jval *want_refresh = json_get(sc, "expect_refresh_hook");
+    if (ok && want_refresh) ok = check_refresh_hook(want_refresh, &refreshes, refresh_configured, why, n);
     cozefallback_client_free(state.client);
     free(config);
+    free(refresh_configured);
     json_free(sc);
     vars_free(&vars);
     hook_log_free(&hooks);
+    refresh_log_free(&refreshes);
     return ok;
 }
 
@@ -1036,11 +1327,20 @@ int main(int argc, char **argv) {
     free(info_text);
     vars_t vars = {0};
     info_vars(info, &vars);
+    static const struct { char *dst; size_t size; const char *ptr; } raw[] = {
+        {g_base_url, sizeof g_base_url, "/base_url"},
+        {g_oauth_id, sizeof g_oauth_id, "/oauth_client_id"},
+        {g_oauth_secret, sizeof g_oauth_secret, "/oauth_client_secret"},
+    };
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+        const char *v = json_str(json_pointer(info, raw[i].ptr));
+        snprintf(raw[i].dst, raw[i].size, "%s", v ? v : "");
+    }
     json_free(info);
 
-    /* The top-level scenarios, then the WebSocket ones (tests/scenarios/websocket/), then the conversation ones
-     * (tests/scenarios/conversations/). */
-    static const char *const folders[] = {"", "websocket/", "conversations/"};
+    /* The top-level scenarios, then the WebSocket ones (tests/scenarios/websocket/), the conversation ones
+     * (tests/scenarios/conversations/) and the OBO ones (tests/scenarios/obo/). */
+    static const char *const folders[] = {"", "websocket/", "conversations/", "obo/"};
     glob_t g;
     memset(&g, 0, sizeof g);
     int passed = 0, failed = 0, found = 0;
@@ -1056,6 +1356,7 @@ int main(int argc, char **argv) {
             const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
             if (strstr(path, "/websocket/")) name -= strlen("websocket/");
             if (strstr(path, "/conversations/")) name -= strlen("conversations/");
+            if (strstr(path, "/obo/")) name -= strlen("obo/");
             char why[1024] = {0};
             if (run_scenario(path, &vars, why, sizeof why)) {
                 passed++;
