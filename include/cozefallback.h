@@ -858,7 +858,7 @@ const uint8_t *cozefallback_ws_event_binary(const struct cozefallback_ws_event *
 // Ownership: takes `event`. Thread safety: call once. Errors: none.
 void cozefallback_ws_event_free(struct cozefallback_ws_event *event);
 
-// Builds an OAuth app on `base_url` (such as "https://api.coze.cn", no path) for the app `client_id`.
+// Builds an OAuth app on `base_url` (such as `"https://api.coze.cn"`, no path) for the app `client_id`.
 // `client_secret` is the web app's secret, or NULL for PKCE and device apps. `allow_insecure_http` permits
 // `http://` to a host other than loopback (as the client config's `allow_insecure_http`); `ca_file` (NULL for
 // none) is a PEM file of CA certificates to trust besides the system's.

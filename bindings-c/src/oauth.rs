@@ -70,7 +70,7 @@ pub struct cozefallback_oauth_app {
     inner: Arc<OAuthApp>,
 }
 
-/// Builds an OAuth app on `base_url` (such as "https://api.coze.cn", no path) for the app `client_id`.
+/// Builds an OAuth app on `base_url` (such as `"https://api.coze.cn"`, no path) for the app `client_id`.
 /// `client_secret` is the web app's secret, or NULL for PKCE and device apps. `allow_insecure_http` permits
 /// `http://` to a host other than loopback (as the client config's `allow_insecure_http`); `ca_file` (NULL for
 /// none) is a PEM file of CA certificates to trust besides the system's.
