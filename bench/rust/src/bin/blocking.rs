@@ -103,6 +103,57 @@ fn spin_wait<T: Send + 'static>(fut: impl std::future::Future<Output = T> + Send
 type Way = (&'static str, Box<dyn FnMut()>);
 
 fn ways(info: &MockInfo) -> Vec<Way> {
+    let mut all = main_ways(info);
+    all.extend(experiments(info));
+    all
+}
+
+/// What splits the cost: a timer around the bare call, a spawn with nothing to do, a refusal without a hand-off.
+fn experiments(info: &MockInfo) -> Vec<Way> {
+    let config = json!({
+        "base_url": info.base_url,
+        "personal": {"type": "pat", "token": info.personal_pat},
+    })
+    .to_string();
+    let refused2 = BlockingClient::from_json(&config).unwrap();
+    let timed = runtime().block_on(async { bare_client() });
+    let u4 = format!("{}/v1/bots/{}", info.base_url, info.bots[0]);
+    let b4 = format!("Bearer {}", info.personal_pat);
+    vec![
+        (
+            "x: bare spawned, send under a 10 s tokio timeout",
+            Box::new(move || {
+                let (c, u, b) = (timed.clone(), u4.clone(), b4.clone());
+                let (tx, rx) = mpsc::sync_channel(1);
+                runtime().spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), bare_get(c, u, b)).await;
+                    tx.send(()).unwrap();
+                });
+                rx.recv().unwrap();
+            }),
+        ),
+        (
+            "x: empty future spawned",
+            Box::new(move || {
+                let (tx, rx) = mpsc::sync_channel(1);
+                runtime().spawn(async move {
+                    tx.send(()).unwrap();
+                });
+                rx.recv().unwrap();
+            }),
+        ),
+        (
+            "x: refused, polled on the caller",
+            Box::new(move || {
+                let req = Request::get("http://127.0.0.2:1/v1/bots/x");
+                assert!(runtime().block_on(refused2.inner().request(req)).is_err());
+            }),
+        ),
+    ]
+}
+
+/// The blocking call and the ways it could be made, next to the bare call on the caller's thread.
+fn main_ways(info: &MockInfo) -> Vec<Way> {
     let config = json!({
         "base_url": info.base_url,
         "personal": {"type": "pat", "token": info.personal_pat},
@@ -111,8 +162,6 @@ fn ways(info: &MockInfo) -> Vec<Way> {
     let blocking = BlockingClient::from_json(&config).unwrap();
     let refused = blocking.clone();
     let (on_caller, spinner) = (blocking.clone(), blocking.clone());
-    let refused2 = blocking.clone();
-    let timed = runtime().block_on(async { bare_client() });
     let path = format!("/v1/bots/{}", info.bots[0]);
     let url = format!("{}{path}", info.base_url);
     let (path2, path3) = (path.clone(), path.clone());
@@ -130,8 +179,7 @@ fn ways(info: &MockInfo) -> Vec<Way> {
         .unwrap();
     let one_client = one_worker.block_on(async { bare_client() });
     let (u1, b1, u2, b2) = (url.clone(), bearer.clone(), url.clone(), bearer.clone());
-    let (u3, b3) = (url.clone(), bearer.clone());
-    let (u4, b4) = (url, bearer);
+    let (u3, b3) = (url, bearer);
     vec![
         (
             "direct (caller drives the socket)",
@@ -184,35 +232,6 @@ fn ways(info: &MockInfo) -> Vec<Way> {
                 let req = Request::get(path3.clone());
                 let r = spin_wait(async move { client.request(req).await }).unwrap();
                 assert_eq!(r.status, 200);
-            }),
-        ),
-        (
-            "x: bare spawned, send under a 10 s tokio timeout",
-            Box::new(move || {
-                let (c, u, b) = (timed.clone(), u4.clone(), b4.clone());
-                let (tx, rx) = mpsc::sync_channel(1);
-                runtime().spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), bare_get(c, u, b)).await;
-                    tx.send(()).unwrap();
-                });
-                rx.recv().unwrap();
-            }),
-        ),
-        (
-            "x: empty future spawned",
-            Box::new(move || {
-                let (tx, rx) = mpsc::sync_channel(1);
-                runtime().spawn(async move {
-                    tx.send(()).unwrap();
-                });
-                rx.recv().unwrap();
-            }),
-        ),
-        (
-            "x: refused, polled on the caller",
-            Box::new(move || {
-                let req = Request::get("http://127.0.0.2:1/v1/bots/x");
-                assert!(runtime().block_on(refused2.inner().request(req)).is_err());
             }),
         ),
         (
