@@ -1,6 +1,6 @@
 //! Core benchmarks against the mock on loopback, each printed as a ratio measured side by side in this process.
 //!
-//! `cargo run --release -p cozefallback-bench [-- --requests N]`
+//! `cargo run --release -p cozefallback-bench [-- --requests N --rounds N --part overhead --passes N]`
 //!
 //! 1. Round trips per request after the move, with stickiness, vs the migration guide's recipe (personal first, always).
 //! 2. Token mints for 1,000 concurrent cold-start requests on JWT credentials (goal: 1 per target).
@@ -20,6 +20,19 @@ fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `--part round-trips|mints|overhead` runs one part only.
+fn part() -> Option<&'static str> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--part")?;
+    let known = ["round-trips", "mints", "overhead"];
+    let wanted = args.get(i + 1).map(String::as_str).unwrap_or_default();
+    let Some(p) = known.iter().find(|k| **k == wanted) else {
+        eprintln!("--part takes one of {known:?}, not {wanted:?}");
+        std::process::exit(2);
+    };
+    Some(p)
 }
 
 fn pat_config(info: &coze_mock::MockInfo, mode: &str) -> String {
@@ -140,6 +153,27 @@ async fn cold_start_mints(mock: &MockServer, concurrent: usize) {
     );
 }
 
+async fn ours_once(client: &Client, path: &str) -> Duration {
+    let t = Instant::now();
+    let r = client.request(Request::get(path)).await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(r.status, 200);
+    took
+}
+
+async fn bare_once(bare: &reqwest::Client, url: &str, bearer: &str) -> Duration {
+    let t = Instant::now();
+    let resp = bare
+        .get(url)
+        .header("Authorization", bearer)
+        .send()
+        .await
+        .unwrap();
+    let body = resp.bytes().await.unwrap();
+    let _: Value = serde_json::from_slice(&body).unwrap();
+    t.elapsed()
+}
+
 async fn overhead(mock: &MockServer, rounds: usize) {
     let info = mock.info();
     mock.control().reset();
@@ -167,26 +201,18 @@ async fn overhead(mock: &MockServer, rounds: usize) {
         .unwrap();
     let url = format!("{}/v1/bots/{}", info.base_url, info.bots[0]);
     let bearer = format!("Bearer {}", info.personal_pat);
+    let path = format!("/v1/bots/{}", info.bots[0]);
     let (mut ours, mut theirs) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for i in 0..rounds + 200 {
-        // Interleave the two so that machine noise hits both alike; the first 200 warm up.
-        let t = Instant::now();
-        let r = client
-            .request(Request::get(format!("/v1/bots/{}", info.bots[0])))
-            .await
-            .unwrap();
-        let a = t.elapsed();
-        assert_eq!(r.status, 200);
-        let t = Instant::now();
-        let resp = bare
-            .get(&url)
-            .header("Authorization", &bearer)
-            .send()
-            .await
-            .unwrap();
-        let body = resp.bytes().await.unwrap();
-        let _: Value = serde_json::from_slice(&body).unwrap();
-        let b = t.elapsed();
+        // Interleave the two, alternating which goes first, so that machine noise hits both alike; the first
+        // 200 warm up.
+        let (a, b) = if i % 2 == 0 {
+            let a = ours_once(&client, &path).await;
+            (a, bare_once(&bare, &url, &bearer).await)
+        } else {
+            let b = bare_once(&bare, &url, &bearer).await;
+            (ours_once(&client, &path).await, b)
+        };
         if i >= 200 {
             ours.push(a);
             theirs.push(b);
@@ -225,8 +251,17 @@ fn main() {
         let mock = MockServer::start(MockOptions::default())
             .await
             .expect("mock");
-        round_trips(&mock, arg("--requests", 10_000)).await;
-        cold_start_mints(&mock, arg("--concurrent", 1_000)).await;
-        overhead(&mock, arg("--rounds", 3_000)).await;
+        let part = part();
+        if part.is_none_or(|p| p == "round-trips") {
+            round_trips(&mock, arg("--requests", 10_000)).await;
+        }
+        if part.is_none_or(|p| p == "mints") {
+            cold_start_mints(&mock, arg("--concurrent", 1_000)).await;
+        }
+        if part.is_none_or(|p| p == "overhead") {
+            for _ in 0..arg("--passes", 1) {
+                overhead(&mock, arg("--rounds", 3_000)).await;
+            }
+        }
     });
 }
