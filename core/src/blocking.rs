@@ -86,6 +86,26 @@ pub fn block_on<T: Send + 'static>(
     }
 }
 
+/// [`block_on`], driven on the calling thread when it can be ([`crate::caller`]): for a call whose answer
+/// cannot outlive it as a live stream.
+fn block_here_or_on_runtime<T: Send + 'static>(
+    cancel: Option<&CancelToken>,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let cancel = cancel.cloned();
+    let call = async move {
+        match cancel {
+            Some(c) => c.run(fut).await,
+            None => fut.await,
+        }
+    };
+    match crate::caller::drive_here(call) {
+        Ok(Ok(r)) => r,
+        Ok(Err(())) => Err(Error::internal("a panic occurred inside the client")),
+        Err(call) => block_on(None, call),
+    }
+}
+
 fn futures_block<F: Future>(fut: F) -> F::Output {
     // A minimal executor for one JoinHandle: park the thread until the runtime wakes it.
     use std::task::{Context, Poll, Wake, Waker};
@@ -141,7 +161,7 @@ impl BlockingClient {
     /// Sends a request through the fallback.
     pub fn request(&self, req: Request, cancel: Option<&CancelToken>) -> Result<Response> {
         let client = self.client.clone();
-        block_on(cancel, async move { client.request(req).await })
+        block_here_or_on_runtime(cancel, async move { client.request(req).await })
     }
     /// Opens a stream.
     pub fn stream(&self, req: Request, cancel: Option<&CancelToken>) -> Result<BlockingStream> {
@@ -152,7 +172,11 @@ impl BlockingClient {
     /// Sends and takes whichever answer the server gives (see [`Client::send`]): for HTTP-client adapters.
     pub fn send(&self, req: Request, cancel: Option<&CancelToken>) -> Result<Reply> {
         let client = self.client.clone();
-        block_on(cancel, async move { client.send(req).await })
+        if req.may_stream() {
+            // A live stream must stay readable from any thread: its connection lives on the shared runtime.
+            return block_on(cancel, async move { client.send(req).await });
+        }
+        block_here_or_on_runtime(cancel, async move { client.send(req).await })
     }
     /// Changes the routing mode.
     pub fn set_mode(&self, mode: Mode) -> Result<()> {

@@ -634,9 +634,43 @@ impl Client {
         };
         let head = Head::of(&resp);
         if want != Want::Full && head.status < 300 && head.event_stream {
+            let resp = if crate::caller::driving_here() {
+                match self.buffer_stream(resp, deadline, tries).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let over_limit = matches!(e, BodyError::Limit(_));
+                        let e = e.into_error().with_credential(cred.kind);
+                        return (Observed::BrokenBody { over_limit }, Got::Error(e));
+                    }
+                }
+            } else {
+                resp
+            };
             return self.open_stream(resp, head, cred.kind, attempts).await;
         }
         self.read_answer(resp, head, call, attempts, tries).await
+    }
+
+    /// An event stream the request did not ask for, answered to a call its own thread drives
+    /// ([`crate::caller`]): its connection is polled only while that thread drives a call, so the stream is read
+    /// whole (within max_response_bytes and the deadline) and handed over from memory.
+    async fn buffer_stream(
+        &self,
+        mut resp: reqwest::Response,
+        deadline: Instant,
+        tries: &mut Tries,
+    ) -> std::result::Result<reqwest::Response, BodyError> {
+        let cap = ByteCap {
+            limit: self.inner.config.max_response_bytes,
+            used: tries.downloaded,
+            name: "max_response_bytes",
+        };
+        let mut whole = http::Response::new(Bytes::new());
+        *whole.status_mut() = resp.status();
+        *whole.headers_mut() = resp.headers().clone();
+        *whole.body_mut() = self.inner.http.read_body(&mut resp, deadline, &cap).await?;
+        tries.downloaded += whole.body().len() as u64;
+        Ok(reqwest::Response::from(whole))
     }
 
     /// An event stream answer: read up to its first event (nothing reaches the caller yet, so it may fall back).

@@ -80,6 +80,9 @@ impl BodyError {
 pub(crate) struct Http {
     /// The connection pool, bound to the runtime it was used on: a forked child builds its own.
     client: ForkLocal<Result<reqwest::Client>>,
+    /// Builds a pool like `client` for a thread that drives its own calls ([`crate::caller`]); its liveness
+    /// is what the thread's pools are keyed by.
+    thread_pool: Arc<PoolBuilder>,
     pub(crate) base: String,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) first_byte: Duration,
@@ -111,6 +114,9 @@ impl Http {
             .map_err(|e| crate::tls::build_error(&e))?;
         Ok(Http {
             client: ForkLocal::new(Ok(client), rebuild_client(config, base, &metrics)),
+            thread_pool: Arc::new(PoolBuilder(Box::new(rebuild_client(
+                config, base, &metrics,
+            )))),
             base: base.as_str().trim_end_matches('/').to_string(),
             metrics,
             first_byte: Duration::from_millis(config.timeouts.first_byte_ms),
@@ -121,9 +127,15 @@ impl Http {
         })
     }
 
-    /// This process's connection pool (a forked child's is built on first use).
-    pub(crate) fn client(&self) -> Result<&reqwest::Client> {
-        self.client.get().as_ref().map_err(Error::clone)
+    /// The connection pool for the current call: this process's (a forked child's is built on first use), or,
+    /// for a call its own thread drives ([`crate::caller`]), that thread's.
+    pub(crate) fn client(&self) -> Result<reqwest::Client> {
+        if crate::caller::driving_here() {
+            // Never the process's pool here: a connection opened on this thread's runtime is polled only
+            // while this thread drives a call, so no other thread may be handed it.
+            return thread_pool(&self.thread_pool);
+        }
+        self.client.get().clone()
     }
 
     /// Sends once and waits for the response head, within the first-byte limit and the deadline.
@@ -333,6 +345,58 @@ fn rebuild_client(
         let fresh = Http::new(&config, &base, metrics.clone())?;
         fresh.client.get().clone()
     }
+}
+
+/// Builds one more connection pool with a client's settings.
+struct PoolBuilder(Box<BuildPool>);
+
+/// Makes a pool from the parent process's one (which a fresh build ignores).
+type BuildPool = dyn Fn(&Result<reqwest::Client>) -> Result<reqwest::Client> + Send + Sync;
+
+/// One client's connection pool on one thread.
+struct ThreadPool {
+    owner: std::sync::Weak<PoolBuilder>,
+    generation: u64,
+    client: reqwest::Client,
+}
+
+/// Pools kept per thread at most: a thread serving more clients than this rebuilds the oldest one's.
+const THREAD_POOLS_MAX: usize = 16;
+
+thread_local! {
+    static THREAD_POOLS: std::cell::RefCell<Vec<ThreadPool>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's pool for the client whose builder is `owner`, built on first use.
+fn thread_pool(owner: &Arc<PoolBuilder>) -> Result<reqwest::Client> {
+    let now = crate::runtime::fork_generation();
+    THREAD_POOLS
+        .try_with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if let Some(p) = pools
+                .iter()
+                .find(|p| p.generation == now && std::ptr::eq(p.owner.as_ptr(), Arc::as_ptr(owner)))
+            {
+                return Ok(p.client.clone());
+            }
+            // A parent's pools are leaked in a forked child (their sockets are the parent's); dead clients'
+            // pools are dropped.
+            let (mine, others): (Vec<_>, Vec<_>) =
+                pools.drain(..).partition(|p| p.generation == now);
+            std::mem::forget(others);
+            pools.extend(mine.into_iter().filter(|p| p.owner.strong_count() > 0));
+            if pools.len() >= THREAD_POOLS_MAX {
+                pools.remove(0);
+            }
+            let client = (owner.0)(&Err(Error::internal("no parent pool")))?;
+            pools.push(ThreadPool {
+                owner: Arc::downgrade(owner),
+                generation: now,
+                client: client.clone(),
+            });
+            Ok(client)
+        })
+        .unwrap_or_else(|_| Err(Error::internal("this thread is exiting")))
 }
 
 /// A whole token answer for the table (a token answer is never a stream, and its JSON is checked after).

@@ -26,6 +26,7 @@
 
 mod blocking;
 mod budget;
+mod caller;
 mod classify;
 mod client;
 mod closing;

@@ -119,6 +119,25 @@ impl Multipart {
 }
 
 impl Request {
+    /// Whether the answer to this request may be an event stream (conservatively: a path, query key or body
+    /// naming `stream`, or an `Accept` asking for events). A blocking call that cannot stream is driven on its
+    /// caller's thread (`crate::caller`).
+    pub(crate) fn may_stream(&self) -> bool {
+        let named = |text: &[u8]| text.windows(6).any(|w| w.eq_ignore_ascii_case(b"stream"));
+        named(self.path.as_bytes())
+            || self.query.iter().any(|(k, _)| named(k.as_bytes()))
+            || self.headers.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("accept") && v.to_ascii_lowercase().contains("event-stream")
+            })
+            || match &self.body {
+                Body::Empty | Body::Multipart(_) => false,
+                Body::Json(v) => v
+                    .get("stream")
+                    .is_some_and(|s| s != &serde_json::Value::Bool(false)),
+                Body::Bytes { data, .. } => named(data),
+            }
+    }
+
     /// A request with no body.
     pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
         Request {

@@ -10,7 +10,7 @@ use std::path::Path;
 /// The layers, lowest first: a module may use its own layer and the ones before it, never a later one.
 const LAYERS: &[(&str, &[&str])] = &[
     ("base", &["util", "redact", "budget", "credential"]),
-    ("error", &["error", "credential_parse", "runtime"]),
+    ("error", &["error", "credential_parse", "runtime", "caller"]),
     (
         "parts",
         &[
