@@ -72,7 +72,10 @@ fn answer_all(conn: TcpStream, after: AfterAnswer) {
                 "event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: done\ndata: 3\n\n",
             )
         } else {
-            ("application/json", r#"{"code":0,"msg":"","data":{"ok":true}}"#)
+            (
+                "application/json",
+                r#"{"code":0,"msg":"","data":{"ok":true}}"#,
+            )
         };
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n",
@@ -150,10 +153,12 @@ fn an_event_stream_nobody_asked_for_arrives_whole_and_reads_on_another_thread() 
     let client = client(&server.base);
     let streams: Vec<BlockingStream> = std::thread::spawn(move || {
         (0..3)
-            .map(|_| match client.send(Request::get("/v1/events"), None).unwrap() {
-                Reply::Stream(s) => BlockingStream::new(*s),
-                Reply::Full(r) => panic!("an event stream was answered as a whole body: {r:?}"),
-            })
+            .map(
+                |_| match client.send(Request::get("/v1/events"), None).unwrap() {
+                    Reply::Stream(s) => BlockingStream::new(*s),
+                    Reply::Full(r) => panic!("an event stream was answered as a whole body: {r:?}"),
+                },
+            )
             .collect()
     })
     .join()
@@ -178,7 +183,10 @@ fn many_threads_calling_at_once_all_get_their_answers() {
                 for _ in 0..25 {
                     assert_eq!(client.request(post(), None).unwrap().status, 200);
                     assert_eq!(
-                        client.request(Request::get("/v1/things"), None).unwrap().status,
+                        client
+                            .request(Request::get("/v1/things"), None)
+                            .unwrap()
+                            .status,
                         200
                     );
                 }
@@ -203,7 +211,12 @@ fn a_call_made_from_inside_a_runtime_still_works() {
     let status = rt.block_on(async move {
         tokio::task::spawn_blocking(move || {
             (0..3)
-                .map(|_| client.request(Request::get("/v1/things"), None).unwrap().status)
+                .map(|_| {
+                    client
+                        .request(Request::get("/v1/things"), None)
+                        .unwrap()
+                        .status
+                })
                 .collect::<Vec<_>>()
         })
         .await
