@@ -90,6 +90,7 @@ pub fn block_on<T: Send + 'static>(
 /// cannot outlive it as a live stream.
 fn block_here_or_on_runtime<T: Send + 'static>(
     cancel: Option<&CancelToken>,
+    ready: impl FnOnce() -> bool,
     fut: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
     let cancel = cancel.cloned();
@@ -99,7 +100,7 @@ fn block_here_or_on_runtime<T: Send + 'static>(
             None => fut.await,
         }
     };
-    match crate::caller::drive_here(call) {
+    match crate::caller::drive_here(call, ready) {
         Ok(Ok(r)) => r,
         Ok(Err(())) => Err(Error::internal("a panic occurred inside the client")),
         Err(call) => block_on(None, call),
@@ -161,7 +162,8 @@ impl BlockingClient {
     /// Sends a request through the fallback.
     pub fn request(&self, req: Request, cancel: Option<&CancelToken>) -> Result<Response> {
         let client = self.client.clone();
-        block_here_or_on_runtime(cancel, async move { client.request(req).await })
+        let ready = || self.client.thread_pool_ready();
+        block_here_or_on_runtime(cancel, ready, async move { client.request(req).await })
     }
     /// Opens a stream.
     pub fn stream(&self, req: Request, cancel: Option<&CancelToken>) -> Result<BlockingStream> {
@@ -176,7 +178,8 @@ impl BlockingClient {
             // A live stream must stay readable from any thread: its connection lives on the shared runtime.
             return block_on(cancel, async move { client.send(req).await });
         }
-        block_here_or_on_runtime(cancel, async move { client.send(req).await })
+        let ready = || self.client.thread_pool_ready();
+        block_here_or_on_runtime(cancel, ready, async move { client.send(req).await })
     }
     /// Changes the routing mode.
     pub fn set_mode(&self, mode: Mode) -> Result<()> {

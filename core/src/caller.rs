@@ -42,13 +42,18 @@ pub(crate) fn driving_here() -> bool {
 /// Drives `fut` to completion on this thread, or hands it back (`Err`) when it should go to the shared runtime:
 /// on a thread's first call, inside a tokio runtime (a caller already on a runtime thread, or a hook that makes a
 /// blocking call from inside one), while the thread-local state is being torn down, or when no runtime can be
-/// built. A panic inside `fut` is caught and given as `Ok(Err(()))`.
+/// built, or when `ready` (asked last: whether the caller's connection pool for this thread is at hand) says
+/// no. A panic inside `fut` is caught and given as `Ok(Err(()))`.
 ///
 /// ```ignore
-/// let v = crate::caller::drive_here(async { 6 * 7 });
+/// let v = crate::caller::drive_here(async { 6 * 7 }, || true);
 /// ```
-pub(crate) fn drive_here<F: Future>(fut: F) -> Result<Result<F::Output, ()>, F> {
-    if tokio::runtime::Handle::try_current().is_ok() || driving_here() || !second_call() {
+pub(crate) fn drive_here<F: Future>(
+    fut: F,
+    ready: impl FnOnce() -> bool,
+) -> Result<Result<F::Output, ()>, F> {
+    if tokio::runtime::Handle::try_current().is_ok() || driving_here() || !second_call() || !ready()
+    {
         return Err(fut);
     }
     let taken = DRIVER.try_with(|d| d.borrow_mut().take()).ok().flatten();
@@ -131,11 +136,11 @@ mod tests {
     fn first_call_goes_to_the_shared_runtime_later_ones_run_here() {
         std::thread::spawn(|| {
             assert!(
-                drive_here(async { 1 }).is_err(),
+                drive_here(async { 1 }, || true).is_err(),
                 "the first call is handed back"
             );
             let here = std::thread::current().id();
-            let ran_on = drive_here(async { std::thread::current().id() });
+            let ran_on = drive_here(async { std::thread::current().id() }, || true);
             assert_eq!(ran_on.ok().and_then(Result::ok), Some(here));
             assert!(!driving_here());
         })
@@ -146,13 +151,13 @@ mod tests {
     #[test]
     fn refused_inside_a_runtime_and_when_nested() {
         std::thread::spawn(|| {
-            let _ = drive_here(async {});
-            let nested = drive_here(async { drive_here(async {}).is_err() });
+            let _ = drive_here(async {}, || true);
+            let nested = drive_here(async { drive_here(async {}, || true).is_err() }, || true);
             assert_eq!(nested.ok().and_then(Result::ok), Some(true));
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap();
-            rt.block_on(async { assert!(drive_here(async {}).is_err()) });
+            rt.block_on(async { assert!(drive_here(async {}, || true).is_err()) });
         })
         .join()
         .unwrap();
@@ -161,11 +166,14 @@ mod tests {
     #[test]
     fn a_panic_is_caught_and_the_thread_can_call_again() {
         std::thread::spawn(|| {
-            let _ = drive_here(async {});
-            let panicked = drive_here(async { panic!("inside a call") });
+            let _ = drive_here(async {}, || true);
+            let panicked = drive_here(async { panic!("inside a call") }, || true);
             assert!(matches!(panicked, Ok(Err(()))));
             assert!(!driving_here());
-            assert_eq!(drive_here(async { 7 }).ok().and_then(Result::ok), Some(7));
+            assert_eq!(
+                drive_here(async { 7 }, || true).ok().and_then(Result::ok),
+                Some(7)
+            );
         })
         .join()
         .unwrap();

@@ -330,6 +330,11 @@ impl Client {
         self.inner.closer.close();
     }
 
+    /// Whether the calling thread has its own connection pool for this client (`crate::caller`).
+    pub(crate) fn thread_pool_ready(&self) -> bool {
+        self.inner.http.thread_pool_ready()
+    }
+
     /// Whether [`Client::close`] was called (on this client or a clone).
     pub fn is_closed(&self) -> bool {
         self.inner.closer.is_closed()

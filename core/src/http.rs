@@ -114,7 +114,7 @@ impl Http {
             .map_err(|e| crate::tls::build_error(&e))?;
         Ok(Http {
             client: ForkLocal::new(Ok(client), rebuild_client(config, base, &metrics)),
-            thread_pool: Arc::new(PoolBuilder(Box::new(rebuild_client(
+            thread_pool: Arc::new(PoolBuilder::new(Box::new(rebuild_client(
                 config, base, &metrics,
             )))),
             base: base.as_str().trim_end_matches('/').to_string(),
@@ -125,6 +125,22 @@ impl Http {
             base_delay: Duration::from_millis(config.retry.base_delay_ms),
             max_delay: Duration::from_millis(config.retry.max_delay_ms),
         })
+    }
+
+    /// Whether this thread has a connection pool of its own for this client, taking a spare built ahead when
+    /// there is one; when there is none, one starts building off the call path and the call goes to the shared
+    /// runtime ([`crate::caller`]).
+    pub(crate) fn thread_pool_ready(&self) -> bool {
+        if find_thread_pool(&self.thread_pool).is_some() {
+            return true;
+        }
+        match self.thread_pool.take_spare() {
+            Some(client) => {
+                keep_thread_pool(&self.thread_pool, client);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The connection pool for the current call: this process's (a forked child's is built on first use), or,
@@ -347,11 +363,64 @@ fn rebuild_client(
     }
 }
 
-/// Builds one more connection pool with a client's settings.
-struct PoolBuilder(Box<BuildPool>);
+/// Builds connection pools with a client's settings for threads that drive their own calls, one spare ahead and
+/// off the call path: building one reads the trust store, which is slow (seconds under valgrind) and could not be
+/// cancelled inside a call.
+struct PoolBuilder {
+    build: Box<BuildPool>,
+    /// A pool built ahead, and the fork generation it was built in.
+    spare: std::sync::Mutex<Option<(u64, reqwest::Client)>>,
+    building: std::sync::atomic::AtomicBool,
+}
 
 /// Makes a pool from the parent process's one (which a fresh build ignores).
 type BuildPool = dyn Fn(&Result<reqwest::Client>) -> Result<reqwest::Client> + Send + Sync;
+
+impl PoolBuilder {
+    fn new(build: Box<BuildPool>) -> Self {
+        PoolBuilder {
+            build,
+            spare: std::sync::Mutex::new(None),
+            building: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn build_now(&self) -> Result<reqwest::Client> {
+        (self.build)(&Err(Error::internal("no parent pool")))
+    }
+
+    /// The spare built in this process, if one is ready; a new one starts building either way.
+    fn take_spare(self: &Arc<Self>) -> Option<reqwest::Client> {
+        let now = crate::runtime::fork_generation();
+        let taken = match self.spare.try_lock().ok().and_then(|mut s| s.take()) {
+            Some((generation, client)) if generation == now => Some(client),
+            // Built before a fork: its (empty) pool is the parent's; leaked, never dropped.
+            stale => {
+                std::mem::forget(stale);
+                None
+            }
+        };
+        self.build_spare();
+        taken
+    }
+
+    fn build_spare(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.building.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        crate::runtime::runtime().spawn_blocking(move || {
+            let generation = crate::runtime::fork_generation();
+            if let Ok(client) = me.build_now()
+                && let Ok(mut spare) = me.spare.lock()
+            {
+                *spare = Some((generation, client));
+            }
+            me.building.store(false, Ordering::Release);
+        });
+    }
+}
 
 /// One client's connection pool on one thread.
 struct ThreadPool {
@@ -367,36 +436,50 @@ thread_local! {
     static THREAD_POOLS: std::cell::RefCell<Vec<ThreadPool>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// This thread's pool for the client whose builder is `owner`, built on first use.
-fn thread_pool(owner: &Arc<PoolBuilder>) -> Result<reqwest::Client> {
+/// This thread's pool for the client whose builder is `owner`, if it has one.
+fn find_thread_pool(owner: &Arc<PoolBuilder>) -> Option<reqwest::Client> {
     let now = crate::runtime::fork_generation();
     THREAD_POOLS
         .try_with(|pools| {
-            let mut pools = pools.borrow_mut();
-            if let Some(p) = pools
+            pools
+                .borrow()
                 .iter()
                 .find(|p| p.generation == now && std::ptr::eq(p.owner.as_ptr(), Arc::as_ptr(owner)))
-            {
-                return Ok(p.client.clone());
-            }
-            // A parent's pools are leaked in a forked child (their sockets are the parent's); dead clients'
-            // pools are dropped.
-            let (mine, others): (Vec<_>, Vec<_>) =
-                pools.drain(..).partition(|p| p.generation == now);
-            std::mem::forget(others);
-            pools.extend(mine.into_iter().filter(|p| p.owner.strong_count() > 0));
-            if pools.len() >= THREAD_POOLS_MAX {
-                pools.remove(0);
-            }
-            let client = (owner.0)(&Err(Error::internal("no parent pool")))?;
-            pools.push(ThreadPool {
-                owner: Arc::downgrade(owner),
-                generation: now,
-                client: client.clone(),
-            });
-            Ok(client)
+                .map(|p| p.client.clone())
         })
-        .unwrap_or_else(|_| Err(Error::internal("this thread is exiting")))
+        .ok()
+        .flatten()
+}
+
+/// Keeps `client` as this thread's pool for `owner`.
+fn keep_thread_pool(owner: &Arc<PoolBuilder>, client: reqwest::Client) {
+    let now = crate::runtime::fork_generation();
+    let _ = THREAD_POOLS.try_with(|pools| {
+        let mut pools = pools.borrow_mut();
+        // A parent's pools are leaked in a forked child (their sockets are the parent's); dead clients' pools
+        // are dropped.
+        let (mine, others): (Vec<_>, Vec<_>) = pools.drain(..).partition(|p| p.generation == now);
+        std::mem::forget(others);
+        pools.extend(mine.into_iter().filter(|p| p.owner.strong_count() > 0));
+        if pools.len() >= THREAD_POOLS_MAX {
+            pools.remove(0);
+        }
+        pools.push(ThreadPool {
+            owner: Arc::downgrade(owner),
+            generation: now,
+            client,
+        });
+    });
+}
+
+/// This thread's pool for `owner`, built here only if [`Http::thread_pool_ready`] did not give it one.
+fn thread_pool(owner: &Arc<PoolBuilder>) -> Result<reqwest::Client> {
+    if let Some(client) = find_thread_pool(owner) {
+        return Ok(client);
+    }
+    let client = owner.build_now()?;
+    keep_thread_pool(owner, client.clone());
+    Ok(client)
 }
 
 /// A whole token answer for the table (a token answer is never a stream, and its JSON is checked after).

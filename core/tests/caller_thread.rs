@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cozefallback::{BlockingClient, BlockingStream, Reply, Request};
+use cozefallback::{BlockingClient, BlockingStream, CancelToken, ErrorKind, Reply, Request};
 
 /// How the test server treats a connection after each answer.
 #[derive(Clone, Copy)]
@@ -66,6 +66,10 @@ fn answer_all(conn: TcpStream, after: AfterAnswer) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        if path == "/v1/hang" {
+            std::thread::sleep(Duration::from_secs(10));
+            return;
+        }
         let (kind, text) = if path == "/v1/events" {
             (
                 "text/event-stream",
@@ -109,6 +113,16 @@ fn client(base: &str) -> BlockingClient {
     BlockingClient::from_json(&config.to_string()).unwrap()
 }
 
+/// Two calls and a pause: from then on the thread drives its calls itself (its first call goes to the shared
+/// runtime, the second starts building the thread's connection pool off the call path).
+fn warm_up(client: &BlockingClient) {
+    for _ in 0..2 {
+        client.request(Request::get("/v1/things"), None).unwrap();
+        // Past the idle-closing server's 20 ms, so that no call races the server's close.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
 fn post() -> Request {
     Request::post_json("/v1/things", serde_json::json!({"name": "x"}))
 }
@@ -135,6 +149,7 @@ fn a_post_after_the_server_closed_the_idle_connection_is_sent_on_a_new_one() {
     let server = serve(AfterAnswer::CloseIdleAfter(Duration::from_millis(20)));
     let client = client(&server.base);
     std::thread::spawn(move || {
+        warm_up(&client);
         for i in 0..8 {
             // A POST is not retried: sent on the connection the server closed, it would fail.
             let resp = client.request(post(), None);
@@ -144,7 +159,8 @@ fn a_post_after_the_server_closed_the_idle_connection_is_sent_on_a_new_one() {
     })
     .join()
     .unwrap();
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 8);
+    // The warm-up's connections (closed by the server too), then one per POST.
+    assert!(server.accepted.load(Ordering::SeqCst) >= 8);
 }
 
 #[test]
@@ -152,6 +168,7 @@ fn an_event_stream_nobody_asked_for_arrives_whole_and_reads_on_another_thread() 
     let server = serve(AfterAnswer::KeepOpen);
     let client = client(&server.base);
     let streams: Vec<BlockingStream> = std::thread::spawn(move || {
+        warm_up(&client);
         (0..3)
             .map(
                 |_| match client.send(Request::get("/v1/events"), None).unwrap() {
@@ -223,4 +240,28 @@ fn a_call_made_from_inside_a_runtime_still_works() {
         .unwrap()
     });
     assert_eq!(status, [200, 200, 200]);
+}
+
+#[test]
+fn a_call_on_its_own_thread_is_cancelled_promptly_from_another_thread() {
+    let server = serve(AfterAnswer::KeepOpen);
+    let client = client(&server.base);
+    std::thread::spawn(move || {
+        warm_up(&client);
+        let token = CancelToken::new();
+        let canceller = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            canceller.cancel();
+        });
+        let started = std::time::Instant::now();
+        let err = client
+            .request(Request::get("/v1/hang"), Some(&token))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "the cancel took {took:?}");
+    })
+    .join()
+    .unwrap();
 }
