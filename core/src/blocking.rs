@@ -71,18 +71,23 @@ pub fn block_on<T: Send + 'static>(
     cancel: Option<&CancelToken>,
     fut: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    let cancel = cancel.cloned();
     // Spawning (not block_on directly) lets a caller that is itself inside a runtime thread still use this.
-    let handle = runtime().spawn(async move {
-        match cancel {
-            Some(c) => c.run(fut).await,
-            None => fut.await,
-        }
-    });
+    let handle = runtime().spawn(cancellable(cancel.cloned(), fut));
     match futures_block(handle) {
         Ok(r) => r,
         Err(e) if e.is_panic() => Err(Error::internal("a panic occurred inside the client")),
         Err(_) => Err(Error::cancelled()),
+    }
+}
+
+/// `fut`, ended early with a `Cancelled` error when `cancel` is cancelled first.
+async fn cancellable<T>(
+    cancel: Option<CancelToken>,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match cancel {
+        Some(c) => c.run(fut).await,
+        None => fut.await,
     }
 }
 
@@ -93,14 +98,7 @@ fn block_here_or_on_runtime<T: Send + 'static>(
     ready: impl FnOnce() -> bool,
     fut: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    let cancel = cancel.cloned();
-    let call = async move {
-        match cancel {
-            Some(c) => c.run(fut).await,
-            None => fut.await,
-        }
-    };
-    match crate::caller::drive_here(call, ready) {
+    match crate::caller::drive_here(cancellable(cancel.cloned(), fut), ready) {
         Ok(Ok(r)) => r,
         Ok(Err(())) => Err(Error::internal("a panic occurred inside the client")),
         Err(call) => block_on(None, call),

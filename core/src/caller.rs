@@ -132,9 +132,14 @@ impl Drop for Driving {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a new thread (each test needs a thread with no calls made yet).
+    fn on_new_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().unwrap();
+    }
+
     #[test]
     fn first_call_goes_to_the_shared_runtime_later_ones_run_here() {
-        std::thread::spawn(|| {
+        on_new_thread(|| {
             assert!(
                 drive_here(async { 1 }, || true).is_err(),
                 "the first call is handed back"
@@ -143,14 +148,12 @@ mod tests {
             let ran_on = drive_here(async { std::thread::current().id() }, || true);
             assert_eq!(ran_on.ok().and_then(Result::ok), Some(here));
             assert!(!driving_here());
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[test]
     fn refused_inside_a_runtime_and_when_nested() {
-        std::thread::spawn(|| {
+        on_new_thread(|| {
             let _ = drive_here(async {}, || true);
             let nested = drive_here(async { drive_here(async {}, || true).is_err() }, || true);
             assert_eq!(nested.ok().and_then(Result::ok), Some(true));
@@ -158,14 +161,12 @@ mod tests {
                 .build()
                 .unwrap();
             rt.block_on(async { assert!(drive_here(async {}, || true).is_err()) });
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[test]
     fn a_panic_is_caught_and_the_thread_can_call_again() {
-        std::thread::spawn(|| {
+        on_new_thread(|| {
             let _ = drive_here(async {}, || true);
             let panicked = drive_here(async { panic!("inside a call") }, || true);
             assert!(matches!(panicked, Ok(Err(()))));
@@ -174,8 +175,6 @@ mod tests {
                 drive_here(async { 7 }, || true).ok().and_then(Result::ok),
                 Some(7)
             );
-        })
-        .join()
-        .unwrap();
+        });
     }
 }
