@@ -57,12 +57,79 @@ impl CancelToken {
         }
     }
     /// Runs `fut` unless cancelled first; a cancelled call gives an error of kind `Cancelled`.
-    pub async fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        tokio::select! {
-            biased;
-            _ = self.cancelled() => Err(Error::cancelled()),
-            r = fut => r,
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let token = cozefallback::CancelToken::new();
+    /// token.cancel();
+    /// let err = token.run(async { Ok(1) }).await.unwrap_err();
+    /// assert_eq!(err.kind(), cozefallback::ErrorKind::Cancelled);
+    /// # });
+    /// ```
+    pub fn run<T, F: Future<Output = Result<T>>>(&self, fut: F) -> impl Future<Output = Result<T>> {
+        self.guard(fut, Error::cancelled, Error::cancelled)
+    }
+
+    /// `fut`, unless the token is cancelled: `refused()` when it was before the start, `stopped()` when it is
+    /// while `fut` runs.
+    pub(crate) fn guard<F>(
+        &self,
+        fut: F,
+        refused: fn() -> Error,
+        stopped: fn() -> Error,
+    ) -> Guarded<'_, F> {
+        Guarded {
+            fut,
+            notified: self.0.notify.notified(),
+            registered: None,
+            token: self,
+            refused,
+            stopped,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that a [`CancelToken`] can stop. Written by hand rather than with `select!`: the future it runs
+    /// is stored once, not twice (a call's future is several kilobytes, moved on every start).
+    pub(crate) struct Guarded<'a, F> {
+        #[pin]
+        fut: F,
+        #[pin]
+        notified: tokio::sync::futures::Notified<'a>,
+        // The waker the wait is registered with; `None` before the first poll.
+        registered: Option<std::task::Waker>,
+        token: &'a CancelToken,
+        refused: fn() -> Error,
+        stopped: fn() -> Error,
+    }
+}
+
+impl<T, F: Future<Output = Result<T>>> Future for Guarded<'_, F> {
+    type Output = Result<T>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        let mut this = self.project();
+        let started = this.registered.is_some();
+        // The wait is registered before the flag is read, so a cancel between the two is not missed; only
+        // cancel() notifies, so a notification is a cancel. Registering again only when the task's waker
+        // changed keeps the notifier's lock off every poll.
+        let same_waker = this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        let notified = !same_waker && this.notified.as_mut().poll(cx).is_ready();
+        if notified || this.token.is_cancelled() {
+            let error = if started { this.stopped } else { this.refused };
+            return std::task::Poll::Ready(Err(error()));
+        }
+        if !same_waker {
+            *this.registered = Some(cx.waker().clone());
+        }
+        this.fut.poll(cx)
     }
 }
 
@@ -236,5 +303,81 @@ impl BlockingStream {
 impl Drop for BlockingStream {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Counting(AtomicUsize);
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Counting>, Waker) {
+        let c = Arc::new(Counting(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn a_cancel_wakes_the_waker_a_guarded_call_was_last_polled_with() {
+        let token = CancelToken::new();
+        let mut call = std::pin::pin!(token.run(std::future::pending::<Result<()>>()));
+        let (first, first_waker) = waker();
+        let (second, second_waker) = waker();
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        // Moved to another task: the wait follows it.
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(&second_waker))
+                .is_pending()
+        );
+        token.cancel();
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "the current task is woken"
+        );
+        assert_eq!(first.0.load(Ordering::SeqCst), 0, "the old task is not");
+        match call.as_mut().poll(&mut Context::from_waker(&second_waker)) {
+            Poll::Ready(Err(e)) => assert_eq!(e.kind, crate::ErrorKind::Cancelled),
+            other => panic!("expected Cancelled, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_guarded_call_is_refused_when_cancelled_before_it_starts() {
+        let token = CancelToken::new();
+        token.cancel();
+        let started = AtomicBool::new(false);
+        let call = token.guard(
+            async {
+                started.store(true, Ordering::SeqCst);
+                Ok(())
+            },
+            || Error::invalid_argument("refused"),
+            Error::cancelled,
+        );
+        let (_, w) = waker();
+        let mut call = std::pin::pin!(call);
+        match call.as_mut().poll(&mut Context::from_waker(&w)) {
+            Poll::Ready(Err(e)) => assert_eq!(e.message(), "refused"),
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        assert!(!started.load(Ordering::SeqCst), "the call never ran");
     }
 }

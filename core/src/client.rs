@@ -587,9 +587,15 @@ impl Client {
 
     /// The credential's token, within the call's deadline (the token exchange's own retries included).
     async fn call_token(&self, cred: &Credential, deadline: Instant) -> Result<Token> {
+        if let Some(token) = cred.ready_token() {
+            return Ok(token);
+        }
+        // The exchange's future is large and rarely built: boxed, so that every call's future stays small.
         let hook = lock(&self.inner.hook).clone();
-        let minted =
-            tokio::time::timeout_at(deadline.into(), cred.token(&self.inner.http, hook.as_ref()));
+        let minted = Box::pin(tokio::time::timeout_at(
+            deadline.into(),
+            cred.token(&self.inner.http, hook.as_ref()),
+        ));
         minted.await.unwrap_or_else(|_| {
             Err(
                 Error::timeout("the overall deadline passed while getting an access token")
@@ -640,7 +646,7 @@ impl Client {
         let head = Head::of(&resp);
         if want != Want::Full && head.status < 300 && head.event_stream {
             let resp = if crate::caller::driving_here() {
-                match self.buffer_stream(resp, deadline, tries).await {
+                match Box::pin(self.buffer_stream(resp, deadline, tries)).await {
                     Ok(r) => r,
                     Err(e) => {
                         let over_limit = matches!(e, BodyError::Limit(_));
@@ -651,7 +657,8 @@ impl Client {
             } else {
                 resp
             };
-            return self.open_stream(resp, head, cred.kind, attempts).await;
+            // Boxed, so that a whole answer's future (most calls) does not carry a stream's size.
+            return Box::pin(self.open_stream(resp, head, cred.kind, attempts)).await;
         }
         self.read_answer(resp, head, call, attempts, tries).await
     }
@@ -896,18 +903,28 @@ struct Head {
 
 impl Head {
     fn of(resp: &reqwest::Response) -> Head {
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let headers = header_pairs(resp.headers());
+        // Names are lowercase in the pairs: a scan of a handful of them, no second lookup in the map.
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let content_type = find("content-type").unwrap_or_default();
+        let (event_stream, claims_json) = (
+            content_type.starts_with("text/event-stream"),
+            content_type.contains("json"),
+        );
+        let logid = find("x-tt-logid").map(str::to_string);
+        let retry_after = find("retry-after").map(str::to_string);
         Head {
             status: resp.status().as_u16(),
-            headers: header_pairs(resp.headers()),
-            logid: header_str(resp.headers(), "x-tt-logid"),
-            event_stream: content_type.starts_with("text/event-stream"),
-            claims_json: content_type.contains("json"),
-            retry_after: header_str(resp.headers(), "retry-after"),
+            headers,
+            logid,
+            event_stream,
+            claims_json,
+            retry_after,
         }
     }
 }
@@ -1029,15 +1046,15 @@ fn encode_body(
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+    let mut pairs = Vec::with_capacity(headers.len());
+    for (k, v) in headers {
+        let value = match v.to_str() {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        };
+        pairs.push((k.as_str().to_owned(), value));
+    }
+    pairs
 }
 
 impl Inner {

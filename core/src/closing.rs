@@ -36,16 +36,11 @@ impl Closer {
     }
 
     /// Runs `fut` unless the client is (or gets) closed: refused before it starts, cancelled while it runs.
-    pub(crate) async fn guard<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        let token = self.0.get();
-        if token.is_cancelled() {
-            return Err(closed_error());
-        }
-        tokio::select! {
-            biased;
-            _ = token.cancelled() => Err(closed_in_flight()),
-            r = fut => r,
-        }
+    pub(crate) fn guard<T, F: Future<Output = Result<T>>>(
+        &self,
+        fut: F,
+    ) -> impl Future<Output = Result<T>> {
+        self.0.get().guard(fut, closed_error, closed_in_flight)
     }
 }
 

@@ -336,6 +336,18 @@ impl Client {
         if !both || !looks_stranded(&err) {
             return Err(err);
         }
+        // Boxed: the carry-over's future is large and rarely built, and every call's future holds this one.
+        Box::pin(self.stranded(req, chat, err, want)).await
+    }
+
+    /// A chat that failed as stranded: a clear error, or the conversation carried over and the chat sent again.
+    async fn stranded(
+        &self,
+        req: Request,
+        chat: ChatCall,
+        err: Error,
+        want: Want,
+    ) -> Result<Answer> {
         if let Some(e) = self.stranded_file(&chat, &err) {
             return Err(e);
         }

@@ -200,7 +200,7 @@ impl Http {
             let limit = self
                 .idle
                 .min(deadline.saturating_duration_since(Instant::now()));
-            match tokio::time::timeout(limit, resp.chunk()).await {
+            match within(limit, resp.chunk()).await {
                 Ok(Ok(Some(chunk))) => {
                     let held =
                         out.as_ref().map_or(0, Vec::len) + first.as_ref().map_or(0, Bytes::len);
@@ -549,6 +549,19 @@ pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// `fut` within `limit`; a future ready at once (a body read together with its head) builds no timer.
+async fn within<F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> std::result::Result<F::Output, tokio::time::error::Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(out) => Ok(out),
+        std::task::Poll::Pending => tokio::time::timeout(limit, fut).await,
+    }
 }
 
 fn bearer(token: &Secret) -> Result<HeaderValue> {

@@ -210,10 +210,11 @@ impl Credential {
         matches!(self.source, Source::Oauth { .. })
     }
 
-    /// A token to send now: cached if fresh; otherwise one exchange for all concurrent callers.
-    pub(crate) async fn token(&self, http: &Http, hook: Option<&RefreshHook>) -> Result<Token> {
+    /// The token to send now when there is nothing to wait for: a PAT, or a cached token not yet due for
+    /// refresh. Most calls stop here, so they build no timer and no exchange future.
+    pub(crate) fn ready_token(&self) -> Option<Token> {
         if let Source::Pat(t) = &self.source {
-            return Ok(Token {
+            return Some(Token {
                 value: t.clone(),
                 generation: 0,
                 minted_at: None,
@@ -221,9 +222,15 @@ impl Credential {
             });
         }
         let now = SystemTime::now();
-        if let Some(t) = self.cached(|c| now < c.refresh_at) {
+        self.cached(|c| now < c.refresh_at)
+    }
+
+    /// A token to send now: cached if fresh; otherwise one exchange for all concurrent callers.
+    pub(crate) async fn token(&self, http: &Http, hook: Option<&RefreshHook>) -> Result<Token> {
+        if let Some(t) = self.ready_token() {
             return Ok(t);
         }
+        let now = SystemTime::now();
         let _guard = match self.refresh_lock.try_lock() {
             Ok(g) => g,
             Err(_) => {

@@ -28,6 +28,15 @@ pub(crate) fn without_userinfo(s: &str) -> String {
 ///
 /// `base_text` is `base` without its trailing slash, the prefix a relative path is appended to.
 pub(crate) fn resolve(base: &url::Url, base_text: &str, path: &str) -> Result<url::Url> {
+    if is_plain_path(path) {
+        return Ok(under_base(base, path));
+    }
+    resolve_checked(base, base_text, path)
+}
+
+/// [`resolve`] for any path: control characters, schemes, origins, dot segments (plain or percent-encoded)
+/// and the base path are all checked.
+fn resolve_checked(base: &url::Url, base_text: &str, path: &str) -> Result<url::Url> {
     if let Some(bad) = path.chars().find(|c| c.is_control()) {
         return Err(Error::invalid_argument(format!(
             "path {:?} contains the control character {:?}; it is refused rather than dropped",
@@ -73,6 +82,35 @@ pub(crate) fn resolve(base: &url::Url, base_text: &str, path: &str) -> Result<ur
         )));
     }
     Ok(url)
+}
+
+/// Whether `path` is a plain absolute path, such as `/v1/bots/7?x=1`, that needs none of the checks: only
+/// unreserved characters and `/?=&`, and no segment that is `.` or `..` (anything else takes the full route).
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~' | b'?' | b'=' | b'&')
+        })
+        && !path
+            .split(['/', '?', '&', '='])
+            .any(|s| s == "." || s == "..")
+}
+
+/// `base` with a plain path appended to its own path: only the path and the query are parsed.
+fn under_base(base: &url::Url, path: &str) -> url::Url {
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let root = base.path().trim_end_matches('/');
+    let mut joined = String::with_capacity(root.len() + path.len());
+    joined.push_str(root);
+    joined.push_str(path);
+    let mut url = base.clone();
+    url.set_path(&joined);
+    url.set_query(query);
+    url
 }
 
 /// The scheme of an absolute URL (`HTTP` in `HTTP://h/x`), or `None` for a path.
@@ -221,6 +259,33 @@ mod tests {
             crate::ErrorKind::InvalidArgument
         );
         assert!(resolve(&b, &t, "http://h/api/v1/x").is_ok());
+    }
+
+    #[test]
+    fn a_plain_path_resolves_as_the_full_checks_would() {
+        for b in ["http://h/", "http://h:8/api/", "https://h/api/v3"] {
+            let (b, t) = base(b);
+            for path in [
+                "/v1/bots/7",
+                "/",
+                "/v1/bot/get_online_info?bot_id=7&x=",
+                "/v1/x?",
+                "/v1/files/a..b.txt",
+                "//other.example/x",
+                "/v1/a-b_c~d.e",
+            ] {
+                assert!(is_plain_path(path), "{path}");
+                let fast = resolve(&b, &t, path).unwrap();
+                let full = resolve_checked(&b, &t, path).unwrap();
+                assert_eq!(fast.as_str(), full.as_str(), "{path}");
+                assert_eq!(fast.host_str(), Some("h"), "{path}");
+            }
+        }
+        for not_plain in [
+            "v1/x", "/v1/../x", "/./x", "/x?a=..", "/%2e%2e", "/a\\b", "/a#b", "/é", "/a b",
+        ] {
+            assert!(!is_plain_path(not_plain), "{not_plain}");
+        }
     }
 
     #[test]
