@@ -1,11 +1,13 @@
 //! The request lifecycle: route, token, send, classify, decide, stream, record (docs/ARCHITECTURE.md).
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use rand::RngCore;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
@@ -250,11 +252,18 @@ impl Client {
     }
 
     /// Sends a request through the fallback; any Coze error comes back as `Err`.
-    pub async fn request(&self, req: Request) -> Result<Response> {
-        match self.run(req, Want::Full, None).await? {
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &cozefallback::Client) -> cozefallback::Result<()> {
+    /// let bot = client.request(cozefallback::Request::get("/v1/bots/7351")).await?;
+    /// println!("{} served by the {} credential", bot.status, bot.credential);
+    /// # Ok(()) }
+    /// ```
+    pub fn request(&self, req: Request) -> impl Future<Output = Result<Response>> + '_ {
+        self.run(req, Want::Full, None).map(|answer| match answer? {
             Answer::Full(r, _) => Ok(r),
             Answer::Stream(_) => Err(Error::internal("a plain request produced a stream")),
-        }
+        })
     }
 
     /// Sends a request with one credential only, no fallback (for preflight checks).
@@ -282,20 +291,25 @@ impl Client {
 
     /// Opens a server-sent event stream. Falls back on the response head or on a leading `error` event; once an
     /// event has reached the caller nothing is replayed.
-    pub async fn stream(&self, req: Request) -> Result<EventStream> {
-        match self.run(req, Want::Stream, None).await? {
-            Answer::Stream(s) => Ok(*s),
-            Answer::Full(..) => Err(Error::internal("a stream request produced a plain answer")),
-        }
+    pub fn stream(&self, req: Request) -> impl Future<Output = Result<EventStream>> + '_ {
+        self.run(req, Want::Stream, None)
+            .map(|answer| match answer? {
+                Answer::Stream(s) => Ok(*s),
+                Answer::Full(..) => {
+                    Err(Error::internal("a stream request produced a plain answer"))
+                }
+            })
     }
 
     /// Sends a request and takes whichever answer the server gives: an event stream when it answers
     /// `text/event-stream` (with the same fallback as [`Client::stream`]), else a whole answer as [`Client::request`].
     /// For HTTP-client adapters (the Python httpx transport) that cannot know in advance whether a call streams.
-    pub async fn send(&self, req: Request) -> Result<Reply> {
-        Ok(match self.run(req, Want::Either, None).await? {
-            Answer::Full(r, _) => Reply::Full(r),
-            Answer::Stream(s) => Reply::Stream(s),
+    pub fn send(&self, req: Request) -> impl Future<Output = Result<Reply>> + '_ {
+        self.run(req, Want::Either, None).map(|answer| {
+            Ok(match answer? {
+                Answer::Full(r, _) => Reply::Full(r),
+                Answer::Stream(s) => Reply::Stream(s),
+            })
         })
     }
 
@@ -341,39 +355,44 @@ impl Client {
     }
 
     /// [`Client::run_calls`] unless the client is closed before or while it runs.
-    async fn run(
+    ///
+    /// Not an `async fn`: the request moves straight into the call's future instead of being held once more
+    /// by this layer (a call's future is moved as it starts, so every copy costs on every call).
+    fn run(
         &self,
         req: Request,
         streaming: Want,
         forced: Option<CredentialKind>,
-    ) -> Result<Answer> {
+    ) -> impl Future<Output = Result<Answer>> + '_ {
         let started = Instant::now();
-        let done = self
+        let call = self
             .inner
             .closer
-            .guard(self.run_conversations(req, streaming, forced))
-            .await;
-        if let Err(e) = &done
-            && e.kind == ErrorKind::Cancelled
-            && self.is_closed()
-        {
-            let took = started.elapsed();
-            self.inner.metrics.request_done(None, "cancelled", 0, took);
-        }
-        done
+            .guard(self.run_conversations(req, streaming, forced));
+        // `map`, not an `async` block: awaiting a captured future would store it twice.
+        call.map(move |done| {
+            if let Err(e) = &done
+                && e.kind == ErrorKind::Cancelled
+                && self.is_closed()
+            {
+                let took = started.elapsed();
+                self.inner.metrics.request_done(None, "cancelled", 0, took);
+            }
+            done
+        })
     }
 
     /// One call through the fallback, with no conversation carry-over (that is [`Client::run_conversations`]).
     pub(crate) async fn run_calls(
         &self,
-        req: Request,
+        req: &Request,
         streaming: Want,
         forced: Option<CredentialKind>,
     ) -> Result<Answer> {
         let started = Instant::now();
         let inner = &self.inner;
         inner.budget.deposit();
-        let (prep, keys) = self.prepare(&req)?;
+        let (prep, keys) = self.prepare(req)?;
         let deadline = started + req.timeout.unwrap_or_else(|| inner.config.total_timeout());
         let order = match forced {
             Some(c) => Order::one(c),
@@ -633,7 +652,12 @@ impl Client {
             deadline,
             want,
         } = *call;
-        let resp = match self.inner.http.send(prep, &token.value, deadline).await {
+        let resp = match self
+            .inner
+            .http
+            .send(prep, token.header.as_ref(), deadline)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 let seen = Observed::NoAnswer {
@@ -1077,5 +1101,21 @@ impl std::fmt::Debug for Client {
             .field("base_url", &self.inner.http.base)
             .field("mode", &self.mode())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    /// Every call's future is moved as it starts, so its size is paid on every call: a layer that holds one
+    /// more copy of the request, or awaits a captured future, shows here first.
+    #[test]
+    fn a_call_future_stays_small() {
+        let client = super::Client::from_json(
+            r#"{"base_url":"http://127.0.0.1:9","personal":{"type":"pat","token":"pat_x"}}"#,
+        )
+        .unwrap();
+        let call = client.request(crate::Request::get("/v1/bots/1"));
+        let size = std::mem::size_of_val(&call);
+        assert!(size <= 3 * 1024, "a call's future is {size} bytes");
     }
 }

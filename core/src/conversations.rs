@@ -306,29 +306,31 @@ impl Client {
     /// [`Client::run_calls`] with the conversation map applied and stranded chats handled.
     pub(crate) async fn run_conversations(
         &self,
-        req: Request,
+        mut req: Request,
         want: Want,
         forced: Option<CredentialKind>,
     ) -> Result<Answer> {
-        let chat = forced.is_none().then(|| chat_call(&req)).flatten();
-        // A chat that names no conversation and no file cannot be stranded: no copy of the request is kept.
-        let chat = chat.filter(|c| c.conversation_id.is_some() || !c.file_ids.is_empty());
-        let Some(mut chat) = chat else {
+        // A chat that names no conversation and no file cannot be stranded.
+        let Some(mut chat) = forced
+            .is_none()
+            .then(|| chat_call(&req))
+            .flatten()
+            .filter(|c| c.conversation_id.is_some() || !c.file_ids.is_empty())
+        else {
             let upload = path_only(&req.path).ends_with("/files/upload");
-            let out = self.run_calls(req, want, forced).await;
+            let out = self.run_calls(&req, want, forced).await;
             if upload && let Ok(Answer::Full(r, _)) = &out {
                 self.bind_file(r);
             }
             return out;
         };
-        let mut req = req;
         if let Some(old) = &chat.conversation_id
             && let Some(new) = self.inner.conversations.mapped(old)
         {
             req = rewrite(&req, &new);
             chat.conversation_id = Some(new);
         }
-        let err = match self.run_calls(req.clone(), want, None).await {
+        let err = match self.run_calls(&req, want, None).await {
             Ok(answer) => return Ok(answer),
             Err(e) => e,
         };
@@ -485,7 +487,8 @@ impl Client {
         }
         if let Some(new) = convs.mapped(conv) {
             drop(slot);
-            let sent = self.run_calls(rewrite(&req, &new), want, None).await;
+            let rewritten = rewrite(&req, &new);
+            let sent = self.run_calls(&rewritten, want, None).await;
             return sent.inspect_err(|e| spend(spent, e.attempts()));
         }
         // A fleet carries a conversation over once: claim it in Redis, or take the winner's result.
@@ -560,7 +563,7 @@ impl Client {
         kind: CredentialKind,
         spent: &Spent,
     ) -> Result<crate::Response> {
-        match self.run_calls(req, Want::Full, Some(kind)).await {
+        match self.run_calls(&req, Want::Full, Some(kind)).await {
             Ok(Answer::Full(r, _)) => {
                 spend(spent, r.attempts);
                 Ok(r)
@@ -581,8 +584,9 @@ impl Client {
         moved: ConversationMoved,
         spent: &Spent,
     ) -> Result<Answer> {
+        let rewritten = rewrite(req, &moved.to);
         let answer = self
-            .run_calls(rewrite(req, &moved.to), want, None)
+            .run_calls(&rewritten, want, None)
             .await
             .inspect_err(|e| spend(spent, e.attempts()))?;
         Ok(match answer {

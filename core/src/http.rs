@@ -155,24 +155,29 @@ impl Http {
     }
 
     /// Sends once and waits for the response head, within the first-byte limit and the deadline.
+    /// `authorization` is the token's prebuilt `Bearer` value (`None`: a token no header can carry, an error).
     pub(crate) async fn send(
         &self,
         prep: &Prepared,
-        token: &Secret,
+        authorization: Option<&HeaderValue>,
         deadline: Instant,
     ) -> Result<reqwest::Response> {
-        let mut builder = self
-            .client()?
-            .request(prep.method.clone(), prep.url.clone())
-            .headers(prep.headers.clone());
-        builder = builder.header(AUTHORIZATION, bearer(token)?);
+        let client = self.client()?;
+        // A request built whole: the builder would merge a copy of the headers into its own map.
+        let mut request = reqwest::Request::new(prep.method.clone(), prep.url.clone());
+        let headers = request.headers_mut();
+        headers.clone_from(&prep.headers);
+        headers.insert(
+            AUTHORIZATION,
+            authorization.cloned().ok_or_else(unsendable_token)?,
+        );
         if let Some(body) = &prep.body {
-            builder = builder.body(body.clone());
+            *request.body_mut() = Some(body.clone().into());
         }
         let limit = self
             .first_byte
             .min(deadline.saturating_duration_since(Instant::now()));
-        match tokio::time::timeout(limit, builder.send()).await {
+        match tokio::time::timeout(limit, client.execute(request)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(transport_error(&e)),
             Err(_) => Err(Error::timeout(if limit < self.first_byte {
@@ -197,9 +202,10 @@ impl Http {
         let mut out: Option<Vec<u8>> = None;
         let mut first: Option<Bytes> = None;
         loop {
-            let limit = self
-                .idle
-                .min(deadline.saturating_duration_since(Instant::now()));
+            let limit = || {
+                self.idle
+                    .min(deadline.saturating_duration_since(Instant::now()))
+            };
             match within(limit, resp.chunk()).await {
                 Ok(Ok(Some(chunk))) => {
                     let held =
@@ -551,28 +557,37 @@ pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `fut` within `limit`; a future ready at once (a body read together with its head) builds no timer.
+/// `fut` within `limit()`; a future ready at once (a body read together with its head) builds no timer and
+/// reads no clock.
 async fn within<F: std::future::Future>(
-    limit: Duration,
+    limit: impl FnOnce() -> Duration,
     fut: F,
 ) -> std::result::Result<F::Output, tokio::time::error::Elapsed> {
     let mut fut = std::pin::pin!(fut);
     let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
     match first {
         std::task::Poll::Ready(out) => Ok(out),
-        std::task::Poll::Pending => tokio::time::timeout(limit, fut).await,
+        std::task::Poll::Pending => tokio::time::timeout(limit(), fut).await,
     }
 }
 
-fn bearer(token: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-        Error::new(
-            ErrorKind::Auth,
-            "the token contains characters not allowed in a header",
-        )
-    })?;
+/// `Bearer <token>` as a sensitive header value (kept out of debug output); `None` when the token holds
+/// characters a header cannot carry.
+pub(crate) fn bearer_header(token: &Secret) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
     value.set_sensitive(true);
-    Ok(value)
+    Some(value)
+}
+
+fn bearer(token: &Secret) -> Result<HeaderValue> {
+    bearer_header(token).ok_or_else(unsendable_token)
+}
+
+fn unsendable_token() -> Error {
+    Error::new(
+        ErrorKind::Auth,
+        "the token contains characters not allowed in a header",
+    )
 }
 
 /// Whether a transport error happened before the request could reach the server (safe to retry any method).

@@ -117,8 +117,11 @@ impl Router {
         if keys.is_empty() {
             return None;
         }
-        let now = Instant::now();
         let routes = lock(&self.routes);
+        if routes.is_empty() {
+            return None; // no clock read before any fallback was ever remembered
+        }
+        let now = Instant::now();
         keys.iter().find_map(|k| {
             routes
                 .get(k)

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
+use reqwest::header::HeaderValue;
 
 use crate::config::CredentialConfig;
 use crate::credential::CredentialKind;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, Minted};
+use crate::http::{Http, Minted, bearer_header};
 use crate::jwt::{AppClaims, JWT_GRANT, JwtSigner, KeyMaterial};
 use crate::redact::Secret;
 use crate::runtime::{ForkLocal, ForkMutex, fork_mutex};
@@ -22,6 +23,9 @@ use crate::util::lock;
 #[derive(Clone, Debug)]
 pub(crate) struct Token {
     pub(crate) value: Secret,
+    /// `Bearer <value>` as a sensitive header value, built once per token rather than once per call (`None`
+    /// when the token holds characters a header cannot carry: the call then fails naming that).
+    pub(crate) header: Option<HeaderValue>,
     pub(crate) generation: u64,
     /// When it was minted and when it expires (`None` for PATs, which do not expire here).
     pub(crate) minted_at: Option<SystemTime>,
@@ -66,6 +70,7 @@ pub type RefreshHook = Arc<dyn Fn(&TokenRefresh) + Send + Sync>;
 #[derive(Clone)]
 struct Cached {
     token: Secret,
+    header: Option<HeaderValue>,
     minted_at: SystemTime,
     expires_at: SystemTime,
     refresh_at: SystemTime,
@@ -74,7 +79,8 @@ struct Cached {
 }
 
 enum Source {
-    Pat(Secret),
+    /// A PAT, with its `Authorization` value built once.
+    Pat(Secret, Option<HeaderValue>),
     Jwt {
         signer: Box<JwtSigner>,
         path: String,
@@ -117,7 +123,7 @@ impl Credential {
         let mut authorize_url = None;
         let mut initial = None;
         let source = match cfg {
-            CredentialConfig::Pat { token } => Source::Pat(token.clone()),
+            CredentialConfig::Pat { token } => Source::Pat(token.clone(), bearer_header(token)),
             CredentialConfig::Jwt { .. } => jwt_source(cfg, side, base)?,
             CredentialConfig::Oauth {
                 client_id,
@@ -168,7 +174,7 @@ impl Credential {
 
     /// Shares this credential's minted tokens with the fleet (`state.share_tokens`); PATs are not shared.
     pub(crate) fn share_through(&mut self, store: Arc<crate::state::RedisStore>) {
-        if !matches!(self.source, Source::Pat(_)) {
+        if !matches!(self.source, Source::Pat(..)) {
             self.shared = Some(store);
         }
     }
@@ -200,7 +206,7 @@ impl Credential {
     /// Whether this credential's token is minted or refreshed (so a rejection can be cured by a new one).
     pub(crate) fn is_renewable(&self) -> bool {
         match &self.source {
-            Source::Pat(_) => false,
+            Source::Pat(..) => false,
             Source::Jwt { .. } => true,
             Source::Oauth { refresh_token, .. } => lock(refresh_token).is_some(),
         }
@@ -213,9 +219,10 @@ impl Credential {
     /// The token to send now when there is nothing to wait for: a PAT, or a cached token not yet due for
     /// refresh. Most calls stop here, so they build no timer and no exchange future.
     pub(crate) fn ready_token(&self) -> Option<Token> {
-        if let Source::Pat(t) = &self.source {
+        if let Source::Pat(t, header) = &self.source {
             return Some(Token {
                 value: t.clone(),
+                header: header.clone(),
                 generation: 0,
                 minted_at: None,
                 expires_at: None,
@@ -331,7 +338,7 @@ impl Credential {
 
     async fn exchange(&self, http: &Http) -> Result<Minted> {
         match &self.source {
-            Source::Pat(_) => Err(Error::internal("a PAT is not exchanged")),
+            Source::Pat(..) => Err(Error::internal("a PAT is not exchanged")),
             Source::Jwt {
                 signer,
                 path,
@@ -383,6 +390,7 @@ impl Cached {
         // Never send a token in its last moments: it could expire in flight.
         let safety = Duration::from_secs(2).min(lifetime / 10);
         Cached {
+            header: bearer_header(&token),
             token,
             minted_at,
             expires_at,
@@ -397,6 +405,7 @@ impl Cached {
     fn handle(&self) -> Token {
         Token {
             value: self.token.clone(),
+            header: self.header.clone(),
             generation: self.generation,
             minted_at: Some(self.minted_at),
             expires_at: Some(self.expires_at),
