@@ -7,6 +7,20 @@ use bytes::Bytes;
 use crate::credential::CredentialKind;
 use crate::error::{Error, Result};
 
+/// The one key of a JSON body that says whether Coze answers with an event stream; the rest is skipped unread.
+#[derive(serde::Deserialize)]
+struct StreamFlag {
+    /// `Some(Null)` for `"stream": null` (which may stream, as for [`Body::Json`]); `None` when absent.
+    #[serde(default, deserialize_with = "present")]
+    stream: Option<serde_json::Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    value: D,
+) -> std::result::Result<Option<serde_json::Value>, D::Error> {
+    serde::Deserialize::deserialize(value).map(Some)
+}
+
 /// One Coze OpenAPI call. Built once and replayable: the body is buffered so a fallback can resend it.
 ///
 /// ```
@@ -124,6 +138,9 @@ impl Request {
     /// caller's thread (`crate::caller`).
     pub(crate) fn may_stream(&self) -> bool {
         let named = |text: &[u8]| text.windows(6).any(|w| w.eq_ignore_ascii_case(b"stream"));
+        let asks = |flag: Option<&serde_json::Value>| {
+            flag.is_some_and(|s| s != &serde_json::Value::Bool(false))
+        };
         named(self.path.as_bytes())
             || self.query.iter().any(|(k, _)| named(k.as_bytes()))
             || self.headers.iter().any(|(k, v)| {
@@ -131,10 +148,14 @@ impl Request {
             })
             || match &self.body {
                 Body::Empty | Body::Multipart(_) => false,
-                Body::Json(v) => v
-                    .get("stream")
-                    .is_some_and(|s| s != &serde_json::Value::Bool(false)),
-                Body::Bytes { data, .. } => named(data),
+                Body::Json(v) => asks(v.get("stream")),
+                // A JSON object already encoded (what the Go Transport and the SDK adapters send): its own
+                // `stream` key decides, so that `"stream": false` is not taken for a stream. Anything else
+                // that names "stream" may be one.
+                Body::Bytes { data, .. } => match serde_json::from_slice::<StreamFlag>(data) {
+                    Ok(flag) => asks(flag.stream.as_ref()),
+                    Err(_) => named(data),
+                },
             }
     }
 
@@ -257,5 +278,62 @@ impl std::fmt::Debug for Response {
             .field("conversation_moved", &self.conversation_moved)
             .field("body_len", &self.body.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Body, Request};
+
+    fn bytes(body: &str) -> Request {
+        Request::new("POST", "/v3/chat")
+            .bytes(Some("application/json".into()), body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn whether_a_request_may_stream() {
+        let cases: &[(Request, bool)] = &[
+            (bytes(r#"{"bot_id":"1","stream":false}"#), false),
+            (bytes(r#"{"bot_id":"1","stream":true}"#), true),
+            (bytes(r#"{"bot_id":"1","stream":null}"#), true),
+            (bytes(r#"{"bot_id":"1"}"#), false),
+            // The word alone decides nothing in a JSON body: only its `stream` key does.
+            (
+                bytes(r#"{"content":"a stream of thought","stream":false}"#),
+                false,
+            ),
+            (bytes(r#"{"nested":{"stream":true}}"#), false),
+            // Not a JSON object: any mention of "stream" may mean one.
+            (bytes("stream=true"), true),
+            (bytes(r#"[{"stream":false}]"#), true),
+            (bytes("plain text"), false),
+            (
+                Request::post_json("/v3/chat", serde_json::json!({"stream": false})),
+                false,
+            ),
+            (
+                Request::post_json("/v3/chat", serde_json::json!({"stream": true})),
+                true,
+            ),
+            (Request::get("/v1/workflow/stream_run"), true),
+            (
+                Request::get("/v1/things").header("Accept", "text/event-stream"),
+                true,
+            ),
+            (Request::get("/v1/things"), false),
+        ];
+        for (req, expected) in cases {
+            let body = match &req.body {
+                Body::Bytes { data, .. } => String::from_utf8_lossy(data).into_owned(),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(
+                req.may_stream(),
+                *expected,
+                "{} {} {body}",
+                req.method,
+                req.path
+            );
+        }
     }
 }

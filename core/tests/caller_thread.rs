@@ -189,6 +189,36 @@ fn an_event_stream_nobody_asked_for_arrives_whole_and_reads_on_another_thread() 
     }
 }
 
+/// What the Go `Transport` sends for coze-go's non-streaming chat: an encoded JSON body with `"stream": false`.
+/// It cannot stream, so after the warm-up it is driven on the caller's thread, over that thread's own
+/// connection (a second one); on the shared runtime it would reuse the warm-up's connection and pay two thread
+/// hand-offs per call.
+#[test]
+fn a_send_whose_encoded_json_says_stream_false_is_driven_on_the_callers_thread() {
+    let server = serve(AfterAnswer::KeepOpen);
+    let client = client(&server.base);
+    std::thread::spawn(move || {
+        warm_up(&client);
+        for i in 0..5 {
+            let chat = Request::new("POST", "/v3/chat").bytes(
+                Some("application/json".into()),
+                r#"{"bot_id":"73","user_id":"u","stream":false}"#,
+            );
+            match client.send(chat, None).unwrap() {
+                Reply::Full(r) => assert_eq!(r.status, 200, "call {i}"),
+                Reply::Stream(_) => panic!("a whole answer came back as a stream"),
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    let accepted = server.accepted.load(Ordering::SeqCst);
+    assert_eq!(
+        accepted, 2,
+        "the warm-up's connection on the shared runtime, then one of the caller's thread"
+    );
+}
+
 #[test]
 fn many_threads_calling_at_once_all_get_their_answers() {
     let server = serve(AfterAnswer::KeepOpen);
