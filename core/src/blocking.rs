@@ -140,7 +140,7 @@ pub fn block_on<T: Send + 'static>(
 ) -> Result<T> {
     // Spawning (not block_on directly) lets a caller that is itself inside a runtime thread still use this.
     let handle = runtime().spawn(cancellable(cancel.cloned(), fut));
-    match futures_block(handle) {
+    match crate::caller::park_until(handle) {
         Ok(r) => r,
         Err(e) if e.is_panic() => Err(Error::internal("a panic occurred inside the client")),
         Err(_) => Err(Error::cancelled()),
@@ -169,26 +169,6 @@ fn block_here_or_on_runtime<T: Send + 'static>(
         Ok(Ok(r)) => r,
         Ok(Err(())) => Err(Error::internal("a panic occurred inside the client")),
         Err(call) => block_on(None, call),
-    }
-}
-
-fn futures_block<F: Future>(fut: F) -> F::Output {
-    // A minimal executor for one JoinHandle: park the thread until the runtime wakes it.
-    use std::task::{Context, Poll, Wake, Waker};
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
     }
 }
 

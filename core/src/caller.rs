@@ -128,6 +128,42 @@ impl Drop for Driving {
     }
 }
 
+/// Waits for `fut` by parking this thread until its waker runs: for a future that another runtime completes
+/// (a task's `JoinHandle`), from a thread that must not become a runtime itself.
+pub(crate) fn park_until<F: Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// Runs an application hook (the conversation hook, the OBO refresh hook) on a library thread, as their docs
+/// promise, and waits for it: where it is for a call on the shared runtime; for a call driven on its caller's
+/// own thread, on the shared runtime's blocking pool (hooks are rare: once per carried conversation or minted
+/// OBO token). `Err` when the hook panicked: the app's code must not take the call down.
+pub(crate) fn on_library_thread<R: Send + 'static>(
+    hook: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ()> {
+    if !driving_here() {
+        return std::panic::catch_unwind(AssertUnwindSafe(hook)).map_err(|_| ());
+    }
+    let task = crate::runtime::runtime().spawn_blocking(hook);
+    park_until(task).map_err(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

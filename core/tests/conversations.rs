@@ -1,11 +1,12 @@
 //! Stranded conversations against the mock: message/list paging, the create limit, carry-overs longer than
 //! one `conversation/create`, and the carry-over metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use coze_mock::{MockOptions, MockServer};
-use cozefallback::{Client, ErrorKind, Request};
+use cozefallback::{BlockingClient, Client, ErrorKind, Request};
 use serde_json::{Value, json};
 
 fn client(mock: &MockServer, conversations: Value) -> Client {
@@ -277,4 +278,53 @@ async fn message_list_pages_forward_with_after_id_and_checks_its_input() {
         )
         .await;
     assert!(granted.is_ok(), "{granted:?}");
+}
+
+/// C, Go and the Rust docs promise the hook a library thread. A blocking call driven on its caller's own thread
+/// (a thread's third call on, docs/RUNTIME.md) still calls it on one, and waits for it.
+#[test]
+fn the_hook_runs_on_a_library_thread_when_the_call_is_driven_on_the_callers_thread() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(MockServer::start(MockOptions::default()))
+        .unwrap();
+    let core = client(&mock, json!({"on_stranded": "new"}));
+    let hook_threads = Arc::new(Mutex::new(Vec::new()));
+    let seen = hook_threads.clone();
+    core.set_conversation_hook(Some(Arc::new(move |_| {
+        seen.lock().unwrap().push(std::thread::current().id());
+    })));
+    let blocking = BlockingClient::new(core);
+    let bot = mock.info().bots[0].clone();
+    let control = mock.control();
+    let caller = std::thread::spawn(move || {
+        let first = blocking.request(chat(&bot, None, "q0"), None).unwrap();
+        let conv = first.json().unwrap()["data"]["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        blocking
+            .request(chat(&bot, Some(&conv), "q1"), None)
+            .unwrap();
+        // The thread's connection pool is built after its second call, off the call path.
+        std::thread::sleep(Duration::from_millis(150));
+        control.set_moved(true);
+        let resp = blocking
+            .request(chat(&bot, Some(&conv), "after the move"), None)
+            .unwrap();
+        assert!(resp.conversation_moved.is_some(), "carried over");
+        std::thread::current().id()
+    })
+    .join()
+    .unwrap();
+    let hook_threads = hook_threads.lock().unwrap();
+    assert_eq!(
+        hook_threads.len(),
+        1,
+        "the hook ran once before the call returned"
+    );
+    assert_ne!(
+        hook_threads[0], caller,
+        "the hook ran on the caller's thread"
+    );
 }
